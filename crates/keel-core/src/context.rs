@@ -1,0 +1,97 @@
+//! The request context every core service call takes: who is asking, for which organisation,
+//! why, and the correlation id that ties logs, audit and responses together.
+
+use keel_model::OdsCode;
+use std::fmt;
+
+/// Who is making the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A person, identified by their user id and the role they selected.
+    User { user_id: String, role_code: String },
+    /// A module or other system client.
+    System { client_id: String },
+    /// Local development with access control not yet configured. Only the HTTP edge's
+    /// development mode and the CLI's offline commands (import) construct it.
+    LocalDevelopment,
+}
+
+/// Why the data is being used. Direct care and secondary uses are treated differently by
+/// opt-outs and data minimisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurposeOfUse {
+    DirectCare,
+    Administration,
+    SecondaryUse,
+    Operations,
+}
+
+impl PurposeOfUse {
+    pub fn as_code(self) -> &'static str {
+        match self {
+            PurposeOfUse::DirectCare => "direct-care",
+            PurposeOfUse::Administration => "administration",
+            PurposeOfUse::SecondaryUse => "secondary-use",
+            PurposeOfUse::Operations => "operations",
+        }
+    }
+}
+
+/// An opaque id that correlates everything one request caused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorrelationId(String);
+
+impl CorrelationId {
+    /// Accepts a caller-supplied id if it is short and printable, so it is safe in logs.
+    pub fn parse(value: &str) -> Option<CorrelationId> {
+        let ok = !value.is_empty()
+            && value.len() <= 128
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+        ok.then(|| CorrelationId(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CorrelationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Mandatory argument of every core service call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    pub actor: Actor,
+    pub organisation: Option<OdsCode>,
+    pub purpose: PurposeOfUse,
+    pub correlation_id: CorrelationId,
+}
+
+impl RequestContext {
+    /// The context the edge builds while access control is not configured.
+    pub fn local_development(correlation_id: CorrelationId) -> RequestContext {
+        RequestContext {
+            actor: Actor::LocalDevelopment,
+            organisation: None,
+            purpose: PurposeOfUse::DirectCare,
+            correlation_id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn correlation_ids_are_log_safe() {
+        assert!(CorrelationId::parse("abc-123_x.y:z").is_some());
+        assert!(CorrelationId::parse("").is_none());
+        assert!(CorrelationId::parse("a b").is_none());
+        assert!(CorrelationId::parse("a\nb").is_none());
+        assert!(CorrelationId::parse(&"x".repeat(129)).is_none());
+    }
+}

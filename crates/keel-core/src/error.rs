@@ -1,0 +1,55 @@
+//! The core's error type. The HTTP edge maps each variant, once, to a status code and an
+//! OperationOutcome (keel-api's `outcome` module).
+
+use crate::store::StoreError;
+use keel_fhir::search::SearchError;
+use keel_fhir::validate::ValidationIssue;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FhirError {
+    #[error("{resource_type}/{id} is not known")]
+    NotFound { resource_type: String, id: String },
+    #[error("version {version} of {resource_type}/{id} is not known")]
+    VersionNotFound { resource_type: String, id: String, version: u64 },
+    #[error("{resource_type}/{id} was deleted")]
+    Gone { resource_type: String, id: String, version: u64 },
+    #[error("'{0}' is not a FHIR R4 resource type")]
+    UnknownResourceType(String),
+    /// The body is not parseable JSON, or not the expected shape (e.g. not a Bundle).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The resource breaks the R4 structure rules; nothing was stored.
+    #[error("the resource is not valid FHIR R4 ({} problem(s))", .0.len())]
+    Invalid(Vec<ValidationIssue>),
+    #[error(transparent)]
+    Search(#[from] SearchError),
+    /// `If-Match` named another version than the current one.
+    #[error("{resource_type}/{id} is at version {current}, not {expected}")]
+    VersionConflict { resource_type: String, id: String, expected: u64, current: u64 },
+    /// A conditional operation matched more than one resource.
+    #[error("the condition '{condition}' matches more than one resource")]
+    MultipleMatches { condition: String },
+    /// A conditional reference in a transaction matched no resource.
+    #[error("the conditional reference '{condition}' matches no resource")]
+    ConditionNotMatched { condition: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotSupported(String),
+    /// A transaction or batch entry failed; `index` is the entry's position in the Bundle.
+    #[error("Bundle entry {index}: {source}")]
+    InEntry { index: usize, source: Box<FhirError> },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl FhirError {
+    pub fn in_entry(self, index: usize) -> FhirError {
+        match self {
+            already @ FhirError::InEntry { .. } => already,
+            other => FhirError::InEntry { index, source: Box::new(other) },
+        }
+    }
+}
+
+pub type FhirResult<T> = Result<T, FhirError>;

@@ -1,0 +1,387 @@
+//! Batch and transaction Bundles (R4 §3.1.0.11). A transaction runs in one store transaction:
+//! all of it or none. `urn:uuid:` and other fullUrl references are rewritten to the assigned
+//! `Type/id`; conditional references (`Practitioner?identifier=...`) and `ifNoneExist` are
+//! resolved inside the transaction.
+
+use super::FhirService;
+use super::write::{DeleteOutcome, WriteOutcome, parse_query_string};
+use crate::context::RequestContext;
+use crate::error::{FhirError, FhirResult};
+use crate::store::{StoreTx, StoredResource};
+use keel_fhir::search::Handling;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleKind {
+    Batch,
+    Transaction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Method {
+    // Declared in R4's processing order for transactions.
+    Delete,
+    Post,
+    Put,
+    Patch,
+    Get,
+}
+
+struct Entry {
+    index: usize,
+    method: Method,
+    url: String,
+    full_url: Option<String>,
+    resource: Option<Value>,
+    if_none_exist: Option<String>,
+    if_match: Option<u64>,
+}
+
+/// The outcome of one entry.
+#[derive(Debug)]
+pub struct EntryResponse {
+    /// The HTTP status line, e.g. `201 Created`.
+    pub status: &'static str,
+    /// The version written, matched or read.
+    pub resource: Option<StoredResource>,
+    /// A search result Bundle (GET of a search URL).
+    pub body: Option<Value>,
+}
+
+/// The outcome of a batch or transaction, entry by entry in Bundle order.
+#[derive(Debug)]
+pub struct BundleResponse {
+    pub kind: BundleKind,
+    pub entries: Vec<FhirResult<EntryResponse>>,
+}
+
+impl FhirService {
+    /// Processes a batch or transaction Bundle. A failed transaction is an error as a whole;
+    /// a batch reports each entry's own outcome.
+    pub fn process_bundle(&self, ctx: &RequestContext, bundle: Value) -> FhirResult<BundleResponse> {
+        let (kind, entries) = parse_bundle(bundle)?;
+        match kind {
+            BundleKind::Transaction => self.transaction(ctx, entries),
+            BundleKind::Batch => Ok(self.batch(ctx, entries)),
+        }
+    }
+
+    fn transaction(&self, ctx: &RequestContext, mut entries: Vec<Entry>) -> FhirResult<BundleResponse> {
+        let mut tx = self.store.begin()?;
+        let mut ids: HashMap<String, String> = HashMap::new();
+        let mut conditional_cache: HashMap<String, String> = HashMap::new();
+        // 1. Decide every new resource's identity, so references can be rewritten before any write.
+        let mut pre_resolved: HashMap<usize, EntryResponse> = HashMap::new();
+        for entry in &entries {
+            let target = match entry.method {
+                Method::Post => {
+                    let resource_type = entry.url.trim_matches('/').to_string();
+                    self.check_type(&resource_type).map_err(|e| e.in_entry(entry.index))?;
+                    let existing = match &entry.if_none_exist {
+                        Some(criteria) => self.single_match(tx.as_mut(), &resource_type, criteria).map_err(|e| e.in_entry(entry.index))?,
+                        None => None,
+                    };
+                    match existing {
+                        Some(found) => {
+                            let target = format!("{resource_type}/{}", found.id);
+                            pre_resolved.insert(entry.index, EntryResponse { status: "200 OK", resource: Some(found), body: None });
+                            Some(target)
+                        }
+                        None => Some(format!("{resource_type}/{}", self.ids.new_id())),
+                    }
+                }
+                Method::Put => match entry.url.split_once('?') {
+                    None => Some(entry.url.trim_matches('/').to_string()),
+                    Some(_) => None,
+                },
+                _ => None,
+            };
+            if let (Some(full_url), Some(target)) = (&entry.full_url, target) {
+                if ids.insert(full_url.clone(), target).is_some() {
+                    return Err(FhirError::BadRequest(format!("fullUrl {full_url} appears more than once")).in_entry(entry.index));
+                }
+            }
+        }
+        // 2. Rewrite references.
+        for entry in &mut entries {
+            if let Some(resource) = &mut entry.resource {
+                self.rewrite_references(tx.as_mut(), resource, &ids, &mut conditional_cache).map_err(|e| e.in_entry(entry.index))?;
+            }
+        }
+        // 3. Execute in R4 order; answer in Bundle order.
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by_key(|&i| (entries[i].method, i));
+        let mut responses: Vec<Option<EntryResponse>> = (0..entries.len()).map(|_| None).collect();
+        for i in order {
+            let entry = &mut entries[i];
+            let response = match pre_resolved.remove(&entry.index) {
+                Some(done) => done,
+                None => {
+                    let assigned = entry.full_url.as_ref().and_then(|f| ids.get(f)).cloned();
+                    self.execute(ctx, tx.as_mut(), entry, assigned).map_err(|e| e.in_entry(entry.index))?
+                }
+            };
+            responses[i] = Some(response);
+        }
+        tx.commit()?;
+        Ok(BundleResponse { kind: BundleKind::Transaction, entries: responses.into_iter().flatten().map(Ok).collect() })
+    }
+
+    fn batch(&self, ctx: &RequestContext, mut entries: Vec<Entry>) -> BundleResponse {
+        let mut results = Vec::with_capacity(entries.len());
+        for entry in &mut entries {
+            let index = entry.index;
+            let result = (|| {
+                let mut tx = self.store.begin()?;
+                let response = self.execute(ctx, tx.as_mut(), entry, None)?;
+                tx.commit()?;
+                Ok(response)
+            })()
+            .map_err(|e: FhirError| e.in_entry(index));
+            results.push(result);
+        }
+        BundleResponse { kind: BundleKind::Batch, entries: results }
+    }
+
+    fn execute(&self, ctx: &RequestContext, tx: &mut dyn StoreTx, entry: &mut Entry, assigned: Option<String>) -> FhirResult<EntryResponse> {
+        let url = entry.url.trim_start_matches('/').to_string();
+        let (path, query) = match url.split_once('?') {
+            Some((p, q)) => (p.trim_end_matches('/').to_string(), Some(q.to_string())),
+            None => (url.trim_end_matches('/').to_string(), None),
+        };
+        let segments: Vec<&str> = path.split('/').collect();
+        let resource_type = segments[0];
+        self.check_type(resource_type)?;
+        let take_resource = |entry: &mut Entry| {
+            entry.resource.take().ok_or_else(|| FhirError::BadRequest(format!("{:?} entry has no resource", entry.method)))
+        };
+        let written = |o: WriteOutcome| EntryResponse {
+            status: if o.created { "201 Created" } else { "200 OK" },
+            resource: Some(o.resource),
+            body: None,
+        };
+        match (entry.method, segments.as_slice(), query) {
+            (Method::Post, [_], None) => {
+                let body = take_resource(entry)?;
+                let id = assigned.and_then(|a| a.split_once('/').map(|(_, id)| id.to_string()));
+                let criteria = entry.if_none_exist.clone();
+                self.create_in(tx, resource_type, body, criteria.as_deref(), id).map(written)
+            }
+            (Method::Put, [_, id], None) => {
+                let body = take_resource(entry)?;
+                self.update_in(tx, resource_type, id, body, entry.if_match).map(written)
+            }
+            (Method::Put, [_], Some(criteria)) => {
+                let body = take_resource(entry)?;
+                self.conditional_update_in(tx, resource_type, &criteria, body, entry.if_match).map(written)
+            }
+            (Method::Patch, [_, id], None) => {
+                let patch = take_resource(entry).map(binary_patch)??;
+                self.patch_in(tx, resource_type, id, patch, entry.if_match).map(written)
+            }
+            (Method::Delete, [_, id], None) => {
+                let outcome = self.delete_in(tx, resource_type, id)?;
+                Ok(EntryResponse { status: delete_status(&outcome), resource: None, body: None })
+            }
+            (Method::Delete, [_], Some(criteria)) => {
+                let outcome = match self.match_condition(tx, resource_type, &criteria)?.as_slice() {
+                    [] => DeleteOutcome::NothingToDelete,
+                    [one] => self.delete_in(tx, resource_type, &one.id.clone())?,
+                    _ => return Err(FhirError::MultipleMatches { condition: criteria }),
+                };
+                Ok(EntryResponse { status: delete_status(&outcome), resource: None, body: None })
+            }
+            (Method::Get, [_, id], None) => {
+                let found = super::live(tx.read(resource_type, id)?, resource_type, id)?;
+                Ok(EntryResponse { status: "200 OK", resource: Some(found), body: None })
+            }
+            (Method::Get, [_], query) => {
+                let pairs = parse_query_string(query.as_deref().unwrap_or(""));
+                let search = self.parse_search(resource_type, &pairs, Handling::Lenient)?;
+                let result = tx.search(&search)?;
+                let _ = ctx;
+                let entries: Vec<Value> = result
+                    .matches
+                    .iter()
+                    .map(|r| json!({"fullUrl": format!("{}/{}", r.resource_type, r.id), "resource": stored_json(r)}))
+                    .collect();
+                let mut bundle = json!({"resourceType": "Bundle", "type": "searchset", "entry": entries});
+                if let Some(total) = result.total {
+                    bundle["total"] = json!(total);
+                }
+                Ok(EntryResponse { status: "200 OK", resource: None, body: Some(bundle) })
+            }
+            _ => Err(FhirError::BadRequest(format!("unsupported request {:?} {}", entry.method, entry.url))),
+        }
+    }
+
+    fn single_match(&self, tx: &mut dyn StoreTx, resource_type: &str, criteria: &str) -> FhirResult<Option<StoredResource>> {
+        match self.match_condition(tx, resource_type, criteria)?.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.clone())),
+            _ => Err(FhirError::MultipleMatches { condition: criteria.to_string() }),
+        }
+    }
+
+    /// Rewrites every `reference` that names a Bundle entry's fullUrl, and resolves
+    /// conditional references, in place.
+    fn rewrite_references(
+        &self,
+        tx: &mut dyn StoreTx,
+        value: &mut Value,
+        ids: &HashMap<String, String>,
+        cache: &mut HashMap<String, String>,
+    ) -> FhirResult<()> {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map.iter_mut() {
+                    if key == "reference"
+                        && let Value::String(reference) = v
+                    {
+                        if let Some(target) = ids.get(reference.as_str()) {
+                            *reference = target.clone();
+                        } else if let Some((resource_type, criteria)) = reference.split_once('?')
+                            && !reference.contains('/')
+                        {
+                            let resolved = match cache.get(reference.as_str()) {
+                                Some(found) => found.clone(),
+                                None => {
+                                    self.check_type(resource_type)?;
+                                    let found = self
+                                        .single_match(tx, resource_type, criteria)?
+                                        .ok_or_else(|| FhirError::ConditionNotMatched { condition: reference.clone() })?;
+                                    let target = format!("{resource_type}/{}", found.id);
+                                    cache.insert(reference.clone(), target.clone());
+                                    target
+                                }
+                            };
+                            *reference = resolved;
+                        } else if reference.starts_with("urn:uuid:") || reference.starts_with("urn:oid:") {
+                            return Err(FhirError::BadRequest(format!("reference {reference} names no entry of this Bundle")));
+                        }
+                    } else {
+                        self.rewrite_references(tx, v, ids, cache)?;
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    self.rewrite_references(tx, item, ids, cache)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn delete_status(outcome: &DeleteOutcome) -> &'static str {
+    match outcome {
+        DeleteOutcome::Deleted { .. } => "200 OK",
+        DeleteOutcome::NothingToDelete => "204 No Content",
+    }
+}
+
+/// A PATCH entry carries its JSON Patch as a Binary resource (R4 §3.1.0.11.1).
+fn binary_patch(resource: Value) -> FhirResult<Value> {
+    if resource.get("resourceType").and_then(Value::as_str) != Some("Binary") {
+        return Err(FhirError::BadRequest("a PATCH entry's resource must be a Binary holding a JSON Patch".into()));
+    }
+    let data = resource.get("data").and_then(Value::as_str).ok_or_else(|| FhirError::BadRequest("the Binary has no data".into()))?;
+    let bytes = base64_decode(data).ok_or_else(|| FhirError::BadRequest("the Binary data is not base64".into()))?;
+    serde_json::from_slice(&bytes).map_err(|e| FhirError::BadRequest(format!("the Binary data is not a JSON Patch: {e}")))
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut buffer = 0u32;
+    let mut bits = 0;
+    for c in text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        } as u32;
+        buffer = (buffer << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+fn parse_bundle(bundle: Value) -> FhirResult<(BundleKind, Vec<Entry>)> {
+    let Value::Object(mut map) = bundle else {
+        return Err(FhirError::BadRequest("the body is not a JSON object".into()));
+    };
+    if map.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+        return Err(FhirError::BadRequest("only a Bundle of type batch or transaction can be posted to the base URL".into()));
+    }
+    let kind = match map.get("type").and_then(Value::as_str) {
+        Some("transaction") => BundleKind::Transaction,
+        Some("batch") => BundleKind::Batch,
+        other => {
+            return Err(FhirError::BadRequest(format!("Bundle.type must be batch or transaction, not {}", other.unwrap_or("missing"))));
+        }
+    };
+    let raw_entries = match map.remove("entry") {
+        Some(Value::Array(entries)) => entries,
+        None => Vec::new(),
+        Some(_) => return Err(FhirError::BadRequest("Bundle.entry must be an array".into())),
+    };
+    let mut entries = Vec::with_capacity(raw_entries.len());
+    for (index, raw) in raw_entries.into_iter().enumerate() {
+        entries.push(parse_entry(index, raw).map_err(|e| e.in_entry(index))?);
+    }
+    Ok((kind, entries))
+}
+
+fn parse_entry(index: usize, raw: Value) -> FhirResult<Entry> {
+    let Value::Object(mut map) = raw else {
+        return Err(FhirError::BadRequest("an entry must be an object".into()));
+    };
+    let request = map.remove("request").unwrap_or(Value::Null);
+    let method = match request.get("method").and_then(Value::as_str) {
+        Some("GET") | Some("HEAD") => Method::Get,
+        Some("POST") => Method::Post,
+        Some("PUT") => Method::Put,
+        Some("PATCH") => Method::Patch,
+        Some("DELETE") => Method::Delete,
+        other => return Err(FhirError::BadRequest(format!("entry.request.method {other:?} is not supported"))),
+    };
+    let url = request
+        .get("url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| FhirError::BadRequest("entry.request.url is missing".into()))?
+        .to_string();
+    let if_match = match request.get("ifMatch").and_then(Value::as_str) {
+        Some(tag) => Some(parse_etag(tag).ok_or_else(|| FhirError::BadRequest(format!("ifMatch '{tag}' is not a version ETag")))?),
+        None => None,
+    };
+    Ok(Entry {
+        index,
+        method,
+        url,
+        full_url: map.get("fullUrl").and_then(Value::as_str).map(str::to_string),
+        resource: map.remove("resource"),
+        if_none_exist: request.get("ifNoneExist").and_then(Value::as_str).map(str::to_string),
+        if_match,
+    })
+}
+
+/// Parses `W/"3"` or `"3"` or `3`.
+pub fn parse_etag(tag: &str) -> Option<u64> {
+    tag.trim().trim_start_matches("W/").trim_matches('"').parse().ok()
+}
+
+/// A stored resource as JSON (for bundle entries).
+pub(crate) fn stored_json(r: &StoredResource) -> Value {
+    r.body.as_deref().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(Value::Null)
+}

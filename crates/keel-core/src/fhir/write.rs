@@ -1,0 +1,332 @@
+//! Create, update, patch and delete, plain and conditional. Each runs inside one store
+//! transaction, so a conditional create or update cannot race with another writer.
+
+use super::FhirService;
+use crate::context::RequestContext;
+use crate::error::{FhirError, FhirResult};
+use crate::store::{NewVersion, StoreTx, StoredResource, WriteMethod};
+use keel_fhir::datetime::format_instant;
+use keel_fhir::search::{Handling, SearchQuery};
+use keel_fhir::validate::{self, Severity};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// The result of a create or update.
+#[derive(Debug, Clone)]
+pub struct WriteOutcome {
+    pub resource: StoredResource,
+    /// A new resource was created (HTTP 201) rather than an existing one updated or matched.
+    pub created: bool,
+    /// Nothing was written: a conditional create found the resource already there.
+    pub matched_existing: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeleteOutcome {
+    Deleted { version: u64 },
+    /// There was nothing to delete (unknown or already deleted): still a success.
+    NothingToDelete,
+}
+
+impl FhirService {
+    pub fn create(&self, _ctx: &RequestContext, resource_type: &str, body: Value, if_none_exist: Option<&str>) -> FhirResult<WriteOutcome> {
+        self.check_type(resource_type)?;
+        let mut tx = self.store.begin()?;
+        let outcome = self.create_in(tx.as_mut(), resource_type, body, if_none_exist, None)?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// Update (or create with the client's id). `if_match` is the version the client last saw.
+    pub fn update(&self, _ctx: &RequestContext, resource_type: &str, id: &str, body: Value, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
+        self.check_type(resource_type)?;
+        let mut tx = self.store.begin()?;
+        let outcome = self.update_in(tx.as_mut(), resource_type, id, body, if_match)?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// `PUT Type?criteria`: no match creates, one match updates it, several fail.
+    pub fn conditional_update(&self, _ctx: &RequestContext, resource_type: &str, criteria: &str, body: Value, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
+        self.check_type(resource_type)?;
+        let mut tx = self.store.begin()?;
+        let outcome = self.conditional_update_in(tx.as_mut(), resource_type, criteria, body, if_match)?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// JSON Patch (RFC 6902) applied to the current version.
+    pub fn patch(&self, _ctx: &RequestContext, resource_type: &str, id: &str, patch: Value, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
+        self.check_type(resource_type)?;
+        let mut tx = self.store.begin()?;
+        let outcome = self.patch_in(tx.as_mut(), resource_type, id, patch, if_match)?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    pub fn delete(&self, _ctx: &RequestContext, resource_type: &str, id: &str) -> FhirResult<DeleteOutcome> {
+        self.check_type(resource_type)?;
+        let mut tx = self.store.begin()?;
+        let outcome = self.delete_in(tx.as_mut(), resource_type, id)?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// `DELETE Type?criteria`: deletes the one match; several matches fail.
+    pub fn conditional_delete(&self, _ctx: &RequestContext, resource_type: &str, criteria: &str) -> FhirResult<DeleteOutcome> {
+        self.check_type(resource_type)?;
+        let mut tx = self.store.begin()?;
+        let outcome = match self.match_condition(tx.as_mut(), resource_type, criteria)?.as_slice() {
+            [] => DeleteOutcome::NothingToDelete,
+            [one] => self.delete_in(tx.as_mut(), resource_type, &one.id)?,
+            _ => return Err(FhirError::MultipleMatches { condition: criteria.to_string() }),
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    // ---------------------------------------------------------------- inside a transaction
+
+    pub(crate) fn create_in(
+        &self,
+        tx: &mut dyn StoreTx,
+        resource_type: &str,
+        body: Value,
+        if_none_exist: Option<&str>,
+        assigned_id: Option<String>,
+    ) -> FhirResult<WriteOutcome> {
+        if let Some(criteria) = if_none_exist {
+            match self.match_condition(tx, resource_type, criteria)?.as_slice() {
+                [] => {}
+                [existing] => return Ok(WriteOutcome { resource: existing.clone(), created: false, matched_existing: true }),
+                _ => return Err(FhirError::MultipleMatches { condition: criteria.to_string() }),
+            }
+        }
+        let id = assigned_id.unwrap_or_else(|| self.ids.new_id());
+        let resource = self.store_version(tx, resource_type, &id, body, 1, WriteMethod::Create)?;
+        Ok(WriteOutcome { resource, created: true, matched_existing: false })
+    }
+
+    pub(crate) fn update_in(&self, tx: &mut dyn StoreTx, resource_type: &str, id: &str, body: Value, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
+        match body.get("id").and_then(Value::as_str) {
+            Some(body_id) if body_id != id => {
+                return Err(FhirError::BadRequest(format!("the resource id '{body_id}' does not match the id '{id}' in the URL")));
+            }
+            None => return Err(FhirError::BadRequest("an update must carry the resource id in the body".into())),
+            Some(_) => {}
+        }
+        let current = tx.read(resource_type, id)?;
+        let current_version = current.as_ref().map_or(0, |c| c.version);
+        if let Some(expected) = if_match
+            && expected != current_version
+        {
+            return Err(FhirError::VersionConflict { resource_type: resource_type.into(), id: id.into(), expected, current: current_version });
+        }
+        let created = current.as_ref().is_none_or(|c| c.is_deleted());
+        let method = if current.is_none() { WriteMethod::Create } else { WriteMethod::Update };
+        let resource = self.store_version(tx, resource_type, id, body, current_version + 1, method)?;
+        Ok(WriteOutcome { resource, created, matched_existing: false })
+    }
+
+    pub(crate) fn conditional_update_in(&self, tx: &mut dyn StoreTx, resource_type: &str, criteria: &str, body: Value, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
+        match self.match_condition(tx, resource_type, criteria)?.as_slice() {
+            [] => {
+                let id = body.get("id").and_then(Value::as_str).map(str::to_string);
+                match id {
+                    Some(id) => self.update_in(tx, resource_type, &id, body, if_match),
+                    None => self.create_in(tx, resource_type, body, None, None),
+                }
+            }
+            [one] => {
+                let mut body = body;
+                if let Some(body_id) = body.get("id").and_then(Value::as_str)
+                    && body_id != one.id
+                {
+                    return Err(FhirError::BadRequest(format!("the resource id '{body_id}' does not match the resource '{}' the condition found", one.id)));
+                }
+                set_id(&mut body, &one.id);
+                self.update_in(tx, resource_type, &one.id.clone(), body, if_match)
+            }
+            _ => Err(FhirError::MultipleMatches { condition: criteria.to_string() }),
+        }
+    }
+
+    pub(crate) fn patch_in(&self, tx: &mut dyn StoreTx, resource_type: &str, id: &str, patch: Value, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
+        let current = super::live(tx.read(resource_type, id)?, resource_type, id)?;
+        let mut json: Value = parse_stored(&current)?;
+        let operations: json_patch::Patch = serde_json::from_value(patch)
+            .map_err(|e| FhirError::BadRequest(format!("the body is not a JSON Patch document: {e}")))?;
+        json_patch::patch(&mut json, &operations).map_err(|e| FhirError::Invalid(vec![patch_issue(e.to_string())]))?;
+        if json.get("resourceType").and_then(Value::as_str) != Some(resource_type) || json.get("id").and_then(Value::as_str) != Some(id) {
+            return Err(FhirError::Invalid(vec![patch_issue("a patch may not change resourceType or id".into())]));
+        }
+        self.update_in(tx, resource_type, id, json, if_match)
+    }
+
+    pub(crate) fn delete_in(&self, tx: &mut dyn StoreTx, resource_type: &str, id: &str) -> FhirResult<DeleteOutcome> {
+        match tx.read(resource_type, id)? {
+            Some(current) if !current.is_deleted() => {
+                let version = current.version + 1;
+                tx.write(NewVersion {
+                    resource_type: resource_type.into(),
+                    id: id.into(),
+                    version,
+                    last_updated: self.now(),
+                    method: WriteMethod::Delete,
+                    body: None,
+                    index: Vec::new(),
+                })?;
+                Ok(DeleteOutcome::Deleted { version })
+            }
+            _ => Ok(DeleteOutcome::NothingToDelete),
+        }
+    }
+
+    /// Resources of `resource_type` matching `criteria` (a query string), read inside the
+    /// transaction. At most two are fetched: callers only distinguish none, one and several.
+    pub(crate) fn match_condition(&self, tx: &mut dyn StoreTx, resource_type: &str, criteria: &str) -> FhirResult<Vec<StoredResource>> {
+        let pairs = parse_query_string(criteria);
+        if pairs.is_empty() {
+            return Err(FhirError::BadRequest(format!("the condition '{criteria}' has no search parameters")));
+        }
+        let mut query: SearchQuery = self.parse_search(resource_type, &pairs, Handling::Strict)?;
+        query.count = 2;
+        query.offset = 0;
+        query.total = keel_fhir::search::TotalMode::None;
+        query.sort.clear();
+        Ok(tx.search(&query)?.matches)
+    }
+
+    /// Validates, stamps `id` and `meta`, indexes and writes one version.
+    fn store_version(&self, tx: &mut dyn StoreTx, resource_type: &str, id: &str, body: Value, version: u64, method: WriteMethod) -> FhirResult<StoredResource> {
+        let last_updated = self.now();
+        let prepared = self.prepare(resource_type, id, body, version, last_updated)?;
+        let text = serde_json::to_string(&prepared).map_err(|e| FhirError::BadRequest(e.to_string()))?;
+        let index = self.indexer.extract(&prepared);
+        tx.write(NewVersion {
+            resource_type: resource_type.into(),
+            id: id.into(),
+            version,
+            last_updated,
+            method,
+            body: Some(text.clone()),
+            index,
+        })?;
+        Ok(StoredResource { resource_type: resource_type.into(), id: id.into(), version, last_updated, body: Some(Arc::from(text)), method })
+    }
+
+    /// Checks the resource and returns it with `id` and `meta.versionId`/`meta.lastUpdated`
+    /// set, other `meta` elements kept, every other element exactly as sent.
+    fn prepare(&self, resource_type: &str, id: &str, body: Value, version: u64, last_updated: i64) -> FhirResult<Value> {
+        let Value::Object(mut map) = body else {
+            return Err(FhirError::BadRequest("the body is not a JSON object".into()));
+        };
+        match map.get("resourceType").and_then(Value::as_str) {
+            Some(t) if t == resource_type => {}
+            Some(t) => return Err(FhirError::BadRequest(format!("the body is a {t}, not a {resource_type}"))),
+            None => return Err(FhirError::BadRequest("the body has no resourceType".into())),
+        }
+        map.insert("id".into(), Value::String(id.to_string()));
+        let mut meta = match map.remove("meta") {
+            Some(Value::Object(meta)) => meta,
+            Some(_) => return Err(FhirError::Invalid(vec![validate::ValidationIssue {
+                severity: Severity::Error,
+                kind: validate::IssueKind::Structure,
+                location: format!("{resource_type}.meta"),
+                message: "meta must be an object".into(),
+            }])),
+            None => Map::new(),
+        };
+        meta.remove("versionId");
+        meta.remove("lastUpdated");
+        let mut stamped = Map::new();
+        stamped.insert("versionId".into(), Value::String(version.to_string()));
+        stamped.insert("lastUpdated".into(), Value::String(format_instant(last_updated)));
+        stamped.extend(meta);
+        // resourceType, id, meta first; then the rest in the order sent.
+        let mut out = Map::new();
+        out.insert("resourceType".into(), map.remove("resourceType").unwrap_or(Value::Null));
+        out.insert("id".into(), map.remove("id").unwrap_or(Value::Null));
+        out.insert("meta".into(), Value::Object(stamped));
+        out.extend(map);
+        let out = Value::Object(out);
+        let errors: Vec<_> = validate::validate(&out).into_iter().filter(|i| i.severity == Severity::Error).collect();
+        if !errors.is_empty() {
+            return Err(FhirError::Invalid(errors));
+        }
+        Ok(out)
+    }
+}
+
+fn patch_issue(message: String) -> validate::ValidationIssue {
+    validate::ValidationIssue { severity: Severity::Error, kind: validate::IssueKind::Value, location: String::new(), message }
+}
+
+pub(crate) fn set_id(body: &mut Value, id: &str) {
+    if let Value::Object(map) = body {
+        map.insert("id".into(), Value::String(id.to_string()));
+    }
+}
+
+pub(crate) fn parse_stored(resource: &StoredResource) -> FhirResult<Value> {
+    let body = resource.body.as_deref().unwrap_or("null");
+    serde_json::from_str(body).map_err(|e| FhirError::Store(crate::store::StoreError::Integrity(format!("stored JSON unreadable: {e}"))))
+}
+
+/// Splits `a=1&b=2` (percent-encoded) into decoded pairs.
+pub fn parse_query_string(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_decode() {
+        assert_eq!(parse_query_string("identifier=a%7Cb&x=1+2"), vec![("identifier".into(), "a|b".into()), ("x".into(), "1 2".into())]);
+        assert_eq!(parse_query_string("a=%"), vec![("a".into(), "%".into())]);
+        assert_eq!(parse_query_string("a=%4"), vec![("a".into(), "%4".into())]);
+        assert_eq!(parse_query_string("a=50%25"), vec![("a".into(), "50%".into())]);
+    }
+}

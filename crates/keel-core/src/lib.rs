@@ -1,0 +1,11 @@
+//! Keel's core: the request context, the record-store port and the FHIR interactions with
+//! their rules. No I/O: storage, clocks and id generation are injected.
+
+pub mod clock;
+pub mod context;
+pub mod error;
+pub mod fhir;
+pub mod store;
+
+pub use context::{Actor, CorrelationId, PurposeOfUse, RequestContext};
+pub use error::{FhirError, FhirResult};

@@ -1,0 +1,143 @@
+//! The record-store port: what the core needs from a storage backend. SQLite and PostgreSQL
+//! implement it and must both pass the same contract test suite (keel-store's `contract`).
+//!
+//! The store persists versions and index rows; all FHIR rules (ids, versions, meta,
+//! conditional logic, validation, index extraction) live above it in the core, once.
+
+use keel_fhir::index::IndexEntry;
+use keel_fhir::search::SearchQuery;
+use std::sync::Arc;
+
+/// One version of a resource as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResource {
+    pub resource_type: String,
+    pub id: String,
+    pub version: u64,
+    /// Milliseconds since the Unix epoch.
+    pub last_updated: i64,
+    /// The JSON text exactly as stored (with `id` and `meta` set); `None` for a deletion.
+    pub body: Option<Arc<str>>,
+    pub method: WriteMethod,
+}
+
+impl StoredResource {
+    pub fn is_deleted(&self) -> bool {
+        self.body.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMethod {
+    Create,
+    Update,
+    Delete,
+}
+
+impl WriteMethod {
+    pub fn as_http(self) -> &'static str {
+        match self {
+            WriteMethod::Create => "POST",
+            WriteMethod::Update => "PUT",
+            WriteMethod::Delete => "DELETE",
+        }
+    }
+}
+
+/// A new version to persist. The store makes it current and replaces the resource's index rows.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub resource_type: String,
+    pub id: String,
+    pub version: u64,
+    pub last_updated: i64,
+    pub method: WriteMethod,
+    /// `None` for a deletion.
+    pub body: Option<String>,
+    pub index: Vec<IndexEntry>,
+}
+
+/// Which history to list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryScope {
+    System,
+    Type(String),
+    Instance { resource_type: String, id: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryQuery {
+    pub scope: HistoryScope,
+    /// Only versions updated at or after this instant (ms).
+    pub since: Option<i64>,
+    pub count: usize,
+    pub offset: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPage {
+    /// Newest first.
+    pub versions: Vec<StoredResource>,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SearchResult {
+    /// The page of matches, in the requested order.
+    pub matches: Vec<StoredResource>,
+    /// Resources added by `_include` / `_revinclude`, without duplicates of matches.
+    pub included: Vec<StoredResource>,
+    /// Number of matches over all pages, when asked for.
+    pub total: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or failed; the operation may be retried.
+    #[error("record store unavailable: {0}")]
+    Unavailable(String),
+    /// Another writer changed the same data; the operation may be retried.
+    #[error("conflicting concurrent write: {0}")]
+    Conflict(String),
+    /// The stored data breaks an invariant (corruption or a bug); do not retry.
+    #[error("record store integrity error: {0}")]
+    Integrity(String),
+    /// The query cannot be executed by this backend.
+    #[error("query not supported: {0}")]
+    Unsupported(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Reads that need no transaction.
+pub trait StoreRead {
+    /// The current version (possibly a deletion) of a resource.
+    fn read(&mut self, resource_type: &str, id: &str) -> StoreResult<Option<StoredResource>>;
+    fn read_version(&mut self, resource_type: &str, id: &str, version: u64) -> StoreResult<Option<StoredResource>>;
+    fn search(&mut self, query: &SearchQuery) -> StoreResult<SearchResult>;
+    fn history(&mut self, query: &HistoryQuery) -> StoreResult<HistoryPage>;
+    /// Current, non-deleted resources that refer to `resource_type/id` through any reference
+    /// search parameter (the patient compartment for `$everything`).
+    fn referencing(&mut self, resource_type: &str, id: &str) -> StoreResult<Vec<StoredResource>>;
+    /// A named progress marker (import resumption, jobs), written with [`StoreTx::set_checkpoint`].
+    fn checkpoint(&mut self, key: &str) -> StoreResult<Option<String>>;
+}
+
+/// A write transaction: everything in it commits atomically or not at all. While it is open,
+/// no other writer can change the store, so read-then-write sequences (conditional create)
+/// are race-free. Dropping it without commit rolls back.
+pub trait StoreTx: StoreRead {
+    fn write(&mut self, version: NewVersion) -> StoreResult<()>;
+    fn set_checkpoint(&mut self, key: &str, value: &str) -> StoreResult<()>;
+    fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// A storage backend.
+pub trait ResourceStore: Send + Sync {
+    /// A read view (a pooled connection). Consistent for one call.
+    fn reader(&self) -> StoreResult<Box<dyn StoreRead + '_>>;
+    /// Begins a write transaction, waiting for other writers.
+    fn begin(&self) -> StoreResult<Box<dyn StoreTx + '_>>;
+    /// Is the store answering?
+    fn ping(&self) -> StoreResult<()>;
+}

@@ -1,0 +1,435 @@
+//! Compiles a [`SearchQuery`] into SQL over the index tables. Written for SQLite; the
+//! PostgreSQL backend will share it with its own placeholder style.
+//!
+//! Plan: the most selective criterion drives (`rid IN (subquery)`), the others are
+//! correlated `EXISTS` probes on the `(rid, param)` indexes, so no large set is materialised.
+
+use keel_fhir::datetime::DateRange;
+use keel_fhir::search::{
+    Criterion, DateValue, ParamRef, Prefix, SearchQuery, SearchValue, SortBy, StringMode, TokenValue, UriMode,
+};
+use keel_fhir::definitions::SearchParamType;
+use std::collections::HashMap;
+
+/// A bound SQL value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+/// Parameter ids by (resource type, code).
+pub type ParamIds = HashMap<(String, String), i64>;
+
+/// SQL text with its bound values, in order.
+#[derive(Debug, Default)]
+pub struct Sql {
+    pub text: String,
+    pub values: Vec<SqlValue>,
+}
+
+impl Sql {
+    pub fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+    pub fn bind(&mut self, v: SqlValue) {
+        self.text.push('?');
+        self.values.push(v);
+    }
+    fn bind_text(&mut self, s: &str) {
+        self.bind(SqlValue::Text(s.to_string()));
+    }
+    fn bind_int(&mut self, i: i64) {
+        self.bind(SqlValue::Int(i));
+    }
+}
+
+/// The highest Unicode scalar: appended to a prefix it bounds a prefix range in binary order.
+const MAX_CHAR: char = '\u{10FFFF}';
+
+pub struct Compiler<'p> {
+    pub params: &'p ParamIds,
+    alias_counter: usize,
+}
+
+impl<'p> Compiler<'p> {
+    pub fn new(params: &'p ParamIds) -> Self {
+        Compiler { params, alias_counter: 0 }
+    }
+
+    fn alias(&mut self, base: &str) -> String {
+        self.alias_counter += 1;
+        format!("{base}{}", self.alias_counter)
+    }
+
+    fn param_id(&self, p: &ParamRef) -> i64 {
+        // An unknown parameter has no rows: -1 matches nothing.
+        self.params.get(&(p.resource_type.clone(), p.code.clone())).copied().unwrap_or(-1)
+    }
+
+    /// `WHERE` conditions (after `r.rtype = ? AND r.deleted = 0`) for the resource alias `r`.
+    pub fn conditions(&mut self, sql: &mut Sql, alias: &str, resource_type: &str, criteria: &[Criterion]) {
+        let mut order: Vec<&Criterion> = criteria.iter().collect();
+        order.sort_by_key(|c| selectivity_rank(c));
+        for (i, criterion) in order.into_iter().enumerate() {
+            sql.push(" AND ");
+            self.criterion(sql, alias, resource_type, criterion, i == 0);
+        }
+    }
+
+    fn criterion(&mut self, sql: &mut Sql, alias: &str, resource_type: &str, criterion: &Criterion, drive: bool) {
+        match criterion {
+            Criterion::Id(ids) => {
+                sql.push(&format!("{alias}.id IN ("));
+                for (i, id) in ids.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(",");
+                    }
+                    sql.bind_text(id);
+                }
+                sql.push(")");
+            }
+            Criterion::LastUpdated(values) => {
+                sql.push("(");
+                for (i, v) in values.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(" OR ");
+                    }
+                    // A lastUpdated instant is a 1 ms range.
+                    let (lo, hi) = (format!("{alias}.last_updated"), format!("({alias}.last_updated + 1)"));
+                    date_condition(sql, &lo, &hi, v);
+                }
+                sql.push(")");
+            }
+            Criterion::Match { param, values } => {
+                let x = self.alias("x");
+                self.open_subquery(sql, alias, param, &x, drive);
+                sql.push(" AND (");
+                for (i, value) in values.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(" OR ");
+                    }
+                    value_condition(sql, &x, value);
+                }
+                sql.push("))");
+            }
+            Criterion::NotToken { param, values } => {
+                let x = self.alias("x");
+                sql.push("NOT ");
+                self.open_subquery(sql, alias, param, &x, false);
+                sql.push(" AND (");
+                for (i, v) in values.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(" OR ");
+                    }
+                    token_condition(sql, &x, v);
+                }
+                sql.push("))");
+            }
+            Criterion::Missing { param, missing } => {
+                let x = self.alias("x");
+                if *missing {
+                    sql.push("NOT ");
+                }
+                self.open_subquery(sql, alias, param, &x, false);
+                sql.push(")");
+            }
+            Criterion::Chain { param, target_type, inner } => {
+                let s = self.alias("s");
+                let t = self.alias("t");
+                let pid = self.param_id(param);
+                sql.push(&format!("{alias}.rid IN (SELECT {s}.rid FROM sp_ref {s} WHERE {s}.param = "));
+                sql.bind_int(pid);
+                sql.push(&format!(" AND {s}.ttype = "));
+                sql.bind_text(target_type);
+                sql.push(&format!(" AND {s}.tid IN (SELECT {t}.id FROM resources {t} WHERE {t}.rtype = "));
+                sql.bind_text(target_type);
+                sql.push(&format!(" AND {t}.deleted = 0"));
+                self.conditions(sql, &t, target_type, std::slice::from_ref(inner));
+                sql.push("))");
+            }
+            Criterion::Has { source_type, reference, inner } => {
+                let s = self.alias("s");
+                let t = self.alias("t");
+                let pid = self.param_id(reference);
+                // Sources of the given type whose reference names this resource.
+                sql.push(&format!("{alias}.id IN (SELECT {s}.tid FROM sp_ref {s} JOIN resources {t} ON {t}.rid = {s}.rid WHERE {s}.param = "));
+                sql.bind_int(pid);
+                sql.push(&format!(" AND {s}.ttype = "));
+                sql.bind_text(resource_type);
+                sql.push(&format!(" AND {t}.rtype = "));
+                sql.bind_text(source_type);
+                sql.push(&format!(" AND {t}.deleted = 0"));
+                self.conditions(sql, &t, source_type, std::slice::from_ref(inner));
+                sql.push(")");
+            }
+        }
+    }
+
+    /// Opens `alias.rid IN (SELECT x.rid FROM table x WHERE x.param = ?` (driver) or
+    /// `EXISTS (SELECT 1 FROM table x WHERE x.rid = alias.rid AND x.param = ?` (probe).
+    fn open_subquery(&mut self, sql: &mut Sql, alias: &str, param: &ParamRef, x: &str, drive: bool) {
+        let table = table_of(param.kind);
+        if drive {
+            sql.push(&format!("{alias}.rid IN (SELECT {x}.rid FROM {table} {x} WHERE {x}.param = "));
+        } else {
+            sql.push(&format!("EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.rid = {alias}.rid AND {x}.param = "));
+        }
+        sql.bind_int(self.param_id(param));
+    }
+
+    /// `ORDER BY` terms for the resource alias `r`, ending with a unique tiebreak.
+    pub fn order_by(&mut self, sql: &mut Sql, alias: &str, query: &SearchQuery) {
+        sql.push(" ORDER BY ");
+        for key in &query.sort {
+            let dir = if key.descending { "DESC" } else { "ASC" };
+            match &key.by {
+                SortBy::Id => sql.push(&format!("{alias}.id {dir}, ")),
+                SortBy::LastUpdated => sql.push(&format!("{alias}.last_updated {dir}, ")),
+                SortBy::Param(param) => {
+                    let (table, column) = match param.kind {
+                        SearchParamType::Date => ("sp_date", if key.descending { "MAX(hi)" } else { "MIN(lo)" }),
+                        SearchParamType::String => ("sp_string", if key.descending { "MAX(norm)" } else { "MIN(norm)" }),
+                        SearchParamType::Token => ("sp_token", if key.descending { "MAX(code)" } else { "MIN(code)" }),
+                        SearchParamType::Number => ("sp_number", if key.descending { "MAX(value)" } else { "MIN(value)" }),
+                        SearchParamType::Quantity => ("sp_quantity", if key.descending { "MAX(value)" } else { "MIN(value)" }),
+                        _ => ("sp_uri", if key.descending { "MAX(value)" } else { "MIN(value)" }),
+                    };
+                    // Resources without a value sort last either way.
+                    let sub = format!("(SELECT {column} FROM {table} WHERE rid = {alias}.rid AND param = ");
+                    sql.push(&format!("{sub}"));
+                    sql.bind_int(self.param_id(param));
+                    sql.push(&format!(") IS NULL, {sub}"));
+                    sql.bind_int(self.param_id(param));
+                    sql.push(&format!(") {dir}, "));
+                }
+            }
+        }
+        sql.push(&format!("{alias}.rid ASC"));
+    }
+}
+
+fn table_of(kind: SearchParamType) -> &'static str {
+    match kind {
+        SearchParamType::String => "sp_string",
+        SearchParamType::Token => "sp_token",
+        SearchParamType::Date => "sp_date",
+        SearchParamType::Reference => "sp_ref",
+        SearchParamType::Number => "sp_number",
+        SearchParamType::Quantity => "sp_quantity",
+        SearchParamType::Uri | SearchParamType::Composite | SearchParamType::Special => "sp_uri",
+    }
+}
+
+/// Lower ranks drive the query: exact ids and references first, open ranges last.
+fn selectivity_rank(c: &Criterion) -> u8 {
+    match c {
+        Criterion::Id(_) => 0,
+        Criterion::Match { values, .. } => match values.first() {
+            Some(SearchValue::Reference { .. }) => 1,
+            Some(SearchValue::Token(TokenValue { code: Some(_), .. })) => 2,
+            Some(SearchValue::String { mode: StringMode::Exact, .. }) | Some(SearchValue::Uri { mode: UriMode::Exact, .. }) => 2,
+            Some(SearchValue::String { mode: StringMode::StartsWith, .. }) => 3,
+            Some(SearchValue::Date(DateValue { prefix: Prefix::Eq, .. })) => 4,
+            _ => 5,
+        },
+        Criterion::Chain { .. } | Criterion::Has { .. } => 4,
+        Criterion::LastUpdated(_) => 6,
+        Criterion::NotToken { .. } | Criterion::Missing { .. } => 7,
+    }
+}
+
+fn value_condition(sql: &mut Sql, x: &str, value: &SearchValue) {
+    match value {
+        SearchValue::String { mode, value } => match mode {
+            StringMode::StartsWith => prefix_range(sql, &format!("{x}.norm"), value),
+            StringMode::Exact => {
+                sql.push(&format!("{x}.exact = "));
+                sql.bind_text(value);
+            }
+            StringMode::Contains => {
+                sql.push(&format!("instr({x}.norm, "));
+                sql.bind_text(value);
+                sql.push(") > 0");
+            }
+        },
+        SearchValue::Token(t) => token_condition(sql, x, t),
+        SearchValue::TokenText(text) => prefix_range(sql, &format!("{x}.text"), text),
+        SearchValue::Date(v) => date_condition(sql, &format!("{x}.lo"), &format!("{x}.hi"), v),
+        SearchValue::Reference { target_type, id, url } => {
+            match (target_type, id) {
+                (Some(t), Some(id)) => {
+                    sql.push(&format!("({x}.tid = "));
+                    sql.bind_text(id);
+                    sql.push(&format!(" AND {x}.ttype = "));
+                    sql.bind_text(t);
+                    sql.push(")");
+                }
+                (None, Some(id)) => {
+                    sql.push(&format!("{x}.tid = "));
+                    sql.bind_text(id);
+                }
+                _ => {
+                    // A canonical may carry |version; match with or without it.
+                    let bare = url.split('|').next().unwrap_or(url);
+                    sql.push(&format!("({x}.url = "));
+                    sql.bind_text(url);
+                    sql.push(&format!(" OR {x}.url = "));
+                    sql.bind_text(bare);
+                    sql.push(")");
+                }
+            }
+        }
+        SearchValue::Number { prefix, value, low, high } => number_condition(sql, &format!("{x}.value"), *prefix, *value, *low, *high),
+        SearchValue::Quantity { prefix, value, low, high, system, code } => {
+            sql.push("(");
+            number_condition(sql, &format!("{x}.value"), *prefix, *value, *low, *high);
+            if let Some(system) = system {
+                sql.push(&format!(" AND {x}.system = "));
+                sql.bind_text(system);
+            }
+            if let Some(code) = code {
+                sql.push(&format!(" AND ({x}.code = "));
+                sql.bind_text(code);
+                sql.push(&format!(" OR {x}.unit = "));
+                sql.bind_text(code);
+                sql.push(")");
+            }
+            sql.push(")");
+        }
+        SearchValue::Uri { mode, value } => match mode {
+            UriMode::Exact => {
+                sql.push(&format!("{x}.value = "));
+                sql.bind_text(value);
+            }
+            UriMode::Below => prefix_range(sql, &format!("{x}.value"), value),
+            UriMode::Above => {
+                sql.push(&format!("substr("));
+                sql.bind_text(value);
+                sql.push(&format!(", 1, length({x}.value)) = {x}.value"));
+            }
+        },
+    }
+}
+
+fn token_condition(sql: &mut Sql, x: &str, t: &TokenValue) {
+    sql.push("(");
+    match &t.code {
+        Some(code) => {
+            sql.push(&format!("{x}.code = "));
+            sql.bind_text(code);
+        }
+        None => sql.push(&format!("{x}.code IS NOT NULL")),
+    }
+    match &t.system {
+        None => {}
+        Some(None) => sql.push(&format!(" AND {x}.system IS NULL")),
+        Some(Some(system)) => {
+            sql.push(&format!(" AND {x}.system = "));
+            sql.bind_text(system);
+        }
+    }
+    sql.push(")");
+}
+
+fn prefix_range(sql: &mut Sql, column: &str, prefix: &str) {
+    sql.push(&format!("({column} >= "));
+    sql.bind_text(prefix);
+    sql.push(&format!(" AND {column} < "));
+    sql.bind_text(&format!("{prefix}{MAX_CHAR}"));
+    sql.push(")");
+}
+
+/// R4 §3.1.1.5.6: compares the stored range `[lo, hi)` with the searched range.
+fn date_condition(sql: &mut Sql, lo: &str, hi: &str, v: &DateValue) {
+    let DateRange { start, end } = v.range;
+    let eq = |sql: &mut Sql| {
+        sql.push(&format!("({lo} >= "));
+        sql.bind_int(start);
+        sql.push(&format!(" AND {hi} <= "));
+        sql.bind_int(end);
+        sql.push(")");
+    };
+    match v.prefix {
+        Prefix::Eq => eq(sql),
+        Prefix::Ne => {
+            sql.push("NOT ");
+            eq(sql);
+        }
+        Prefix::Gt => {
+            sql.push(&format!("{hi} > "));
+            sql.bind_int(end);
+        }
+        Prefix::Lt => {
+            sql.push(&format!("{lo} < "));
+            sql.bind_int(start);
+        }
+        Prefix::Ge => {
+            sql.push(&format!("({hi} > "));
+            sql.bind_int(end);
+            sql.push(" OR ");
+            eq(sql);
+            sql.push(")");
+        }
+        Prefix::Le => {
+            sql.push(&format!("({lo} < "));
+            sql.bind_int(start);
+            sql.push(" OR ");
+            eq(sql);
+            sql.push(")");
+        }
+        Prefix::Sa => {
+            sql.push(&format!("{lo} >= "));
+            sql.bind_int(end);
+        }
+        Prefix::Eb => {
+            sql.push(&format!("{hi} <= "));
+            sql.bind_int(start);
+        }
+        Prefix::Ap => {
+            // Approximately: overlaps the searched range widened by 10% of its width (at least a day).
+            let margin = ((end - start) / 10).max(86_400_000);
+            sql.push(&format!("({lo} < "));
+            sql.bind_int(end.saturating_add(margin));
+            sql.push(&format!(" AND {hi} > "));
+            sql.bind_int(start.saturating_sub(margin));
+            sql.push(")");
+        }
+    }
+}
+
+fn number_condition(sql: &mut Sql, column: &str, prefix: Prefix, value: f64, low: f64, high: f64) {
+    let cmp = |sql: &mut Sql, op: &str, v: f64| {
+        sql.push(&format!("{column} {op} "));
+        sql.bind(SqlValue::Real(v));
+    };
+    match prefix {
+        Prefix::Eq => {
+            sql.push("(");
+            cmp(sql, ">=", low);
+            sql.push(" AND ");
+            cmp(sql, "<", high);
+            sql.push(")");
+        }
+        Prefix::Ne => {
+            sql.push("(");
+            cmp(sql, "<", low);
+            sql.push(" OR ");
+            cmp(sql, ">=", high);
+            sql.push(")");
+        }
+        Prefix::Gt | Prefix::Sa => cmp(sql, ">", value),
+        Prefix::Lt | Prefix::Eb => cmp(sql, "<", value),
+        Prefix::Ge => cmp(sql, ">=", value),
+        Prefix::Le => cmp(sql, "<=", value),
+        Prefix::Ap => {
+            let margin = (value * 0.1).abs();
+            sql.push("(");
+            cmp(sql, ">=", value - margin);
+            sql.push(" AND ");
+            cmp(sql, "<=", value + margin);
+            sql.push(")");
+        }
+    }
+}

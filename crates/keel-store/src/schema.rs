@@ -1,0 +1,111 @@
+//! The SQLite schema and its migrations.
+
+use crate::query::ParamIds;
+use crate::sqlite::unavailable;
+use keel_core::store::{StoreError, StoreResult};
+use keel_fhir::definitions;
+use keel_fhir::index::indexable;
+use rusqlite::{Connection, params};
+
+/// Index tables, each keyed by `(param, value...)` for search and `(rid, param)` for probes.
+pub const INDEX_TABLES: [&str; 7] = ["sp_string", "sp_token", "sp_date", "sp_ref", "sp_number", "sp_quantity", "sp_uri"];
+
+/// Migrations in order; the database records how many it has applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE resources (
+    rid INTEGER PRIMARY KEY,
+    rtype TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    last_updated INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    UNIQUE (rtype, id)
+);
+CREATE INDEX resources_updated ON resources(rtype, last_updated);
+CREATE TABLE versions (
+    seq INTEGER PRIMARY KEY,
+    rid INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    last_updated INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    body TEXT,
+    UNIQUE (rid, version)
+);
+CREATE INDEX versions_updated ON versions(last_updated);
+CREATE TABLE params (id INTEGER PRIMARY KEY, rtype TEXT NOT NULL, code TEXT NOT NULL, UNIQUE (rtype, code));
+CREATE TABLE checkpoints (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sp_string (param INTEGER NOT NULL, rid INTEGER NOT NULL, norm TEXT NOT NULL, exact TEXT NOT NULL);
+CREATE INDEX sp_string_value ON sp_string(param, norm);
+CREATE INDEX sp_string_exact ON sp_string(param, exact);
+CREATE INDEX sp_string_rid ON sp_string(rid, param);
+CREATE TABLE sp_token (param INTEGER NOT NULL, rid INTEGER NOT NULL, system TEXT, code TEXT, text TEXT);
+CREATE INDEX sp_token_value ON sp_token(param, code, system);
+CREATE INDEX sp_token_rid ON sp_token(rid, param);
+CREATE TABLE sp_date (param INTEGER NOT NULL, rid INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL);
+CREATE INDEX sp_date_value ON sp_date(param, lo, hi);
+CREATE INDEX sp_date_rid ON sp_date(rid, param);
+CREATE TABLE sp_ref (param INTEGER NOT NULL, rid INTEGER NOT NULL, ttype TEXT, tid TEXT, url TEXT NOT NULL);
+CREATE INDEX sp_ref_value ON sp_ref(param, tid, ttype);
+CREATE INDEX sp_ref_target ON sp_ref(ttype, tid);
+CREATE INDEX sp_ref_url ON sp_ref(param, url);
+CREATE INDEX sp_ref_rid ON sp_ref(rid, param);
+CREATE TABLE sp_number (param INTEGER NOT NULL, rid INTEGER NOT NULL, value REAL NOT NULL);
+CREATE INDEX sp_number_value ON sp_number(param, value);
+CREATE INDEX sp_number_rid ON sp_number(rid, param);
+CREATE TABLE sp_quantity (param INTEGER NOT NULL, rid INTEGER NOT NULL, value REAL NOT NULL, system TEXT, code TEXT, unit TEXT);
+CREATE INDEX sp_quantity_value ON sp_quantity(param, value);
+CREATE INDEX sp_quantity_rid ON sp_quantity(rid, param);
+CREATE TABLE sp_uri (param INTEGER NOT NULL, rid INTEGER NOT NULL, value TEXT NOT NULL);
+CREATE INDEX sp_uri_value ON sp_uri(param, value);
+CREATE INDEX sp_uri_rid ON sp_uri(rid, param);
+"#];
+
+pub fn migrate(conn: &Connection) -> StoreResult<()> {
+    let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(unavailable)?;
+    let applied = usize::try_from(applied).map_err(|_| StoreError::Integrity("negative schema version".into()))?;
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Integrity(format!(
+            "the database has schema version {applied}, newer than this Keel ({}); use a newer Keel",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let sql = format!("BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {}; COMMIT;", i + 1);
+        conn.execute_batch(&sql).map_err(unavailable)?;
+    }
+    register_params(conn)
+}
+
+/// Gives every indexable (resource type, parameter) an id, once. Ids are never reused, so
+/// rows written under an id always mean the same parameter.
+fn register_params(conn: &Connection) -> StoreResult<()> {
+    let defs = definitions::r4();
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(unavailable)?;
+    let result = (|| {
+        let mut insert = conn.prepare("INSERT OR IGNORE INTO params(rtype, code) VALUES (?, ?)")?;
+        for rt in defs.resource_types() {
+            for def in defs.search_params(rt).filter(|d| indexable(d)) {
+                insert.execute(params![rt, def.code])?;
+                if def.kind == definitions::SearchParamType::Reference {
+                    insert.execute(params![rt, format!("{}:identifier", def.code)])?;
+                }
+            }
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(unavailable),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(unavailable(e))
+        }
+    }
+}
+
+pub fn load_params(conn: &Connection) -> StoreResult<ParamIds> {
+    let mut stmt = conn.prepare("SELECT id, rtype, code FROM params").map_err(unavailable)?;
+    let rows = stmt
+        .query_map([], |r| Ok(((r.get::<_, String>(1)?, r.get::<_, String>(2)?), r.get::<_, i64>(0)?)))
+        .map_err(unavailable)?;
+    rows.collect::<Result<_, _>>().map_err(unavailable)
+}

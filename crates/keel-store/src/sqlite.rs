@@ -1,0 +1,475 @@
+//! The embedded SQLite backend: one writer connection, a pool of readers, WAL journal with
+//! `synchronous=FULL`, so an acknowledged write survives a crash of the process or the machine.
+
+use crate::query::{Compiler, ParamIds, Sql, SqlValue};
+use crate::schema;
+use keel_core::store::{
+    HistoryPage, HistoryQuery, HistoryScope, NewVersion, ResourceStore, SearchResult, StoreError, StoreRead,
+    StoreResult, StoreTx, StoredResource, WriteMethod,
+};
+use keel_fhir::index::IndexValue;
+use keel_fhir::search::{Include, SearchQuery, TotalMode};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How many `_include:iterate` rounds are followed at most.
+const MAX_INCLUDE_ROUNDS: usize = 4;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    params: Arc<ParamIds>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file `DIR/keel.sqlite`.
+    pub fn open_dir(dir: &Path) -> StoreResult<SqliteStore> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        SqliteStore::open(&dir.join("keel.sqlite"))
+    }
+
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let writer = open_connection(path, true)?;
+        schema::migrate(&writer)?;
+        let params = Arc::new(schema::load_params(&writer)?);
+        Ok(SqliteStore { path: path.to_path_buf(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), params })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn take_reader(&self) -> StoreResult<Connection> {
+        let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => open_connection(&self.path, false),
+        }
+    }
+}
+
+fn open_connection(path: &Path, writer: bool) -> StoreResult<Connection> {
+    let flags = if writer {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(unavailable)?;
+    conn.busy_timeout(Duration::from_secs(30)).map_err(unavailable)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    if writer {
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+    }
+    conn.pragma_update(None, "synchronous", "FULL").map_err(unavailable)?;
+    conn.pragma_update(None, "cache_size", -65_536).map_err(unavailable)?;
+    conn.pragma_update(None, "temp_store", "MEMORY").map_err(unavailable)?;
+    Ok(conn)
+}
+
+pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => StoreError::Conflict(e.to_string()),
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseCorrupt => StoreError::Integrity(e.to_string()),
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+impl ResourceStore for SqliteStore {
+    fn reader(&self) -> StoreResult<Box<dyn StoreRead + '_>> {
+        Ok(Box::new(SqliteReader { conn: Some(self.take_reader()?), store: self }))
+    }
+
+    fn begin(&self) -> StoreResult<Box<dyn StoreTx + '_>> {
+        let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(unavailable)?;
+        Ok(Box::new(SqliteTx { conn, params: &self.params, done: false }))
+    }
+
+    fn ping(&self) -> StoreResult<()> {
+        let conn = self.take_reader()?;
+        let result = conn.query_row("SELECT 1", [], |_| Ok(())).map_err(unavailable);
+        self.readers.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        result
+    }
+}
+
+struct SqliteReader<'s> {
+    conn: Option<Connection>,
+    store: &'s SqliteStore,
+}
+
+impl Drop for SqliteReader<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.store.readers.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        }
+    }
+}
+
+impl SqliteReader<'_> {
+    fn conn(&self) -> &Connection {
+        self.conn.as_ref().expect("a reader holds its connection until dropped")
+    }
+}
+
+struct SqliteTx<'s> {
+    conn: MutexGuard<'s, Connection>,
+    params: &'s ParamIds,
+    done: bool,
+}
+
+impl Drop for SqliteTx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Readers and transactions answer reads the same way, from their own connection.
+macro_rules! impl_store_read {
+    ($ty:ty) => {
+        impl StoreRead for $ty {
+            fn read(&mut self, resource_type: &str, id: &str) -> StoreResult<Option<StoredResource>> {
+                read_current(self.conn_ref(), resource_type, id)
+            }
+            fn read_version(&mut self, resource_type: &str, id: &str, version: u64) -> StoreResult<Option<StoredResource>> {
+                read_version(self.conn_ref(), resource_type, id, version)
+            }
+            fn search(&mut self, query: &SearchQuery) -> StoreResult<SearchResult> {
+                search(self.conn_ref(), self.params_ref(), query)
+            }
+            fn history(&mut self, query: &HistoryQuery) -> StoreResult<HistoryPage> {
+                history(self.conn_ref(), query)
+            }
+            fn referencing(&mut self, resource_type: &str, id: &str) -> StoreResult<Vec<StoredResource>> {
+                referencing(self.conn_ref(), resource_type, id)
+            }
+            fn checkpoint(&mut self, key: &str) -> StoreResult<Option<String>> {
+                self.conn_ref()
+                    .query_row("SELECT value FROM checkpoints WHERE key = ?", [key], |r| r.get(0))
+                    .optional()
+                    .map_err(unavailable)
+            }
+        }
+    };
+}
+
+impl SqliteReader<'_> {
+    fn conn_ref(&self) -> &Connection {
+        self.conn()
+    }
+    fn params_ref(&self) -> &ParamIds {
+        &self.store.params
+    }
+}
+
+impl SqliteTx<'_> {
+    fn conn_ref(&self) -> &Connection {
+        &self.conn
+    }
+    fn params_ref(&self) -> &ParamIds {
+        self.params
+    }
+}
+
+impl_store_read!(SqliteReader<'_>);
+impl_store_read!(SqliteTx<'_>);
+
+impl StoreTx for SqliteTx<'_> {
+    fn write(&mut self, v: NewVersion) -> StoreResult<()> {
+        write_version(&self.conn, self.params, v)
+    }
+
+    fn set_checkpoint(&mut self, key: &str, value: &str) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("INSERT INTO checkpoints(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .and_then(|mut s| s.execute(params![key, value]))
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        self.conn.execute_batch("COMMIT").map_err(unavailable)?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- reads
+
+const SELECT_VERSION: &str = "SELECT r.rtype, r.id, v.version, v.last_updated, v.method, v.body FROM versions v JOIN resources r ON r.rid = v.rid";
+
+fn row_to_stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredResource> {
+    let method: String = row.get(4)?;
+    let body: Option<String> = row.get(5)?;
+    Ok(StoredResource {
+        resource_type: row.get(0)?,
+        id: row.get(1)?,
+        version: row.get::<_, i64>(2)? as u64,
+        last_updated: row.get(3)?,
+        body: body.map(Arc::from),
+        method: match method.as_str() {
+            "C" => WriteMethod::Create,
+            "D" => WriteMethod::Delete,
+            _ => WriteMethod::Update,
+        },
+    })
+}
+
+fn read_current(conn: &Connection, resource_type: &str, id: &str) -> StoreResult<Option<StoredResource>> {
+    let mut stmt = conn
+        .prepare_cached(&format!("{SELECT_VERSION} WHERE r.rtype = ? AND r.id = ? AND v.version = r.version"))
+        .map_err(unavailable)?;
+    stmt.query_row(params![resource_type, id], row_to_stored).optional().map_err(unavailable)
+}
+
+fn read_version(conn: &Connection, resource_type: &str, id: &str, version: u64) -> StoreResult<Option<StoredResource>> {
+    let mut stmt = conn
+        .prepare_cached(&format!("{SELECT_VERSION} WHERE r.rtype = ? AND r.id = ? AND v.version = ?"))
+        .map_err(unavailable)?;
+    stmt.query_row(params![resource_type, id, version as i64], row_to_stored).optional().map_err(unavailable)
+}
+
+fn read_current_by_rids(conn: &Connection, rids: &[i64]) -> StoreResult<Vec<StoredResource>> {
+    let mut out = Vec::with_capacity(rids.len());
+    let mut stmt = conn
+        .prepare_cached(&format!("{SELECT_VERSION} WHERE r.rid = ? AND v.version = r.version"))
+        .map_err(unavailable)?;
+    for rid in rids {
+        if let Some(found) = stmt.query_row([rid], row_to_stored).optional().map_err(unavailable)? {
+            out.push(found);
+        }
+    }
+    Ok(out)
+}
+
+fn to_sql(values: &[SqlValue]) -> Vec<rusqlite::types::Value> {
+    values
+        .iter()
+        .map(|v| match v {
+            SqlValue::Int(i) => rusqlite::types::Value::Integer(*i),
+            SqlValue::Real(f) => rusqlite::types::Value::Real(*f),
+            SqlValue::Text(s) => rusqlite::types::Value::Text(s.clone()),
+        })
+        .collect()
+}
+
+fn search(conn: &Connection, params: &ParamIds, query: &SearchQuery) -> StoreResult<SearchResult> {
+    let mut compiler = Compiler::new(params);
+    let mut filter = Sql::default();
+    filter.push("FROM resources r WHERE r.rtype = ");
+    filter.bind(SqlValue::Text(query.resource_type.clone()));
+    filter.push(" AND r.deleted = 0");
+    compiler.conditions(&mut filter, "r", &query.resource_type, &query.criteria);
+
+    let total = if query.summary_count || query.total == TotalMode::Accurate {
+        let sql = format!("SELECT COUNT(*) {}", filter.text);
+        let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+        let n: i64 = stmt.query_row(params_from_iter(to_sql(&filter.values)), |r| r.get(0)).map_err(unavailable)?;
+        Some(n as u64)
+    } else {
+        None
+    };
+    if query.summary_count || query.count == 0 {
+        return Ok(SearchResult { matches: Vec::new(), included: Vec::new(), total });
+    }
+
+    let mut page = Sql { text: format!("SELECT r.rid {}", filter.text), values: filter.values.clone() };
+    compiler.order_by(&mut page, "r", query);
+    page.push(" LIMIT ");
+    page.bind(SqlValue::Int(query.count as i64));
+    page.push(" OFFSET ");
+    page.bind(SqlValue::Int(query.offset as i64));
+    let rids: Vec<i64> = {
+        let mut stmt = conn.prepare_cached(&page.text).map_err(unavailable)?;
+        let rows = stmt.query_map(params_from_iter(to_sql(&page.values)), |r| r.get(0)).map_err(unavailable)?;
+        rows.collect::<Result<_, _>>().map_err(unavailable)?
+    };
+    let matches = read_current_by_rids(conn, &rids)?;
+    let included = includes(conn, params, query, &rids)?;
+    Ok(SearchResult { matches, included, total })
+}
+
+/// Follows `_include` and `_revinclude` from the page (and, for `:iterate`, from what they add).
+fn includes(conn: &Connection, params: &ParamIds, query: &SearchQuery, page: &[i64]) -> StoreResult<Vec<StoredResource>> {
+    if query.includes.is_empty() && query.revincludes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut seen: HashSet<i64> = page.iter().copied().collect();
+    let mut added: Vec<i64> = Vec::new();
+    let mut frontier: Vec<i64> = page.to_vec();
+    for round in 0..MAX_INCLUDE_ROUNDS {
+        let mut next = Vec::new();
+        for include in query.includes.iter().filter(|i| round == 0 || i.iterate) {
+            for rid in forward(conn, params, include, &frontier)? {
+                if seen.insert(rid) {
+                    next.push(rid);
+                }
+            }
+        }
+        for include in query.revincludes.iter().filter(|i| round == 0 || i.iterate) {
+            for rid in reverse(conn, params, include, &frontier)? {
+                if seen.insert(rid) {
+                    next.push(rid);
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        added.extend(&next);
+        frontier = next;
+    }
+    read_current_by_rids(conn, &added)
+}
+
+fn param_id(params: &ParamIds, include: &Include) -> i64 {
+    params.get(&(include.param.resource_type.clone(), include.param.code.clone())).copied().unwrap_or(-1)
+}
+
+/// Resources that `from` refer to through the include's parameter.
+fn forward(conn: &Connection, params: &ParamIds, include: &Include, from: &[i64]) -> StoreResult<Vec<i64>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT t.rid FROM sp_ref s JOIN resources src ON src.rid = s.rid \
+             JOIN resources t ON t.rtype = s.ttype AND t.id = s.tid \
+             WHERE s.rid = ? AND s.param = ? AND src.rtype = ? AND t.deleted = 0 AND (? IS NULL OR t.rtype = ?)",
+        )
+        .map_err(unavailable)?;
+    let pid = param_id(params, include);
+    let mut out = Vec::new();
+    for rid in from {
+        let rows = stmt
+            .query_map(params![rid, pid, include.source_type, include.target_type, include.target_type], |r| r.get(0))
+            .map_err(unavailable)?;
+        for row in rows {
+            out.push(row.map_err(unavailable)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Resources of the include's source type that refer to `to` through its parameter.
+fn reverse(conn: &Connection, params: &ParamIds, include: &Include, to: &[i64]) -> StoreResult<Vec<i64>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT s.rid FROM resources t JOIN sp_ref s ON s.ttype = t.rtype AND s.tid = t.id AND s.param = ? \
+             JOIN resources src ON src.rid = s.rid WHERE t.rid = ? AND src.deleted = 0 AND src.rtype = ?",
+        )
+        .map_err(unavailable)?;
+    let pid = param_id(params, include);
+    let mut out = Vec::new();
+    for rid in to {
+        let rows = stmt.query_map(params![pid, rid, include.source_type], |r| r.get(0)).map_err(unavailable)?;
+        for row in rows {
+            out.push(row.map_err(unavailable)?);
+        }
+    }
+    Ok(out)
+}
+
+fn history(conn: &Connection, query: &HistoryQuery) -> StoreResult<HistoryPage> {
+    let since = query.since.unwrap_or(i64::MIN);
+    let (filter, mut values): (&str, Vec<rusqlite::types::Value>) = match &query.scope {
+        HistoryScope::System => ("v.last_updated >= ?", vec![since.into()]),
+        HistoryScope::Type(t) => ("r.rtype = ? AND v.last_updated >= ?", vec![t.clone().into(), since.into()]),
+        HistoryScope::Instance { resource_type, id } => {
+            ("r.rtype = ? AND r.id = ? AND v.last_updated >= ?", vec![resource_type.clone().into(), id.clone().into(), since.into()])
+        }
+    };
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM versions v JOIN resources r ON r.rid = v.rid WHERE {filter}"))
+        .and_then(|mut s| s.query_row(params_from_iter(values.iter()), |r| r.get(0)))
+        .map_err(unavailable)?;
+    values.push((query.count as i64).into());
+    values.push((query.offset as i64).into());
+    let mut stmt = conn
+        .prepare_cached(&format!("{SELECT_VERSION} WHERE {filter} ORDER BY v.seq DESC LIMIT ? OFFSET ?"))
+        .map_err(unavailable)?;
+    let versions = stmt
+        .query_map(params_from_iter(values.iter()), row_to_stored)
+        .map_err(unavailable)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    Ok(HistoryPage { versions, total: total as u64 })
+}
+
+fn referencing(conn: &Connection, resource_type: &str, id: &str) -> StoreResult<Vec<StoredResource>> {
+    let rids: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT DISTINCT s.rid FROM sp_ref s JOIN resources src ON src.rid = s.rid \
+             WHERE s.ttype = ? AND s.tid = ? AND src.deleted = 0 ORDER BY s.rid",
+        )
+        .and_then(|mut s| s.query_map(params![resource_type, id], |r| r.get(0))?.collect())
+        .map_err(unavailable)?;
+    read_current_by_rids(conn, &rids)
+}
+
+// ---------------------------------------------------------------- writes
+
+fn write_version(conn: &Connection, params: &ParamIds, v: NewVersion) -> StoreResult<()> {
+    let deleted = v.body.is_none();
+    let method = match v.method {
+        WriteMethod::Create => "C",
+        WriteMethod::Update => "U",
+        WriteMethod::Delete => "D",
+    };
+    let rid: i64 = conn
+        .prepare_cached(
+            "INSERT INTO resources(rtype, id, version, last_updated, deleted) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT(rtype, id) DO UPDATE SET version = excluded.version, last_updated = excluded.last_updated, deleted = excluded.deleted \
+             RETURNING rid",
+        )
+        .and_then(|mut s| s.query_row(params![v.resource_type, v.id, v.version as i64, v.last_updated, deleted], |r| r.get(0)))
+        .map_err(unavailable)?;
+    conn.prepare_cached("INSERT INTO versions(rid, version, last_updated, method, body) VALUES (?, ?, ?, ?, ?)")
+        .and_then(|mut s| s.execute(params![rid, v.version as i64, v.last_updated, method, v.body]))
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                StoreError::Conflict(format!("{}/{} version {} already exists", v.resource_type, v.id, v.version))
+            }
+            other => unavailable(other),
+        })?;
+    if v.version > 1 {
+        for table in schema::INDEX_TABLES {
+            conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?"))
+                .and_then(|mut s| s.execute([rid]))
+                .map_err(unavailable)?;
+        }
+    }
+    for entry in v.index {
+        let Some(&pid) = params.get(&(v.resource_type.clone(), entry.param.clone())) else {
+            return Err(StoreError::Integrity(format!("no parameter id for {}.{}", v.resource_type, entry.param)));
+        };
+        let result = match entry.value {
+            IndexValue::String { normalized, exact } => conn
+                .prepare_cached("INSERT INTO sp_string(param, rid, norm, exact) VALUES (?, ?, ?, ?)")
+                .and_then(|mut s| s.execute(params![pid, rid, normalized, exact])),
+            IndexValue::Token { system, code, text } => conn
+                .prepare_cached("INSERT INTO sp_token(param, rid, system, code, text) VALUES (?, ?, ?, ?, ?)")
+                .and_then(|mut s| s.execute(params![pid, rid, system, code, text])),
+            IndexValue::Date(range) => conn
+                .prepare_cached("INSERT INTO sp_date(param, rid, lo, hi) VALUES (?, ?, ?, ?)")
+                .and_then(|mut s| s.execute(params![pid, rid, range.start, range.end])),
+            IndexValue::Reference { target_type, target_id, url } => conn
+                .prepare_cached("INSERT INTO sp_ref(param, rid, ttype, tid, url) VALUES (?, ?, ?, ?, ?)")
+                .and_then(|mut s| s.execute(params![pid, rid, target_type, target_id, url])),
+            IndexValue::Number(n) => conn
+                .prepare_cached("INSERT INTO sp_number(param, rid, value) VALUES (?, ?, ?)")
+                .and_then(|mut s| s.execute(params![pid, rid, n])),
+            IndexValue::Quantity { value, system, code, unit } => conn
+                .prepare_cached("INSERT INTO sp_quantity(param, rid, value, system, code, unit) VALUES (?, ?, ?, ?, ?, ?)")
+                .and_then(|mut s| s.execute(params![pid, rid, value, system, code, unit])),
+            IndexValue::Uri(value) => conn
+                .prepare_cached("INSERT INTO sp_uri(param, rid, value) VALUES (?, ?, ?)")
+                .and_then(|mut s| s.execute(params![pid, rid, value])),
+        };
+        result.map_err(unavailable)?;
+    }
+    Ok(())
+}
