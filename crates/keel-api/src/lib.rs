@@ -1,1 +1,58 @@
-//! Keel HTTP edge.
+//! Keel's HTTP edge: the FHIR R4 REST API at `/fhir` and health endpoints. Core services run
+//! on the blocking pool; errors are mapped once, in [`outcome`].
+
+mod capability;
+pub mod fhir_http;
+pub mod outcome;
+mod render;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use keel_core::fhir::FhirService;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Largest request body accepted (a big transaction Bundle).
+pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+
+pub struct AppState {
+    pub fhir: Arc<FhirService>,
+    /// The public base URL of `/fhir`, when not derived from the Host header.
+    pub base_url: Option<String>,
+    request_counter: AtomicU64,
+    instance: String,
+}
+
+impl AppState {
+    pub fn new(fhir: Arc<FhirService>, base_url: Option<String>, instance: String) -> Self {
+        AppState { fhir, base_url, request_counter: AtomicU64::new(0), instance }
+    }
+
+    /// A new correlation id: this instance's tag and a counter.
+    fn new_correlation_id(&self) -> String {
+        format!("{}-{}", self.instance, self.request_counter.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/fhir", any(fhir_http::handle))
+        .route("/fhir/", any(fhir_http::handle))
+        .route("/fhir/{*path}", any(fhir_http::handle))
+        .route("/health/live", get(|| async { "live" }))
+        .route("/health/ready", get(ready))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    let fhir = state.fhir.clone();
+    let ok = tokio::task::spawn_blocking(move || fhir.store().ping().is_ok()).await.unwrap_or(false);
+    if ok {
+        "ready".into_response()
+    } else {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "record store unavailable").into_response()
+    }
+}

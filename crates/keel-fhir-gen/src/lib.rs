@@ -196,10 +196,16 @@ pub fn generate_json(package_dir: &Path) -> Result<Vec<u8>, GenError> {
     doc.insert("format".into(), Value::from(FORMAT_VERSION));
     doc.insert("fhirVersion".into(), Value::from("4.0.1"));
     doc.insert("resourceTypes".into(), string_array(concrete));
-    doc.insert("abstractResourceTypes".into(), string_array(abstract_resources));
+    doc.insert(
+        "abstractResourceTypes".into(),
+        string_array(abstract_resources),
+    );
     doc.insert("primitiveTypes".into(), string_array(primitives));
     doc.insert("complexTypes".into(), string_array(complex));
-    doc.insert("structures".into(), Value::Array(structures.into_values().collect()));
+    doc.insert(
+        "structures".into(),
+        Value::Array(structures.into_values().collect()),
+    );
     doc.insert("valueSets".into(), value_sets);
     doc.insert(
         "searchParams".into(),
@@ -269,7 +275,8 @@ fn structure_json(
     let mut elements = Vec::new();
     if kind != "primitive" {
         for el in snapshot {
-            let path = str_of(el, "path").ok_or_else(|| err(format!("{name}: element without path")))?;
+            let path =
+                str_of(el, "path").ok_or_else(|| err(format!("{name}: element without path")))?;
             if !path.contains('.') {
                 continue; // the root element
             }
@@ -297,9 +304,15 @@ fn element_json(
 
     // Resource.id is declared as System.String with fhir-type "string" in the 4.0.1
     // snapshots; the R4 specification defines it as `id`.
-    let is_resource_id = kind == "resource" && path.matches('.').count() == 1 && path.ends_with(".id");
+    let is_resource_id =
+        kind == "resource" && path.matches('.').count() == 1 && path.ends_with(".id");
     let mut types = Vec::new();
-    for t in el.get("type").and_then(Value::as_array).into_iter().flatten() {
+    for t in el
+        .get("type")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let raw = str_of(t, "code").ok_or_else(|| err(format!("{path}: type without code")))?;
         let code = if is_resource_id {
             "id".to_string()
@@ -309,7 +322,12 @@ fn element_json(
         let mut tj = Map::new();
         tj.insert("code".into(), Value::from(code));
         let mut targets: Vec<String> = Vec::new();
-        for p in t.get("targetProfile").and_then(Value::as_array).into_iter().flatten() {
+        for p in t
+            .get("targetProfile")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(p) = p.as_str() {
                 let n = profile_type_name(p).to_string();
                 if !targets.contains(&n) {
@@ -329,14 +347,13 @@ fn element_json(
         let cr = cr.strip_prefix('#').unwrap_or(cr);
         out.insert("contentRef".into(), Value::from(cr));
     }
-    if let Some(b) = el.get("binding") {
-        if str_of(b, "strength") == Some("required") {
-            if let Some(vs) = str_of(b, "valueSet") {
-                let vs = strip_version(vs).to_string();
-                required_value_sets.insert(vs.clone());
-                out.insert("binding".into(), Value::from(vs));
-            }
-        }
+    if let Some(b) = el.get("binding")
+        && str_of(b, "strength") == Some("required")
+        && let Some(vs) = str_of(b, "valueSet")
+    {
+        let vs = strip_version(vs).to_string();
+        required_value_sets.insert(vs.clone());
+        out.insert("binding".into(), Value::from(vs));
     }
     if el.get("isSummary").and_then(Value::as_bool) == Some(true) {
         out.insert("summary".into(), Value::Bool(true));
@@ -354,13 +371,17 @@ fn map_type_code(t: &Value, raw: &str) -> String {
     let Some(system) = raw.strip_prefix("http://hl7.org/fhirpath/System.") else {
         return raw.to_string();
     };
-    for ext in t.get("extension").and_then(Value::as_array).into_iter().flatten() {
+    for ext in t
+        .get("extension")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if str_of(ext, "url")
             == Some("http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type")
+            && let Some(v) = str_of(ext, "valueUrl").or_else(|| str_of(ext, "valueUri"))
         {
-            if let Some(v) = str_of(ext, "valueUrl").or_else(|| str_of(ext, "valueUri")) {
-                return v.to_string();
-            }
+            return v.to_string();
         }
     }
     match system {
@@ -392,7 +413,9 @@ fn value_sets_json(resources: &[Value], required: &BTreeSet<String>) -> Value {
         code_systems: HashMap::new(),
     };
     for r in resources {
-        let Some(url) = str_of(r, "url") else { continue };
+        let Some(url) = str_of(r, "url") else {
+            continue;
+        };
         match str_of(r, "resourceType") {
             Some("ValueSet") => {
                 t.value_sets.insert(url, r);
@@ -436,11 +459,18 @@ impl Terminology<'_> {
             if inc.get("filter").is_some() {
                 return None;
             }
-            for nested in inc.get("valueSet").and_then(Value::as_array).into_iter().flatten() {
+            for nested in inc
+                .get("valueSet")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let nested = strip_version(nested.as_str()?);
                 merge(&mut out, self.enumerate(nested, visiting)?);
             }
-            let Some(system) = str_of(inc, "system") else { continue };
+            let Some(system) = str_of(inc, "system") else {
+                continue;
+            };
             let codes = out.entry(system.to_string()).or_default();
             if let Some(concepts) = inc.get("concept").and_then(Value::as_array) {
                 for c in concepts {
@@ -483,7 +513,9 @@ fn collect_concepts(concepts: &Value, out: &mut BTreeSet<String>) -> Option<()> 
 fn default_modifiers(kind: &str) -> &'static [&'static str] {
     match kind {
         "string" => &["missing", "exact", "contains"],
-        "token" => &["missing", "text", "not", "above", "below", "in", "not-in", "of-type"],
+        "token" => &[
+            "missing", "text", "not", "above", "below", "in", "not-in", "of-type",
+        ],
         "reference" => &["missing", "identifier", "above", "below"],
         "uri" => &["missing", "above", "below"],
         "date" | "number" | "quantity" | "composite" => &["missing"],
@@ -518,7 +550,10 @@ fn search_param_json(sp: &Value) -> Result<(String, Value), GenError> {
     }
     let mut modifiers = strings("modifier");
     if modifiers.is_empty() {
-        modifiers = default_modifiers(kind).iter().map(|s| s.to_string()).collect();
+        modifiers = default_modifiers(kind)
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     }
     if !modifiers.is_empty() {
         out.insert("modifier".into(), string_array(modifiers));
@@ -528,7 +563,12 @@ fn search_param_json(sp: &Value) -> Result<(String, Value), GenError> {
         out.insert("comparator".into(), string_array(comparators));
     }
     let mut components = Vec::new();
-    for c in sp.get("component").and_then(Value::as_array).into_iter().flatten() {
+    for c in sp
+        .get("component")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let mut cj = Map::new();
         cj.insert(
             "definition".into(),
@@ -606,8 +646,14 @@ mod tests {
                 "code":"http://hl7.org/fhirpath/System.String"}"#,
         )
         .expect("json");
-        assert_eq!(map_type_code(&t, "http://hl7.org/fhirpath/System.String"), "uri");
-        assert_eq!(map_type_code(&Value::Null, "http://hl7.org/fhirpath/System.Boolean"), "boolean");
+        assert_eq!(
+            map_type_code(&t, "http://hl7.org/fhirpath/System.String"),
+            "uri"
+        );
+        assert_eq!(
+            map_type_code(&Value::Null, "http://hl7.org/fhirpath/System.Boolean"),
+            "boolean"
+        );
         assert_eq!(map_type_code(&Value::Null, "HumanName"), "HumanName");
     }
 }

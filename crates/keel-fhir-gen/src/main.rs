@@ -24,16 +24,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(parent) = output.parent() {
-        if let Err(e) = std::fs::create_dir_all(parent) {
-            eprintln!("keel-fhir-gen: cannot create {}: {e}", parent.display());
-            return ExitCode::FAILURE;
-        }
+    if let Some(parent) = output.parent()
+        && let Err(e) = std::fs::create_dir_all(parent)
+    {
+        eprintln!("keel-fhir-gen: cannot create {}: {e}", parent.display());
+        return ExitCode::FAILURE;
     }
     if let Err(e) = std::fs::write(&output, &gz) {
         eprintln!("keel-fhir-gen: cannot write {}: {e}", output.display());
         return ExitCode::FAILURE;
     }
-    println!("keel-fhir-gen: wrote {} ({} bytes)", output.display(), gz.len());
+    println!(
+        "keel-fhir-gen: wrote {} ({} bytes)",
+        output.display(),
+        gz.len()
+    );
     ExitCode::SUCCESS
 }

@@ -348,12 +348,18 @@ impl ValueSetDef {
     /// Whether `system`/`code` is in it; `None` if not enumerable.
     pub fn contains(&self, system: &str, code: &str) -> Option<bool> {
         let systems = self.systems.as_ref()?;
-        Some(systems.get(system).is_some_and(|codes| codes.contains(code)))
+        Some(
+            systems
+                .get(system)
+                .is_some_and(|codes| codes.contains(code)),
+        )
     }
 
     /// Whether the value set draws codes from `system`.
     pub fn includes_system(&self, system: &str) -> bool {
-        self.systems.as_ref().is_some_and(|s| s.contains_key(system))
+        self.systems
+            .as_ref()
+            .is_some_and(|s| s.contains_key(system))
     }
 
     /// The code systems it draws from (empty when not enumerable).
@@ -705,7 +711,10 @@ impl Definitions {
                 }
                 let max = match e.max.as_str() {
                     "*" => None,
-                    n => Some(n.parse::<u32>().map_err(|_| format!("{}: bad max {n}", e.path))?),
+                    n => Some(
+                        n.parse::<u32>()
+                            .map_err(|_| format!("{}: bad max {n}", e.path))?,
+                    ),
                 };
                 let value_set = match &e.binding {
                     Some(url) => Some(
@@ -1019,7 +1028,14 @@ mod tests {
         assert!(!d.is_resource_type("Quantity"));
         assert_eq!(d.resource_types().count(), 146);
         assert!(d.resource_types().any(|t| t == "Patient"));
-        for t in ["Quantity", "dateTime", "CodeableConcept", "string", "xhtml", "Extension"] {
+        for t in [
+            "Quantity",
+            "dateTime",
+            "CodeableConcept",
+            "string",
+            "xhtml",
+            "Extension",
+        ] {
             assert!(d.is_data_type(t), "{t}");
         }
         assert!(!d.is_data_type("Patient"));
@@ -1042,7 +1058,8 @@ mod tests {
         assert!(e.types.iter().any(|t| t.code == "Quantity"));
         assert!(e.choice_names().any(|n| n == "valueQuantity"));
         assert_eq!(
-            d.element("Observation.valueQuantity").map(|e| e.path.as_str()),
+            d.element("Observation.valueQuantity")
+                .map(|e| e.path.as_str()),
             Some("Observation.value[x]")
         );
         assert_eq!(
@@ -1059,13 +1076,18 @@ mod tests {
         assert_eq!(subject.types[0].code, "Reference");
         assert!(subject.types[0].targets.iter().any(|t| t == "Patient"));
         let item = d.element("Questionnaire.item.item").expect("exists");
-        assert_eq!(item.content_reference.as_deref(), Some("Questionnaire.item"));
         assert_eq!(
-            d.element("Questionnaire.item.item.linkId").map(|e| e.path.as_str()),
+            item.content_reference.as_deref(),
+            Some("Questionnaire.item")
+        );
+        assert_eq!(
+            d.element("Questionnaire.item.item.linkId")
+                .map(|e| e.path.as_str()),
             Some("Questionnaire.item.linkId")
         );
         assert_eq!(
-            d.element("Observation.code.coding.system").map(|e| e.path.as_str()),
+            d.element("Observation.code.coding.system")
+                .map(|e| e.path.as_str()),
             Some("Coding.system")
         );
         assert_eq!(
@@ -1074,15 +1096,33 @@ mod tests {
         );
         assert!(d.element("Patient.foo").is_none());
         assert!(d.element("Nope.foo").is_none());
-        assert_eq!(d.element("Patient.id").map(|e| e.types[0].code.as_str()), Some("id"));
-        assert_eq!(d.element("Extension.url").map(|e| e.types[0].code.as_str()), Some("uri"));
+        assert_eq!(
+            d.element("Patient.id").map(|e| e.types[0].code.as_str()),
+            Some("id")
+        );
+        assert_eq!(
+            d.element("Extension.url").map(|e| e.types[0].code.as_str()),
+            Some("uri")
+        );
         let gender = d.element("Patient.gender").expect("exists");
         let vs = d.required_value_set(gender).expect("bound");
-        assert_eq!(vs.contains("http://hl7.org/fhir/administrative-gender", "male"), Some(true));
-        assert!(d.value_set("http://hl7.org/fhir/ValueSet/mimetypes").is_some_and(|v| !v.is_enumerable()));
-        let children: Vec<_> = d.children("Patient.contact").map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            vs.contains("http://hl7.org/fhir/administrative-gender", "male"),
+            Some(true)
+        );
+        assert!(
+            d.value_set("http://hl7.org/fhir/ValueSet/mimetypes")
+                .is_some_and(|v| !v.is_enumerable())
+        );
+        let children: Vec<_> = d
+            .children("Patient.contact")
+            .map(|e| e.name.as_str())
+            .collect();
         assert!(children.contains(&"relationship"));
-        let children: Vec<_> = d.children("Patient.name").map(|e| e.name.as_str()).collect();
+        let children: Vec<_> = d
+            .children("Patient.name")
+            .map(|e| e.name.as_str())
+            .collect();
         assert!(children.contains(&"family"));
         let all: Vec<_> = d.elements("Patient").map(|e| e.path.as_str()).collect();
         assert_eq!(all.first(), Some(&"Patient.id"));
@@ -1093,7 +1133,14 @@ mod tests {
     #[test]
     fn choice_names() {
         let names = r4().choice_element_names();
-        for n in ["value", "effective", "onset", "deceased", "multipleBirth", "medication"] {
+        for n in [
+            "value",
+            "effective",
+            "onset",
+            "deceased",
+            "multipleBirth",
+            "medication",
+        ] {
             assert!(names.contains(n), "{n}");
         }
         assert!(!names.contains("status"));
@@ -1109,27 +1156,47 @@ mod tests {
             d.search_param("Condition", "code").map(|p| &p.url),
             Some(&code.url)
         );
-        let id = d.search_param("Patient", "_id").expect("inherited from Resource");
+        let id = d
+            .search_param("Patient", "_id")
+            .expect("inherited from Resource");
         assert_eq!(id.expression.as_deref(), Some("Resource.id"));
-        for c in ["_lastUpdated", "_profile", "_tag", "_security", "_source", "_text"] {
+        for c in [
+            "_lastUpdated",
+            "_profile",
+            "_tag",
+            "_security",
+            "_source",
+            "_text",
+        ] {
             assert!(d.search_param("Patient", c).is_some(), "{c}");
         }
         assert!(d.search_param("Bundle", "_id").is_some());
-        assert!(d.search_param("Bundle", "_text").is_none(), "Bundle is not a DomainResource");
+        assert!(
+            d.search_param("Bundle", "_text").is_none(),
+            "Bundle is not a DomainResource"
+        );
         let subject = d.search_param("Observation", "subject").expect("exists");
         assert_eq!(subject.kind, SearchParamType::Reference);
         assert!(subject.targets.iter().any(|t| t == "Patient"));
         let date = d.search_param("Observation", "date").expect("exists");
         assert!(date.comparators.iter().any(|c| c == "ge"));
-        let cvq = d.search_param("Observation", "code-value-quantity").expect("exists");
+        let cvq = d
+            .search_param("Observation", "code-value-quantity")
+            .expect("exists");
         assert_eq!(cvq.kind, SearchParamType::Composite);
         assert_eq!(cvq.components.len(), 2);
-        assert!(d.search_param_by_url(&cvq.components[0].definition).is_some());
+        assert!(
+            d.search_param_by_url(&cvq.components[0].definition)
+                .is_some()
+        );
         let birth = d.search_param("Patient", "birthdate").expect("exists");
         assert_eq!(birth.kind, SearchParamType::Date);
         let given = d.search_param("Patient", "given").expect("exists");
         assert!(given.modifiers.iter().any(|m| m == "exact"));
-        let codes: Vec<_> = d.search_params("Patient").map(|p| p.code.as_str()).collect();
+        let codes: Vec<_> = d
+            .search_params("Patient")
+            .map(|p| p.code.as_str())
+            .collect();
         assert!(codes.windows(2).all(|w| w[0] <= w[1]));
         assert!(codes.contains(&"_id") && codes.contains(&"gender"));
         assert_eq!(d.all_search_params().count(), 1375);

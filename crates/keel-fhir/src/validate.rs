@@ -87,7 +87,13 @@ impl fmt::Display for ValidationIssue {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{severity} [{}] at {}: {}", self.kind.code(), self.location, self.message)
+        write!(
+            f,
+            "{severity} [{}] at {}: {}",
+            self.kind.code(),
+            self.location,
+            self.message
+        )
     }
 }
 
@@ -197,7 +203,10 @@ impl<'a> Validator<'a> {
         let Some(obj) = value.as_object() else {
             self.error(
                 IssueKind::Structure,
-                format!("a resource must be a JSON object, found {}", json_kind(value)),
+                format!(
+                    "a resource must be a JSON object, found {}",
+                    json_kind(value)
+                ),
             );
             return;
         };
@@ -380,22 +389,29 @@ impl<'a> Validator<'a> {
                 return;
             };
             if items.is_empty() {
-                self.error(IssueKind::Structure, "empty arrays are not allowed".to_string());
+                self.error(
+                    IssueKind::Structure,
+                    "empty arrays are not allowed".to_string(),
+                );
                 return;
             }
             if (items.len() as u64) < u64::from(elem.min) {
                 self.error(
                     IssueKind::Required,
-                    format!("'{key}' needs at least {} items, found {}", elem.min, items.len()),
+                    format!(
+                        "'{key}' needs at least {} items, found {}",
+                        elem.min,
+                        items.len()
+                    ),
                 );
             }
-            if let Some(max) = elem.max {
-                if items.len() as u64 > u64::from(max) {
-                    self.error(
-                        IssueKind::Structure,
-                        format!("'{key}' allows at most {max} items, found {}", items.len()),
-                    );
-                }
+            if let Some(max) = elem.max
+                && items.len() as u64 > u64::from(max)
+            {
+                self.error(
+                    IssueKind::Structure,
+                    format!("'{key}' allows at most {max} items, found {}", items.len()),
+                );
             }
             let is_primitive = matches!(elem.kinds.get(variant), Some(TypeKind::Primitive(_)));
             for (i, item) in items.iter().enumerate() {
@@ -433,10 +449,16 @@ impl<'a> Validator<'a> {
             Some(&TypeKind::Primitive(p)) => self.primitive(value, p, elem),
             Some(&TypeKind::Complex(c)) => {
                 let Value::Object(o) = value else {
-                    let type_name = elem.types.get(variant).map_or("object", |t| t.code.as_str());
+                    let type_name = elem
+                        .types
+                        .get(variant)
+                        .map_or("object", |t| t.code.as_str());
                     self.error(
                         IssueKind::Structure,
-                        format!("expected a JSON object ({type_name}), found {}", json_kind(value)),
+                        format!(
+                            "expected a JSON object ({type_name}), found {}",
+                            json_kind(value)
+                        ),
                     );
                     return;
                 };
@@ -469,20 +491,23 @@ impl<'a> Validator<'a> {
             match value {
                 Value::Array(items) => {
                     if items.is_empty() {
-                        self.error(IssueKind::Structure, "empty arrays are not allowed".to_string());
+                        self.error(
+                            IssueKind::Structure,
+                            "empty arrays are not allowed".to_string(),
+                        );
                     }
                     let values = obj.get(base);
-                    if let Some(Value::Array(values)) = values {
-                        if values.len() != items.len() {
-                            self.error(
-                                IssueKind::Structure,
-                                format!(
-                                    "'{key}' has {} items but '{base}' has {}; they must align",
-                                    items.len(),
-                                    values.len()
-                                ),
-                            );
-                        }
+                    if let Some(Value::Array(values)) = values
+                        && values.len() != items.len()
+                    {
+                        self.error(
+                            IssueKind::Structure,
+                            format!(
+                                "'{key}' has {} items but '{base}' has {}; they must align",
+                                items.len(),
+                                values.len()
+                            ),
+                        );
                     }
                     for (i, item) in items.iter().enumerate() {
                         self.path.push(Seg::Index(i));
@@ -605,7 +630,9 @@ impl<'a> Validator<'a> {
                         format!("{} is {} bytes; the limit is 1 MB", p.name(), s.len()),
                     );
                 }
-                if s.bytes().any(|b| b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n')) {
+                if s.bytes()
+                    .any(|b| b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n'))
+                {
                     self.issue(
                         Severity::Warning,
                         IssueKind::Value,
@@ -640,19 +667,19 @@ impl<'a> Validator<'a> {
             );
             return;
         }
-        if let Some(vs) = elem.value_set {
-            if p == Primitive::Code {
-                let vs = &self.defs.value_sets[vs as usize];
-                if vs.contains_code(s) == Some(false) {
-                    self.error(
-                        IssueKind::CodeInvalid,
-                        format!(
-                            "'{}' is not in the required value set {}",
-                            truncate(s, 80),
-                            vs.url
-                        ),
-                    );
-                }
+        if let Some(vs) = elem.value_set
+            && p == Primitive::Code
+        {
+            let vs = &self.defs.value_sets[vs as usize];
+            if vs.contains_code(s) == Some(false) {
+                self.error(
+                    IssueKind::CodeInvalid,
+                    format!(
+                        "'{}' is not in the required value set {}",
+                        truncate(s, 80),
+                        vs.url
+                    ),
+                );
             }
         }
     }
@@ -697,11 +724,7 @@ impl<'a> Validator<'a> {
     }
 
     /// Returns whether the coding is in the value set.
-    fn check_coding(
-        &mut self,
-        coding: &Map<String, Value>,
-        vs: &definitions::ValueSetDef,
-    ) -> bool {
+    fn check_coding(&mut self, coding: &Map<String, Value>, vs: &definitions::ValueSetDef) -> bool {
         let (Some(Value::String(system)), Some(Value::String(code))) =
             (coding.get("system"), coding.get("code"))
         else {
@@ -762,7 +785,11 @@ fn parse_integer(s: &str) -> Option<i64> {
     }
     if b.len() > 18 {
         // beyond any 32-bit value: report as out of range
-        return Some(if s.starts_with('-') { i64::MIN } else { i64::MAX });
+        return Some(if s.starts_with('-') {
+            i64::MIN
+        } else {
+            i64::MAX
+        });
     }
     s.parse().ok()
 }
@@ -773,7 +800,8 @@ pub(crate) fn is_code(s: &str) -> bool {
     if b.is_empty() || is_regex_space(b[0]) || is_regex_space(b[b.len() - 1]) {
         return false;
     }
-    !b.windows(2).any(|w| is_regex_space(w[0]) && is_regex_space(w[1]))
+    !b.windows(2)
+        .any(|w| is_regex_space(w[0]) && is_regex_space(w[1]))
 }
 
 /// `[A-Za-z0-9\-\.]{1,64}`.
@@ -832,14 +860,15 @@ fn is_base64(s: &str) -> bool {
             return false;
         }
     }
-    n > 0 && n % 4 == 0
+    n > 0 && n.is_multiple_of(4)
 }
 
 /// Narrative XHTML: a `div` element (content is not parsed).
 fn is_xhtml_div(s: &str) -> bool {
     let t = s.trim_start();
     let t = t.strip_prefix("<?xml").map_or(t, |rest| {
-        rest.find("?>").map_or(rest, |end| rest[end + 2..].trim_start())
+        rest.find("?>")
+            .map_or(rest, |end| rest[end + 2..].trim_start())
     });
     t.starts_with("<div") || t.starts_with("<xhtml:div") || t.starts_with("<h:div")
 }
@@ -881,7 +910,9 @@ impl Cursor<'_> {
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
         4 | 6 | 9 | 11 => 30,
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         _ => 31,
     }
@@ -957,25 +988,38 @@ fn zone_part(c: &mut Cursor<'_>) -> Option<()> {
 
 /// R4 `date`: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
 pub fn is_date(s: &str) -> bool {
-    let mut c = Cursor { b: s.as_bytes(), i: 0 };
+    let mut c = Cursor {
+        b: s.as_bytes(),
+        i: 0,
+    };
     date_part(&mut c).is_some() && c.done()
 }
 
 /// R4 `dateTime`: a date, or a full date with time and time zone.
 pub fn is_date_time(s: &str) -> bool {
-    let mut c = Cursor { b: s.as_bytes(), i: 0 };
+    let mut c = Cursor {
+        b: s.as_bytes(),
+        i: 0,
+    };
     let Some(parts) = date_part(&mut c) else {
         return false;
     };
     if c.done() {
         return true;
     }
-    parts == 3 && c.eat(b'T') && time_part(&mut c).is_some() && zone_part(&mut c).is_some() && c.done()
+    parts == 3
+        && c.eat(b'T')
+        && time_part(&mut c).is_some()
+        && zone_part(&mut c).is_some()
+        && c.done()
 }
 
 /// R4 `instant`: full date, time and time zone.
 pub fn is_instant(s: &str) -> bool {
-    let mut c = Cursor { b: s.as_bytes(), i: 0 };
+    let mut c = Cursor {
+        b: s.as_bytes(),
+        i: 0,
+    };
     date_part(&mut c) == Some(3)
         && c.eat(b'T')
         && time_part(&mut c).is_some()
@@ -985,7 +1029,10 @@ pub fn is_instant(s: &str) -> bool {
 
 /// R4 `time`: `hh:mm:ss(.fff)`.
 pub fn is_time(s: &str) -> bool {
-    let mut c = Cursor { b: s.as_bytes(), i: 0 };
+    let mut c = Cursor {
+        b: s.as_bytes(),
+        i: 0,
+    };
     time_part(&mut c).is_some() && c.done()
 }
 

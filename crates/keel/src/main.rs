@@ -1,1 +1,67 @@
-fn main() {}
+//! `keel`: the command that wires Keel together.
+
+mod import;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use keel_core::clock::{IdSource, SystemClock};
+use keel_core::fhir::FhirService;
+use keel_store::SqliteStore;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "keel", version, about = "Keel: an open FHIR R4 backbone for primary care networks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the FHIR R4 API.
+    Serve(serve::ServeArgs),
+    /// Load FHIR Bundles or NDJSON files (plain, .bz2 or .xz) into the store.
+    Import(import::ImportArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Import(args) => import::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("keel: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEEL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Random UUIDs as resource ids.
+struct UuidIds;
+
+impl IdSource for UuidIds {
+    fn new_id(&self) -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
+}
+
+/// Opens the embedded store in `data` and the FHIR service over it.
+fn open_service(data: &Path) -> Result<Arc<FhirService>, String> {
+    let store = SqliteStore::open_dir(data).map_err(|e| format!("cannot open the data directory {}: {e}", data.display()))?;
+    Ok(Arc::new(FhirService::new(Arc::new(store), Arc::new(SystemClock::default()), Arc::new(UuidIds))))
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./keel-data")
+}

@@ -60,14 +60,33 @@ impl FhirService {
     /// Processes a batch or transaction Bundle. A failed transaction is an error as a whole;
     /// a batch reports each entry's own outcome.
     pub fn process_bundle(&self, ctx: &RequestContext, bundle: Value) -> FhirResult<BundleResponse> {
+        self.process_bundle_with_checkpoint(ctx, bundle, None)
+    }
+
+    /// As [`process_bundle`](Self::process_bundle), also setting a named checkpoint: in the
+    /// same transaction for a transaction Bundle, after the last entry for a batch.
+    pub fn process_bundle_with_checkpoint(&self, ctx: &RequestContext, bundle: Value, checkpoint: Option<(&str, &str)>) -> FhirResult<BundleResponse> {
         let (kind, entries) = parse_bundle(bundle)?;
         match kind {
-            BundleKind::Transaction => self.transaction(ctx, entries),
-            BundleKind::Batch => Ok(self.batch(ctx, entries)),
+            BundleKind::Transaction => self.transaction(ctx, entries, checkpoint),
+            BundleKind::Batch => {
+                let response = self.batch(ctx, entries);
+                if let Some((key, value)) = checkpoint {
+                    let mut tx = self.store.begin()?;
+                    tx.set_checkpoint(key, value)?;
+                    tx.commit()?;
+                }
+                Ok(response)
+            }
         }
     }
 
-    fn transaction(&self, ctx: &RequestContext, mut entries: Vec<Entry>) -> FhirResult<BundleResponse> {
+    /// The value of a named checkpoint.
+    pub fn checkpoint(&self, key: &str) -> FhirResult<Option<String>> {
+        Ok(self.store.reader()?.checkpoint(key)?)
+    }
+
+    fn transaction(&self, ctx: &RequestContext, mut entries: Vec<Entry>, checkpoint: Option<(&str, &str)>) -> FhirResult<BundleResponse> {
         let mut tx = self.store.begin()?;
         let mut ids: HashMap<String, String> = HashMap::new();
         let mut conditional_cache: HashMap<String, String> = HashMap::new();
@@ -123,6 +142,9 @@ impl FhirService {
                 }
             };
             responses[i] = Some(response);
+        }
+        if let Some((key, value)) = checkpoint {
+            tx.set_checkpoint(key, value)?;
         }
         tx.commit()?;
         Ok(BundleResponse { kind: BundleKind::Transaction, entries: responses.into_iter().flatten().map(Ok).collect() })
