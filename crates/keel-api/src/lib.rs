@@ -19,6 +19,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 pub struct AppState {
     pub fhir: Arc<FhirService>,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
     /// The public base URL of `/fhir`, when not derived from the Host header.
     pub base_url: Option<String>,
     request_counter: AtomicU64,
@@ -27,7 +29,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(fhir: Arc<FhirService>, base_url: Option<String>, instance: String) -> Self {
-        AppState { fhir, base_url, request_counter: AtomicU64::new(0), instance }
+        AppState { fhir, base_url, max_body_bytes: MAX_BODY_BYTES, request_counter: AtomicU64::new(0), instance }
     }
 
     /// A new correlation id: this instance's tag and a counter.
@@ -37,13 +39,14 @@ impl AppState {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.max_body_bytes;
     Router::new()
         .route("/fhir", any(fhir_http::handle))
         .route("/fhir/", any(fhir_http::handle))
         .route("/fhir/{*path}", any(fhir_http::handle))
         .route("/health/live", get(|| async { "live" }))
         .route("/health/ready", get(ready))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 

@@ -13,12 +13,14 @@
 //!
 //! Output: `crates/keel-fhir/data/r4-definitions.json.gz`, a gzip (fixed header:
 //! mtime 0, no file name, OS byte 255) of one compact JSON document. The output
-//! is deterministic: objects are written with a fixed or sorted key order, name
-//! lists are sorted, elements keep snapshot order (which is the canonical FHIR
-//! element order) and code lists are sorted.
+//! is deterministic: object keys are sorted, name and code lists are sorted,
+//! search parameters are sorted by URL, and elements keep snapshot order (the
+//! canonical FHIR element order).
 //!
-//! Format (version 1), all keys optional unless shown otherwise in the Rust
-//! loader (`keel_fhir::definitions`):
+//! Format (version 1; keys shown in logical order, written sorted). Optional keys
+//! are left out when empty/false/0: `min`, `types`, `targets`, `contentRef`,
+//! `binding`, `summary`, `modifier`, `abstract`, `base`, `expression`, `target`,
+//! `modifier`, `comparator`, `component`. Read by `keel_fhir::definitions`:
 //!
 //! ```text
 //! { "format": 1, "fhirVersion": "4.0.1",
@@ -211,10 +213,26 @@ pub fn generate_json(package_dir: &Path) -> Result<Vec<u8>, GenError> {
         "searchParams".into(),
         Value::Array(params.into_iter().map(|(_, v)| v).collect()),
     );
-    let mut out = serde_json::to_vec(&Value::Object(doc))
-        .map_err(|e| err(format!("serialising failed: {e}")))?;
+    let mut doc = Value::Object(doc);
+    sort_keys(&mut doc);
+    let mut out = serde_json::to_vec(&doc).map_err(|e| err(format!("serialising failed: {e}")))?;
     out.push(b'\n');
     Ok(out)
+}
+
+/// Sorts the keys of every object (arrays keep their order).
+fn sort_keys(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let sorted: BTreeMap<String, Value> = std::mem::take(map).into_iter().collect();
+            for (k, mut child) in sorted {
+                sort_keys(&mut child);
+                map.insert(k, child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(sort_keys),
+        _ => {}
+    }
 }
 
 fn read_bundle(dir: &Path, file: &str) -> Result<Vec<Value>, GenError> {

@@ -406,6 +406,8 @@ struct Structure {
     is_abstract: bool,
     base: Option<String>,
     container: u32,
+    /// Its elements: `elements[start..end]`, in snapshot order.
+    elements: (u32, u32),
 }
 
 /// The FHIR R4 definitions. Obtain with [`r4`].
@@ -569,20 +571,11 @@ impl Definitions {
 
     /// The elements of a resource or data type, in snapshot order (all depths).
     pub fn elements(&self, type_name: &str) -> impl Iterator<Item = &ElementDef> {
-        let prefix_len = type_name.len();
-        self.structures
+        let range = self
+            .structures
             .get(type_name)
-            .map(|s| s.container)
-            .into_iter()
-            .flat_map(move |root| {
-                let root = &self.containers[root as usize];
-                let first = root.elements.first().copied().unwrap_or(0) as usize;
-                self.elements[first..].iter().take_while(move |e| {
-                    e.path.len() > prefix_len
-                        && e.path.as_bytes()[prefix_len] == b'.'
-                        && e.path.starts_with(type_name)
-                })
-            })
+            .map_or(0..0, |s| s.elements.0 as usize..s.elements.1 as usize);
+        self.elements[range].iter()
     }
 
     /// The direct children of an element (or type), in snapshot order, following
@@ -666,7 +659,6 @@ impl Definitions {
         let mut paths: FxHashMap<String, u32> = FxHashMap::default();
         let mut containers: Vec<Container> = Vec::new();
         let mut container_by_path: FxHashMap<String, u32> = FxHashMap::default();
-        let mut raw_types: Vec<Vec<FileType>> = Vec::new();
         let mut choice_names = HashSet::new();
 
         let mut container_for = |path: &str, containers: &mut Vec<Container>| -> u32 {
@@ -690,6 +682,8 @@ impl Definitions {
                 other => return Err(format!("{}: unknown kind {other}", s.name)),
             };
             let root = container_for(&s.name, &mut containers);
+            let start = elements.len() as u32;
+            let end = start + s.elements.len() as u32;
             structures.insert(
                 s.name.clone(),
                 Structure {
@@ -697,6 +691,7 @@ impl Definitions {
                     is_abstract: s.is_abstract,
                     base: s.base,
                     container: root,
+                    elements: (start, end),
                 },
             );
             for e in s.elements {
@@ -737,10 +732,10 @@ impl Definitions {
                     max,
                     types: e
                         .types
-                        .iter()
+                        .into_iter()
                         .map(|t| TypeRef {
-                            code: t.code.clone(),
-                            targets: t.targets.clone(),
+                            code: t.code,
+                            targets: t.targets,
                         })
                         .collect(),
                     choice,
@@ -751,13 +746,12 @@ impl Definitions {
                     kinds: Vec::new(),
                     value_set,
                 });
-                raw_types.push(e.types);
             }
         }
 
         // Resolve each element's types to how its values are checked, and fill
         // the children maps (JSON property name -> element/variant).
-        for (i, e) in elements.iter_mut().enumerate() {
+        for e in elements.iter_mut() {
             let mut kinds = Vec::with_capacity(e.types.len().max(1));
             if let Some(target) = &e.content_reference {
                 let c = container_by_path
@@ -765,7 +759,7 @@ impl Definitions {
                     .ok_or_else(|| format!("{}: unresolvable contentReference {target}", e.path))?;
                 kinds.push(TypeKind::Complex(*c));
             }
-            for t in &raw_types[i] {
+            for t in &e.types {
                 let kind = if let Some(p) = Primitive::parse(&t.code) {
                     TypeKind::Primitive(p)
                 } else if t.code == "Resource" {
