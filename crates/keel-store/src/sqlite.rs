@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+/// Page cache of the writer and of each reader connection.
+const WRITER_CACHE_KIB: i64 = 256 * 1024;
+const READER_CACHE_KIB: i64 = 32 * 1024;
+
 /// How many `_include:iterate` rounds are followed at most.
 const MAX_INCLUDE_ROUNDS: usize = 4;
 
@@ -65,7 +69,13 @@ fn open_connection(path: &Path, writer: bool) -> StoreResult<Connection> {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
     }
     conn.pragma_update(None, "synchronous", "FULL").map_err(unavailable)?;
-    conn.pragma_update(None, "cache_size", -65_536).map_err(unavailable)?;
+    // The writer updates many index B-trees per resource: give it a large page cache, and let
+    // the WAL grow to 64 MiB between checkpoints so index pages are written back in bulk.
+    let (cache_kib, wal_pages) = if writer { (WRITER_CACHE_KIB, 16_384) } else { (READER_CACHE_KIB, 0) };
+    conn.pragma_update(None, "cache_size", -cache_kib).map_err(unavailable)?;
+    if writer {
+        conn.pragma_update(None, "wal_autocheckpoint", wal_pages).map_err(unavailable)?;
+    }
     conn.pragma_update(None, "temp_store", "MEMORY").map_err(unavailable)?;
     Ok(conn)
 }

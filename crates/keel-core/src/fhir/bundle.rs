@@ -264,7 +264,7 @@ impl FhirService {
                         if let Some(target) = ids.get(reference.as_str()) {
                             *reference = target.clone();
                         } else if let Some((resource_type, criteria)) = reference.split_once('?')
-                            && !reference.contains('/')
+                            && !resource_type.contains('/')
                         {
                             let resolved = match cache.get(reference.as_str()) {
                                 Some(found) => found.clone(),
