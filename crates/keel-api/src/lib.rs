@@ -52,7 +52,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let fhir = state.fhir.clone();
-    let ok = tokio::task::spawn_blocking(move || fhir.store().ping().is_ok()).await.unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || fhir.ping().is_ok()).await.unwrap_or(false);
     if ok {
         "ready".into_response()
     } else {

@@ -19,8 +19,19 @@ pub enum SqlValue {
     Text(String),
 }
 
-/// Parameter ids by (resource type, code).
-pub type ParamIds = HashMap<(String, String), i64>;
+/// Parameter ids by resource type and code.
+#[derive(Debug, Default)]
+pub struct ParamIds(HashMap<String, HashMap<String, i64>>);
+
+impl ParamIds {
+    pub fn insert(&mut self, resource_type: String, code: String, id: i64) {
+        self.0.entry(resource_type).or_default().insert(code, id);
+    }
+
+    pub fn get(&self, resource_type: &str, code: &str) -> Option<i64> {
+        self.0.get(resource_type)?.get(code).copied()
+    }
+}
 
 /// SQL text with its bound values, in order.
 #[derive(Debug, Default)]
@@ -65,7 +76,7 @@ impl<'p> Compiler<'p> {
 
     fn param_id(&self, p: &ParamRef) -> i64 {
         // An unknown parameter has no rows: -1 matches nothing.
-        self.params.get(&(p.resource_type.clone(), p.code.clone())).copied().unwrap_or(-1)
+        self.params.get(&p.resource_type, &p.code).unwrap_or(-1)
     }
 
     /// `WHERE` conditions (after `r.rtype = ? AND r.deleted = 0`) for the resource alias `r`.
@@ -191,7 +202,7 @@ impl<'p> Compiler<'p> {
                     let (table, column) = match param.kind {
                         SearchParamType::Date => ("sp_date", if key.descending { "MAX(hi)" } else { "MIN(lo)" }),
                         SearchParamType::String => ("sp_string", if key.descending { "MAX(norm)" } else { "MIN(norm)" }),
-                        SearchParamType::Token => ("sp_token", if key.descending { "MAX(code)" } else { "MIN(code)" }),
+                        SearchParamType::Token => ("sp_token", if key.descending { "MAX(NULLIF(code, ''))" } else { "MIN(NULLIF(code, ''))" }),
                         SearchParamType::Number => ("sp_number", if key.descending { "MAX(value)" } else { "MIN(value)" }),
                         SearchParamType::Quantity => ("sp_quantity", if key.descending { "MAX(value)" } else { "MIN(value)" }),
                         _ => ("sp_uri", if key.descending { "MAX(value)" } else { "MIN(value)" }),
@@ -245,8 +256,12 @@ fn value_condition(sql: &mut Sql, x: &str, value: &SearchValue) {
         SearchValue::String { mode, value } => match mode {
             StringMode::StartsWith => prefix_range(sql, &format!("{x}.norm"), value),
             StringMode::Exact => {
-                sql.push(&format!("{x}.exact = "));
+                // norm is a function of exact: comparing both lets the clustered key serve.
+                sql.push(&format!("({x}.norm = "));
+                sql.bind_text(&keel_fhir::index::normalize_string(value));
+                sql.push(&format!(" AND {x}.exact = "));
                 sql.bind_text(value);
+                sql.push(")");
             }
             StringMode::Contains => {
                 sql.push(&format!("instr({x}.norm, "));
@@ -320,11 +335,11 @@ fn token_condition(sql: &mut Sql, x: &str, t: &TokenValue) {
             sql.push(&format!("{x}.code = "));
             sql.bind_text(code);
         }
-        None => sql.push(&format!("{x}.code IS NOT NULL")),
+        None => sql.push(&format!("{x}.code <> ''")),
     }
     match &t.system {
         None => {}
-        Some(None) => sql.push(&format!(" AND {x}.system IS NULL")),
+        Some(None) => sql.push(&format!(" AND {x}.system = ''")),
         Some(Some(system)) => {
             sql.push(&format!(" AND {x}.system = "));
             sql.bind_text(system);

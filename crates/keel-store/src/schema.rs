@@ -7,7 +7,9 @@ use keel_fhir::definitions;
 use keel_fhir::index::indexable;
 use rusqlite::{Connection, params};
 
-/// Index tables, each keyed by `(param, value...)` for search and `(rid, param)` for probes.
+/// Index tables. Each is clustered on `(param, value..., rid)` for search (WITHOUT ROWID: one
+/// B-tree, not two) with a second index on `(rid, param)` for probes and replacement. Absent
+/// optional values are stored as `''`, since primary-key columns cannot be NULL.
 pub const INDEX_TABLES: [&str; 7] = ["sp_string", "sp_token", "sp_date", "sp_ref", "sp_number", "sp_quantity", "sp_uri"];
 
 /// Migrations in order; the database records how many it has applied.
@@ -34,29 +36,27 @@ CREATE TABLE versions (
 CREATE INDEX versions_updated ON versions(last_updated);
 CREATE TABLE params (id INTEGER PRIMARY KEY, rtype TEXT NOT NULL, code TEXT NOT NULL, UNIQUE (rtype, code));
 CREATE TABLE checkpoints (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE sp_string (param INTEGER NOT NULL, rid INTEGER NOT NULL, norm TEXT NOT NULL, exact TEXT NOT NULL);
-CREATE INDEX sp_string_value ON sp_string(param, norm);
-CREATE INDEX sp_string_exact ON sp_string(param, exact);
+CREATE TABLE sp_string (param INTEGER NOT NULL, norm TEXT NOT NULL, exact TEXT NOT NULL, rid INTEGER NOT NULL,
+    PRIMARY KEY (param, norm, exact, rid)) WITHOUT ROWID;
 CREATE INDEX sp_string_rid ON sp_string(rid, param);
-CREATE TABLE sp_token (param INTEGER NOT NULL, rid INTEGER NOT NULL, system TEXT, code TEXT, text TEXT);
-CREATE INDEX sp_token_value ON sp_token(param, code, system);
+CREATE TABLE sp_token (param INTEGER NOT NULL, code TEXT NOT NULL, system TEXT NOT NULL, text TEXT NOT NULL, rid INTEGER NOT NULL,
+    PRIMARY KEY (param, code, system, text, rid)) WITHOUT ROWID;
 CREATE INDEX sp_token_rid ON sp_token(rid, param);
-CREATE TABLE sp_date (param INTEGER NOT NULL, rid INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL);
-CREATE INDEX sp_date_value ON sp_date(param, lo, hi);
+CREATE TABLE sp_date (param INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, rid INTEGER NOT NULL,
+    PRIMARY KEY (param, lo, hi, rid)) WITHOUT ROWID;
 CREATE INDEX sp_date_rid ON sp_date(rid, param);
-CREATE TABLE sp_ref (param INTEGER NOT NULL, rid INTEGER NOT NULL, ttype TEXT, tid TEXT, url TEXT NOT NULL);
-CREATE INDEX sp_ref_value ON sp_ref(param, tid, ttype);
-CREATE INDEX sp_ref_target ON sp_ref(ttype, tid);
-CREATE INDEX sp_ref_url ON sp_ref(param, url);
+CREATE TABLE sp_ref (param INTEGER NOT NULL, tid TEXT NOT NULL, ttype TEXT NOT NULL, url TEXT NOT NULL, rid INTEGER NOT NULL,
+    PRIMARY KEY (param, tid, ttype, url, rid)) WITHOUT ROWID;
+CREATE INDEX sp_ref_target ON sp_ref(tid, ttype);
 CREATE INDEX sp_ref_rid ON sp_ref(rid, param);
-CREATE TABLE sp_number (param INTEGER NOT NULL, rid INTEGER NOT NULL, value REAL NOT NULL);
-CREATE INDEX sp_number_value ON sp_number(param, value);
+CREATE TABLE sp_number (param INTEGER NOT NULL, value REAL NOT NULL, rid INTEGER NOT NULL,
+    PRIMARY KEY (param, value, rid)) WITHOUT ROWID;
 CREATE INDEX sp_number_rid ON sp_number(rid, param);
-CREATE TABLE sp_quantity (param INTEGER NOT NULL, rid INTEGER NOT NULL, value REAL NOT NULL, system TEXT, code TEXT, unit TEXT);
-CREATE INDEX sp_quantity_value ON sp_quantity(param, value);
+CREATE TABLE sp_quantity (param INTEGER NOT NULL, value REAL NOT NULL, system TEXT NOT NULL, code TEXT NOT NULL, unit TEXT NOT NULL, rid INTEGER NOT NULL,
+    PRIMARY KEY (param, value, system, code, unit, rid)) WITHOUT ROWID;
 CREATE INDEX sp_quantity_rid ON sp_quantity(rid, param);
-CREATE TABLE sp_uri (param INTEGER NOT NULL, rid INTEGER NOT NULL, value TEXT NOT NULL);
-CREATE INDEX sp_uri_value ON sp_uri(param, value);
+CREATE TABLE sp_uri (param INTEGER NOT NULL, value TEXT NOT NULL, rid INTEGER NOT NULL,
+    PRIMARY KEY (param, value, rid)) WITHOUT ROWID;
 CREATE INDEX sp_uri_rid ON sp_uri(rid, param);
 "#];
 
@@ -104,8 +104,10 @@ fn register_params(conn: &Connection) -> StoreResult<()> {
 
 pub fn load_params(conn: &Connection) -> StoreResult<ParamIds> {
     let mut stmt = conn.prepare("SELECT id, rtype, code FROM params").map_err(unavailable)?;
-    let rows = stmt
-        .query_map([], |r| Ok(((r.get::<_, String>(1)?, r.get::<_, String>(2)?), r.get::<_, i64>(0)?)))
-        .map_err(unavailable)?;
-    rows.collect::<Result<_, _>>().map_err(unavailable)
+    let mut rows = stmt.query([]).map_err(unavailable)?;
+    let mut ids = ParamIds::default();
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        ids.insert(row.get(1).map_err(unavailable)?, row.get(2).map_err(unavailable)?, row.get(0).map_err(unavailable)?);
+    }
+    Ok(ids)
 }

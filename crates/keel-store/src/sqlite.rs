@@ -18,6 +18,8 @@ use std::time::Duration;
 /// Page cache of the writer and of each reader connection.
 const WRITER_CACHE_KIB: i64 = 256 * 1024;
 const READER_CACHE_KIB: i64 = 32 * 1024;
+/// Reads go through a memory map of the database file (no copies through read()).
+const MMAP_BYTES: i64 = 4 * 1024 * 1024 * 1024;
 
 /// How many `_include:iterate` rounds are followed at most.
 const MAX_INCLUDE_ROUNDS: usize = 4;
@@ -77,6 +79,7 @@ fn open_connection(path: &Path, writer: bool) -> StoreResult<Connection> {
         conn.pragma_update(None, "wal_autocheckpoint", wal_pages).map_err(unavailable)?;
     }
     conn.pragma_update(None, "temp_store", "MEMORY").map_err(unavailable)?;
+    conn.pragma_update(None, "mmap_size", MMAP_BYTES).map_err(unavailable)?;
     Ok(conn)
 }
 
@@ -339,7 +342,7 @@ fn includes(conn: &Connection, params: &ParamIds, query: &SearchQuery, page: &[i
 }
 
 fn param_id(params: &ParamIds, include: &Include) -> i64 {
-    params.get(&(include.param.resource_type.clone(), include.param.code.clone())).copied().unwrap_or(-1)
+    params.get(&include.param.resource_type, &include.param.code).unwrap_or(-1)
 }
 
 /// Resources that `from` refer to through the include's parameter.
@@ -453,31 +456,32 @@ fn write_version(conn: &Connection, params: &ParamIds, v: NewVersion) -> StoreRe
         }
     }
     for entry in v.index {
-        let Some(&pid) = params.get(&(v.resource_type.clone(), entry.param.clone())) else {
+        let Some(pid) = params.get(&v.resource_type, &entry.param) else {
             return Err(StoreError::Integrity(format!("no parameter id for {}.{}", v.resource_type, entry.param)));
         };
+        let text = |v: Option<String>| v.unwrap_or_default();
         let result = match entry.value {
             IndexValue::String { normalized, exact } => conn
-                .prepare_cached("INSERT INTO sp_string(param, rid, norm, exact) VALUES (?, ?, ?, ?)")
-                .and_then(|mut s| s.execute(params![pid, rid, normalized, exact])),
-            IndexValue::Token { system, code, text } => conn
-                .prepare_cached("INSERT INTO sp_token(param, rid, system, code, text) VALUES (?, ?, ?, ?, ?)")
-                .and_then(|mut s| s.execute(params![pid, rid, system, code, text])),
+                .prepare_cached("INSERT OR IGNORE INTO sp_string(param, norm, exact, rid) VALUES (?, ?, ?, ?)")
+                .and_then(|mut s| s.execute(params![pid, normalized, exact, rid])),
+            IndexValue::Token { system, code, text: display } => conn
+                .prepare_cached("INSERT OR IGNORE INTO sp_token(param, code, system, text, rid) VALUES (?, ?, ?, ?, ?)")
+                .and_then(|mut s| s.execute(params![pid, text(code), text(system), text(display), rid])),
             IndexValue::Date(range) => conn
-                .prepare_cached("INSERT INTO sp_date(param, rid, lo, hi) VALUES (?, ?, ?, ?)")
-                .and_then(|mut s| s.execute(params![pid, rid, range.start, range.end])),
+                .prepare_cached("INSERT OR IGNORE INTO sp_date(param, lo, hi, rid) VALUES (?, ?, ?, ?)")
+                .and_then(|mut s| s.execute(params![pid, range.start, range.end, rid])),
             IndexValue::Reference { target_type, target_id, url } => conn
-                .prepare_cached("INSERT INTO sp_ref(param, rid, ttype, tid, url) VALUES (?, ?, ?, ?, ?)")
-                .and_then(|mut s| s.execute(params![pid, rid, target_type, target_id, url])),
+                .prepare_cached("INSERT OR IGNORE INTO sp_ref(param, tid, ttype, url, rid) VALUES (?, ?, ?, ?, ?)")
+                .and_then(|mut s| s.execute(params![pid, text(target_id), text(target_type), url, rid])),
             IndexValue::Number(n) => conn
-                .prepare_cached("INSERT INTO sp_number(param, rid, value) VALUES (?, ?, ?)")
-                .and_then(|mut s| s.execute(params![pid, rid, n])),
+                .prepare_cached("INSERT OR IGNORE INTO sp_number(param, value, rid) VALUES (?, ?, ?)")
+                .and_then(|mut s| s.execute(params![pid, n, rid])),
             IndexValue::Quantity { value, system, code, unit } => conn
-                .prepare_cached("INSERT INTO sp_quantity(param, rid, value, system, code, unit) VALUES (?, ?, ?, ?, ?, ?)")
-                .and_then(|mut s| s.execute(params![pid, rid, value, system, code, unit])),
+                .prepare_cached("INSERT OR IGNORE INTO sp_quantity(param, value, system, code, unit, rid) VALUES (?, ?, ?, ?, ?, ?)")
+                .and_then(|mut s| s.execute(params![pid, value, text(system), text(code), text(unit), rid])),
             IndexValue::Uri(value) => conn
-                .prepare_cached("INSERT INTO sp_uri(param, rid, value) VALUES (?, ?, ?)")
-                .and_then(|mut s| s.execute(params![pid, rid, value])),
+                .prepare_cached("INSERT OR IGNORE INTO sp_uri(param, value, rid) VALUES (?, ?, ?)")
+                .and_then(|mut s| s.execute(params![pid, value, rid])),
         };
         result.map_err(unavailable)?;
     }

@@ -1,7 +1,9 @@
 //! `keel import`: loads Bundles and NDJSON files through the same core service the API uses.
 //!
-//! Each unit of work (a Bundle, or a chunk of NDJSON lines) commits in one transaction
-//! together with its checkpoint, so after a crash a re-run skips exactly what was committed.
+//! A reader thread decompresses and parses the next units of work while the main thread
+//! stores the current one. Each unit (a Bundle, or a chunk of NDJSON lines) commits in one
+//! transaction together with its checkpoint, so after a crash a re-run skips exactly what was
+//! committed.
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -12,6 +14,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
 #[derive(Args)]
@@ -34,12 +37,27 @@ struct Failure {
     message: String,
 }
 
-struct Importer<'a> {
-    fhir: &'a FhirService,
-    ctx: RequestContext,
-    progress: ProgressBar,
-    failures: Vec<Failure>,
-    resources: u64,
+/// One transaction's worth of work, parsed and ready to store.
+struct Unit {
+    file: PathBuf,
+    bundle: Value,
+    /// Checkpoint key and the value to record when the unit commits.
+    checkpoint: (String, String),
+    /// NDJSON line number of each entry (empty for a JSON file: locations are entry indexes).
+    lines: Vec<usize>,
+    /// The file is finished after this unit.
+    last_of_file: bool,
+}
+
+/// What the reader thread sends.
+enum Message {
+    Unit(Unit),
+    /// A line that could not be parsed; the rest of the file goes on.
+    LineFailure(Failure),
+    /// The file could not be read at all.
+    FileFailure(Failure),
+    /// A file already imported by an earlier run.
+    Skipped,
 }
 
 pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
@@ -47,37 +65,158 @@ pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
     let files = collect_files(&args.paths)?;
     let progress = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
     progress.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {msg}")
-            .map_err(|e| e.to_string())?,
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {msg}").map_err(|e| e.to_string())?,
     );
     let started = Instant::now();
     let ctx = RequestContext::local_development(CorrelationId::parse("import").ok_or("bad correlation id")?);
-    let mut importer = Importer { fhir: &fhir, ctx, progress, failures: Vec::new(), resources: 0 };
-    for file in &files {
-        importer.progress.set_message(format!("{} resources, {:.0} resources/s", importer.resources, rate(importer.resources, started)));
-        if let Err(message) = importer.import_file(file, args.chunk) {
-            importer.failures.push(Failure { file: file.clone(), location: "file".into(), message });
-        }
-        importer.progress.inc(1);
-    }
-    importer.progress.finish_and_clear();
-    for f in &importer.failures {
+    let chunk = args.chunk.max(1);
+    let (sender, receiver) = sync_channel::<Message>(2);
+    let reader_fhir = fhir.clone();
+    let reader_files = files.clone();
+    let reader = std::thread::spawn(move || read_all(&reader_fhir, &reader_files, chunk, &sender));
+    let (resources, failures) = store_all(&fhir, &ctx, &receiver, &progress, started);
+    progress.finish_and_clear();
+    reader.join().map_err(|_| "the reader thread panicked".to_string())?;
+    for f in &failures {
         eprintln!("keel import: {}: {}: {}", f.file.display(), f.location, f.message);
     }
-    let seconds = started.elapsed().as_secs_f64();
     println!(
-        "imported {} resources from {} files in {:.1} s ({:.0} resources/s); {} failure(s)",
-        importer.resources,
+        "imported {resources} resources from {} files in {:.1} s ({:.0} resources/s); {} failure(s)",
         files.len(),
-        seconds,
-        rate(importer.resources, started),
-        importer.failures.len()
+        started.elapsed().as_secs_f64(),
+        rate(resources, started),
+        failures.len()
     );
-    Ok(if importer.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn rate(count: u64, started: Instant) -> f64 {
     count as f64 / started.elapsed().as_secs_f64().max(1e-9)
+}
+
+/// The main thread: stores each unit in its own transaction.
+fn store_all(fhir: &FhirService, ctx: &RequestContext, receiver: &Receiver<Message>, progress: &ProgressBar, started: Instant) -> (u64, Vec<Failure>) {
+    let mut resources = 0;
+    let mut failures = Vec::new();
+    for message in receiver {
+        match message {
+            Message::Skipped => progress.inc(1),
+            Message::FileFailure(f) => {
+                failures.push(f);
+                progress.inc(1);
+            }
+            Message::LineFailure(f) => failures.push(f),
+            Message::Unit(unit) => {
+                let entries = unit.bundle.get("entry").and_then(Value::as_array).map_or(0, Vec::len) as u64;
+                let locate = |index: usize| match unit.lines.get(index) {
+                    Some(line) => format!("line {line}"),
+                    None => format!("entry {index}"),
+                };
+                let (key, value) = (&unit.checkpoint.0, &unit.checkpoint.1);
+                match fhir.process_bundle_with_checkpoint(ctx, unit.bundle, Some((key, value))) {
+                    Ok(response) => {
+                        resources += entries;
+                        if response.kind == BundleKind::Batch {
+                            for (index, entry) in response.entries.iter().enumerate() {
+                                if let Err(e) = entry {
+                                    resources -= 1;
+                                    failures.push(Failure { file: unit.file.clone(), location: locate(index), message: e.to_string() });
+                                }
+                            }
+                        }
+                    }
+                    Err(FhirError::InEntry { index, source }) => {
+                        failures.push(Failure { file: unit.file.clone(), location: locate(index), message: source.to_string() });
+                    }
+                    Err(e) => failures.push(Failure { file: unit.file.clone(), location: "file".into(), message: e.to_string() }),
+                }
+                if unit.last_of_file {
+                    progress.inc(1);
+                }
+                progress.set_message(format!("{resources} resources, {:.0} resources/s", rate(resources, started)));
+            }
+        }
+    }
+    (resources, failures)
+}
+
+/// The reader thread: turns files into units. Stops early if the main thread has gone.
+fn read_all(fhir: &FhirService, files: &[PathBuf], chunk: usize, sender: &SyncSender<Message>) {
+    for file in files {
+        let result = read_file(fhir, file, chunk, sender);
+        let message = match result {
+            Ok(()) => continue,
+            Err(ReadError::Receiver) => return,
+            Err(ReadError::File(message)) => Message::FileFailure(Failure { file: file.clone(), location: "file".into(), message }),
+        };
+        if sender.send(message).is_err() {
+            return;
+        }
+    }
+}
+
+enum ReadError {
+    /// The main thread stopped listening.
+    Receiver,
+    File(String),
+}
+
+fn read_file(fhir: &FhirService, path: &Path, chunk: usize, sender: &SyncSender<Message>) -> Result<(), ReadError> {
+    let send = |m: Message| sender.send(m).map_err(|_| ReadError::Receiver);
+    let size = std::fs::metadata(path).map_err(|e| ReadError::File(e.to_string()))?.len();
+    let key = format!("import:{}:{size}", path.canonicalize().unwrap_or(path.to_path_buf()).display());
+    let done = fhir.checkpoint(&key).map_err(|e| ReadError::File(e.to_string()))?;
+    if is_ndjson(path) {
+        let skip: usize = done.as_deref().and_then(|d| d.parse().ok()).unwrap_or(0);
+        return read_ndjson(path, &key, skip, chunk, &send);
+    }
+    if done.is_some() {
+        return send(Message::Skipped); // committed by an earlier run
+    }
+    let mut text = String::new();
+    open(path).map_err(ReadError::File)?.read_to_string(&mut text).map_err(|e| ReadError::File(format!("cannot read: {e}")))?;
+    let json: Value = serde_json::from_str(&text).map_err(|e| ReadError::File(format!("not valid JSON: {e}")))?;
+    drop(text);
+    let bundle = as_transaction(json);
+    send(Message::Unit(Unit { file: path.to_path_buf(), bundle, checkpoint: (key, "done".into()), lines: Vec::new(), last_of_file: true }))
+}
+
+fn read_ndjson(path: &Path, key: &str, skip: usize, chunk: usize, send: &dyn Fn(Message) -> Result<(), ReadError>) -> Result<(), ReadError> {
+    let reader = BufReader::new(open(path).map_err(ReadError::File)?);
+    let mut resources = Vec::with_capacity(chunk);
+    let mut lines = Vec::with_capacity(chunk);
+    let mut consumed = skip;
+    let mut pending = 0;
+    let flush = |resources: &mut Vec<Value>, lines: &mut Vec<usize>, consumed: usize, last: bool| -> Result<(), ReadError> {
+        let bundle = transaction_of(std::mem::take(resources).into_iter());
+        send(Message::Unit(Unit {
+            file: path.to_path_buf(),
+            bundle,
+            checkpoint: (key.to_string(), consumed.to_string()),
+            lines: std::mem::take(lines),
+            last_of_file: last,
+        }))
+    };
+    for (index, line) in reader.lines().enumerate().skip(skip) {
+        let number = index + 1;
+        let line = line.map_err(|e| ReadError::File(format!("line {number}: cannot read: {e}")))?;
+        consumed = number;
+        pending += 1;
+        if !line.trim().is_empty() {
+            match serde_json::from_str(&line) {
+                Ok(v) => {
+                    resources.push(v);
+                    lines.push(number);
+                }
+                Err(e) => send(Message::LineFailure(Failure { file: path.to_path_buf(), location: format!("line {number}"), message: format!("not valid JSON: {e}") }))?,
+            }
+        }
+        if pending == chunk {
+            flush(&mut resources, &mut lines, consumed, false)?;
+            pending = 0;
+        }
+    }
+    flush(&mut resources, &mut lines, consumed, true)
 }
 
 /// Files named on the command line, and the importable files in named directories, sorted by
@@ -89,7 +228,7 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             let mut found: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| is_importable(p))
+                .filter(|p| is_json(p) || is_ndjson(p))
                 .collect();
             found.sort();
             out.extend(found);
@@ -102,10 +241,18 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-fn is_importable(path: &Path) -> bool {
+/// The file name without a compression suffix.
+fn base_name(path: &Path) -> String {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let base = name.trim_end_matches(".bz2").trim_end_matches(".xz");
-    base.ends_with(".json") || base.ends_with(".ndjson")
+    name.trim_end_matches(".bz2").trim_end_matches(".xz").to_string()
+}
+
+fn is_json(path: &Path) -> bool {
+    base_name(path).ends_with(".json")
+}
+
+fn is_ndjson(path: &Path) -> bool {
+    base_name(path).ends_with(".ndjson")
 }
 
 fn open(path: &Path) -> Result<Box<dyn Read>, String> {
@@ -120,106 +267,17 @@ fn open(path: &Path) -> Result<Box<dyn Read>, String> {
     })
 }
 
-impl Importer<'_> {
-    fn import_file(&mut self, path: &Path, chunk: usize) -> Result<(), String> {
-        let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
-        let key = format!("import:{}:{size}", path.canonicalize().unwrap_or(path.to_path_buf()).display());
-        let done = self.fhir.checkpoint(&key).map_err(|e| e.to_string())?;
-        let name = path.to_string_lossy();
-        let base = name.trim_end_matches(".bz2").trim_end_matches(".xz");
-        if base.ends_with(".ndjson") {
-            let skip: usize = done.as_deref().and_then(|d| d.parse().ok()).unwrap_or(0);
-            self.import_ndjson(path, &key, skip, chunk)
-        } else {
-            if done.is_some() {
-                return Ok(()); // committed by an earlier run
-            }
-            let mut text = String::new();
-            open(path)?.read_to_string(&mut text).map_err(|e| format!("cannot read: {e}"))?;
-            let json: Value = serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {e}"))?;
-            drop(text);
-            self.import_json(path, json, &key)
-        }
-    }
-
-    fn import_json(&mut self, path: &Path, json: Value, key: &str) -> Result<(), String> {
-        let is_bundle = json.get("resourceType").and_then(Value::as_str) == Some("Bundle");
-        let bundle_type = json.get("type").and_then(Value::as_str).unwrap_or("");
-        let bundle = if is_bundle && matches!(bundle_type, "transaction" | "batch") {
-            json
-        } else if is_bundle {
-            // A collection or searchset: store its resources.
+/// A transaction or batch Bundle as it is; any other Bundle's resources, or a single resource,
+/// wrapped in a transaction.
+fn as_transaction(json: Value) -> Value {
+    let is_bundle = json.get("resourceType").and_then(Value::as_str) == Some("Bundle");
+    match json.get("type").and_then(Value::as_str) {
+        Some("transaction" | "batch") if is_bundle => json,
+        _ if is_bundle => {
             let resources = json.get("entry").and_then(Value::as_array).into_iter().flatten().filter_map(|e| e.get("resource").cloned());
             transaction_of(resources)
-        } else {
-            transaction_of(std::iter::once(json))
-        };
-        let entries = bundle.get("entry").and_then(Value::as_array).map_or(0, Vec::len) as u64;
-        self.submit(path, bundle, key, "done", &|index| format!("entry {index}"))?;
-        self.resources += entries;
-        Ok(())
-    }
-
-    fn import_ndjson(&mut self, path: &Path, key: &str, skip: usize, chunk: usize) -> Result<(), String> {
-        let reader = BufReader::new(open(path)?);
-        let mut batch: Vec<Value> = Vec::with_capacity(chunk);
-        let mut first_line = skip;
-        for (number, line) in reader.lines().enumerate().skip(skip) {
-            let line = line.map_err(|e| format!("line {}: cannot read: {e}", number + 1))?;
-            if line.trim().is_empty() {
-                batch.push(Value::Null);
-            } else {
-                match serde_json::from_str(&line) {
-                    Ok(v) => batch.push(v),
-                    Err(e) => {
-                        self.failures.push(Failure { file: path.to_path_buf(), location: format!("line {}", number + 1), message: format!("not valid JSON: {e}") });
-                        batch.push(Value::Null);
-                    }
-                }
-            }
-            if batch.len() == chunk {
-                self.flush_ndjson(path, key, &mut batch, &mut first_line)?;
-            }
         }
-        self.flush_ndjson(path, key, &mut batch, &mut first_line)
-    }
-
-    fn flush_ndjson(&mut self, path: &Path, key: &str, batch: &mut Vec<Value>, first_line: &mut usize) -> Result<(), String> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let lines = batch.len();
-        let start = *first_line;
-        let (line_numbers, resources): (Vec<usize>, Vec<Value>) =
-            batch.drain(..).enumerate().filter(|(_, v)| !v.is_null()).map(|(i, v)| (start + i + 1, v)).unzip();
-        let count = resources.len() as u64;
-        let next = start + lines;
-        let locate = |index: usize| format!("line {}", line_numbers.get(index).copied().unwrap_or(0));
-        self.submit(path, transaction_of(resources.into_iter()), key, &next.to_string(), &locate)?;
-        *first_line = next;
-        self.resources += count;
-        Ok(())
-    }
-
-    /// Runs one Bundle with its checkpoint; failures are recorded with their location.
-    fn submit(&mut self, path: &Path, bundle: Value, key: &str, checkpoint: &str, locate: &dyn Fn(usize) -> String) -> Result<(), String> {
-        match self.fhir.process_bundle_with_checkpoint(&self.ctx, bundle, Some((key, checkpoint))) {
-            Ok(response) => {
-                if response.kind == BundleKind::Batch {
-                    for (index, entry) in response.entries.iter().enumerate() {
-                        if let Err(e) = entry {
-                            self.failures.push(Failure { file: path.to_path_buf(), location: locate(index), message: e.to_string() });
-                        }
-                    }
-                }
-                Ok(())
-            }
-            Err(FhirError::InEntry { index, source }) => {
-                self.failures.push(Failure { file: path.to_path_buf(), location: locate(index), message: source.to_string() });
-                Ok(())
-            }
-            Err(e) => Err(e.to_string()),
-        }
+        _ => transaction_of(std::iter::once(json)),
     }
 }
 

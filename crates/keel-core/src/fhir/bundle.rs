@@ -4,13 +4,16 @@
 //! resolved inside the transaction.
 
 use super::FhirService;
-use super::write::{DeleteOutcome, WriteOutcome, parse_query_string};
+use super::write::{Checked, DeleteOutcome, WriteOutcome, parse_query_string};
 use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult};
 use crate::store::{StoreTx, StoredResource};
 use keel_fhir::search::Handling;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+
+/// Below this many entries a Bundle is checked on the calling thread.
+const PARALLEL_CHECK_MIN: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BundleKind {
@@ -34,6 +37,8 @@ struct Entry {
     url: String,
     full_url: Option<String>,
     resource: Option<Value>,
+    /// The resource of a POST or PUT, validated and indexed ahead of the writes.
+    checked: Option<FhirResult<Checked>>,
     if_none_exist: Option<String>,
     if_match: Option<u64>,
 }
@@ -128,7 +133,9 @@ impl FhirService {
                 self.rewrite_references(tx.as_mut(), resource, &ids, &mut conditional_cache).map_err(|e| e.in_entry(entry.index))?;
             }
         }
-        // 3. Execute in R4 order; answer in Bundle order.
+        // 3. Validate and index every resource, spread over the cores, before taking writes.
+        self.check_entries(&mut entries);
+        // 4. Execute in R4 order; answer in Bundle order.
         let mut order: Vec<usize> = (0..entries.len()).collect();
         order.sort_by_key(|&i| (entries[i].method, i));
         let mut responses: Vec<Option<EntryResponse>> = (0..entries.len()).map(|_| None).collect();
@@ -152,6 +159,7 @@ impl FhirService {
 
     fn batch(&self, ctx: &RequestContext, mut entries: Vec<Entry>) -> BundleResponse {
         let mut results = Vec::with_capacity(entries.len());
+        self.check_entries(&mut entries);
         for entry in &mut entries {
             let index = entry.index;
             let result = (|| {
@@ -178,6 +186,9 @@ impl FhirService {
         let take_resource = |entry: &mut Entry| {
             entry.resource.take().ok_or_else(|| FhirError::BadRequest(format!("{:?} entry has no resource", entry.method)))
         };
+        let take_checked = |entry: &mut Entry| {
+            entry.checked.take().unwrap_or_else(|| Err(FhirError::BadRequest(format!("{:?} entry has no resource", entry.method))))
+        };
         let written = |o: WriteOutcome| EntryResponse {
             status: if o.created { "201 Created" } else { "200 OK" },
             resource: Some(o.resource),
@@ -185,17 +196,17 @@ impl FhirService {
         };
         match (entry.method, segments.as_slice(), query) {
             (Method::Post, [_], None) => {
-                let body = take_resource(entry)?;
+                let body = take_checked(entry)?;
                 let id = assigned.and_then(|a| a.split_once('/').map(|(_, id)| id.to_string()));
                 let criteria = entry.if_none_exist.clone();
                 self.create_in(tx, resource_type, body, criteria.as_deref(), id).map(written)
             }
             (Method::Put, [_, id], None) => {
-                let body = take_resource(entry)?;
+                let body = take_checked(entry)?;
                 self.update_in(tx, resource_type, id, body, entry.if_match).map(written)
             }
             (Method::Put, [_], Some(criteria)) => {
-                let body = take_resource(entry)?;
+                let body = take_checked(entry)?;
                 self.conditional_update_in(tx, resource_type, &criteria, body, entry.if_match).map(written)
             }
             (Method::Patch, [_, id], None) => {
@@ -236,6 +247,29 @@ impl FhirService {
             }
             _ => Err(FhirError::BadRequest(format!("unsupported request {:?} {}", entry.method, entry.url))),
         }
+    }
+
+    /// Checks the resources of POST and PUT entries, in parallel when there are many.
+    fn check_entries(&self, entries: &mut [Entry]) {
+        let check = |entry: &mut Entry| {
+            if matches!(entry.method, Method::Post | Method::Put)
+                && let Some(resource) = entry.resource.take()
+            {
+                let resource_type = entry.url.split(['/', '?']).find(|s| !s.is_empty()).unwrap_or("").to_string();
+                entry.checked = Some(self.check(&resource_type, resource));
+            }
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 || entries.len() < PARALLEL_CHECK_MIN {
+            entries.iter_mut().for_each(check);
+            return;
+        }
+        let per_thread = entries.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            for part in entries.chunks_mut(per_thread) {
+                scope.spawn(move || part.iter_mut().for_each(check));
+            }
+        });
     }
 
     fn single_match(&self, tx: &mut dyn StoreTx, resource_type: &str, criteria: &str) -> FhirResult<Option<StoredResource>> {
@@ -393,6 +427,7 @@ fn parse_entry(index: usize, raw: Value) -> FhirResult<Entry> {
         url,
         full_url: map.get("fullUrl").and_then(Value::as_str).map(str::to_string),
         resource: map.remove("resource"),
+        checked: None,
         if_none_exist: request.get("ifNoneExist").and_then(Value::as_str).map(str::to_string),
         if_match,
     })

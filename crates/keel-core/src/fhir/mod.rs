@@ -45,8 +45,9 @@ impl FhirService {
         self.defs
     }
 
-    pub fn store(&self) -> &Arc<dyn ResourceStore> {
-        &self.store
+    /// Is the record store answering? (readiness)
+    pub fn ping(&self) -> FhirResult<()> {
+        Ok(self.store.ping()?)
     }
 
     pub fn check_type(&self, resource_type: &str) -> FhirResult<()> {

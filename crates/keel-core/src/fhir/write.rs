@@ -6,6 +6,7 @@ use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult};
 use crate::store::{NewVersion, StoreTx, StoredResource, WriteMethod};
 use keel_fhir::datetime::format_instant;
+use keel_fhir::index::IndexEntry;
 use keel_fhir::search::{Handling, SearchQuery};
 use keel_fhir::validate::{self, Severity};
 use serde_json::{Map, Value};
@@ -31,6 +32,7 @@ pub enum DeleteOutcome {
 impl FhirService {
     pub fn create(&self, _ctx: &RequestContext, resource_type: &str, body: Value, if_none_exist: Option<&str>) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
+        let body = self.check(resource_type, body)?;
         let mut tx = self.store.begin()?;
         let outcome = self.create_in(tx.as_mut(), resource_type, body, if_none_exist, None)?;
         tx.commit()?;
@@ -40,6 +42,7 @@ impl FhirService {
     /// Update (or create with the client's id). `if_match` is the version the client last saw.
     pub fn update(&self, _ctx: &RequestContext, resource_type: &str, id: &str, body: Value, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
+        let body = self.check(resource_type, body)?;
         let mut tx = self.store.begin()?;
         let outcome = self.update_in(tx.as_mut(), resource_type, id, body, if_match)?;
         tx.commit()?;
@@ -49,6 +52,7 @@ impl FhirService {
     /// `PUT Type?criteria`: no match creates, one match updates it, several fail.
     pub fn conditional_update(&self, _ctx: &RequestContext, resource_type: &str, criteria: &str, body: Value, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
+        let body = self.check(resource_type, body)?;
         let mut tx = self.store.begin()?;
         let outcome = self.conditional_update_in(tx.as_mut(), resource_type, criteria, body, if_match)?;
         tx.commit()?;
@@ -91,7 +95,7 @@ impl FhirService {
         &self,
         tx: &mut dyn StoreTx,
         resource_type: &str,
-        body: Value,
+        body: Checked,
         if_none_exist: Option<&str>,
         assigned_id: Option<String>,
     ) -> FhirResult<WriteOutcome> {
@@ -107,8 +111,8 @@ impl FhirService {
         Ok(WriteOutcome { resource, created: true, matched_existing: false })
     }
 
-    pub(crate) fn update_in(&self, tx: &mut dyn StoreTx, resource_type: &str, id: &str, body: Value, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
-        match body.get("id").and_then(Value::as_str) {
+    pub(crate) fn update_in(&self, tx: &mut dyn StoreTx, resource_type: &str, id: &str, body: Checked, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
+        match body.body.get("id").and_then(Value::as_str) {
             Some(body_id) if body_id != id => {
                 return Err(FhirError::BadRequest(format!("the resource id '{body_id}' does not match the id '{id}' in the URL")));
             }
@@ -128,10 +132,10 @@ impl FhirService {
         Ok(WriteOutcome { resource, created, matched_existing: false })
     }
 
-    pub(crate) fn conditional_update_in(&self, tx: &mut dyn StoreTx, resource_type: &str, criteria: &str, body: Value, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
+    pub(crate) fn conditional_update_in(&self, tx: &mut dyn StoreTx, resource_type: &str, criteria: &str, body: Checked, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
         match self.match_condition(tx, resource_type, criteria)?.as_slice() {
             [] => {
-                let id = body.get("id").and_then(Value::as_str).map(str::to_string);
+                let id = body.body.get("id").and_then(Value::as_str).map(str::to_string);
                 match id {
                     Some(id) => self.update_in(tx, resource_type, &id, body, if_match),
                     None => self.create_in(tx, resource_type, body, None, None),
@@ -139,12 +143,12 @@ impl FhirService {
             }
             [one] => {
                 let mut body = body;
-                if let Some(body_id) = body.get("id").and_then(Value::as_str)
+                if let Some(body_id) = body.body.get("id").and_then(Value::as_str)
                     && body_id != one.id
                 {
                     return Err(FhirError::BadRequest(format!("the resource id '{body_id}' does not match the resource '{}' the condition found", one.id)));
                 }
-                set_id(&mut body, &one.id);
+                body.body.insert("id".into(), Value::String(one.id.clone()));
                 self.update_in(tx, resource_type, &one.id.clone(), body, if_match)
             }
             _ => Err(FhirError::MultipleMatches { condition: criteria.to_string() }),
@@ -160,7 +164,8 @@ impl FhirService {
         if json.get("resourceType").and_then(Value::as_str) != Some(resource_type) || json.get("id").and_then(Value::as_str) != Some(id) {
             return Err(FhirError::Invalid(vec![patch_issue("a patch may not change resourceType or id".into())]));
         }
-        self.update_in(tx, resource_type, id, json, if_match)
+        let checked = self.check(resource_type, json)?;
+        self.update_in(tx, resource_type, id, checked, if_match)
     }
 
     pub(crate) fn delete_in(&self, tx: &mut dyn StoreTx, resource_type: &str, id: &str) -> FhirResult<DeleteOutcome> {
@@ -197,28 +202,11 @@ impl FhirService {
         Ok(tx.search(&query)?.matches)
     }
 
-    /// Validates, stamps `id` and `meta`, indexes and writes one version.
-    fn store_version(&self, tx: &mut dyn StoreTx, resource_type: &str, id: &str, body: Value, version: u64, method: WriteMethod) -> FhirResult<StoredResource> {
-        let last_updated = self.now();
-        let prepared = self.prepare(resource_type, id, body, version, last_updated)?;
-        let text = serde_json::to_string(&prepared).map_err(|e| FhirError::BadRequest(e.to_string()))?;
-        let index = self.indexer.extract(&prepared);
-        tx.write(NewVersion {
-            resource_type: resource_type.into(),
-            id: id.into(),
-            version,
-            last_updated,
-            method,
-            body: Some(text.clone()),
-            index,
-        })?;
-        Ok(StoredResource { resource_type: resource_type.into(), id: id.into(), version, last_updated, body: Some(Arc::from(text)), method })
-    }
-
-    /// Checks the resource and returns it with `id` and `meta.versionId`/`meta.lastUpdated`
-    /// set, other `meta` elements kept, every other element exactly as sent.
-    fn prepare(&self, resource_type: &str, id: &str, body: Value, version: u64, last_updated: i64) -> FhirResult<Value> {
-        let Value::Object(mut map) = body else {
+    /// Checks a resource against the R4 structure rules and extracts its search index. Pure
+    /// and independent of the store, so it runs before a transaction begins (or in parallel for
+    /// a Bundle's entries).
+    pub(crate) fn check(&self, resource_type: &str, body: Value) -> FhirResult<Checked> {
+        let Value::Object(map) = &body else {
             return Err(FhirError::BadRequest("the body is not a JSON object".into()));
         };
         match map.get("resourceType").and_then(Value::as_str) {
@@ -226,46 +214,65 @@ impl FhirService {
             Some(t) => return Err(FhirError::BadRequest(format!("the body is a {t}, not a {resource_type}"))),
             None => return Err(FhirError::BadRequest("the body has no resourceType".into())),
         }
-        map.insert("id".into(), Value::String(id.to_string()));
-        let mut meta = match map.remove("meta") {
-            Some(Value::Object(meta)) => meta,
-            Some(_) => return Err(FhirError::Invalid(vec![validate::ValidationIssue {
-                severity: Severity::Error,
-                kind: validate::IssueKind::Structure,
-                location: format!("{resource_type}.meta"),
-                message: "meta must be an object".into(),
-            }])),
-            None => Map::new(),
-        };
-        meta.remove("versionId");
-        meta.remove("lastUpdated");
-        let mut stamped = Map::new();
-        stamped.insert("versionId".into(), Value::String(version.to_string()));
-        stamped.insert("lastUpdated".into(), Value::String(format_instant(last_updated)));
-        stamped.extend(meta);
-        // resourceType, id, meta first; then the rest in the order sent.
-        let mut out = Map::new();
-        out.insert("resourceType".into(), map.remove("resourceType").unwrap_or(Value::Null));
-        out.insert("id".into(), map.remove("id").unwrap_or(Value::Null));
-        out.insert("meta".into(), Value::Object(stamped));
-        out.extend(map);
-        let out = Value::Object(out);
-        let errors: Vec<_> = validate::validate(&out).into_iter().filter(|i| i.severity == Severity::Error).collect();
+        let errors: Vec<_> = validate::validate(&body).into_iter().filter(|i| i.severity == Severity::Error).collect();
         if !errors.is_empty() {
             return Err(FhirError::Invalid(errors));
         }
-        Ok(out)
+        // The index does not depend on `id` or on the meta elements the server stamps.
+        let index = self.indexer.extract(&body);
+        let Value::Object(body) = body else { unreachable!("checked above") };
+        Ok(Checked { body, index })
     }
+
+    /// Stamps `id` and `meta` and writes one version.
+    fn store_version(&self, tx: &mut dyn StoreTx, resource_type: &str, id: &str, checked: Checked, version: u64, method: WriteMethod) -> FhirResult<StoredResource> {
+        let last_updated = self.now();
+        let stamped = stamp(checked.body, id, version, last_updated);
+        let text = serde_json::to_string(&stamped).map_err(|e| FhirError::BadRequest(e.to_string()))?;
+        tx.write(NewVersion {
+            resource_type: resource_type.into(),
+            id: id.into(),
+            version,
+            last_updated,
+            method,
+            body: Some(text.clone()),
+            index: checked.index,
+        })?;
+        Ok(StoredResource { resource_type: resource_type.into(), id: id.into(), version, last_updated, body: Some(Arc::from(text)), method })
+    }
+}
+
+/// A resource that passed validation, with its index entries.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    body: Map<String, Value>,
+    index: Vec<IndexEntry>,
+}
+
+/// The resource with `id` and `meta.versionId`/`meta.lastUpdated` set and other `meta`
+/// elements kept; `resourceType`, `id`, `meta` first, every other element as sent.
+fn stamp(mut map: Map<String, Value>, id: &str, version: u64, last_updated: i64) -> Value {
+    let mut meta = match map.remove("meta") {
+        Some(Value::Object(meta)) => meta,
+        _ => Map::new(), // validation has rejected any other meta
+    };
+    meta.remove("versionId");
+    meta.remove("lastUpdated");
+    let mut stamped = Map::new();
+    stamped.insert("versionId".into(), Value::String(version.to_string()));
+    stamped.insert("lastUpdated".into(), Value::String(format_instant(last_updated)));
+    stamped.extend(meta);
+    map.remove("id");
+    let mut out = Map::new();
+    out.insert("resourceType".into(), map.remove("resourceType").unwrap_or(Value::Null));
+    out.insert("id".into(), Value::String(id.to_string()));
+    out.insert("meta".into(), Value::Object(stamped));
+    out.extend(map);
+    Value::Object(out)
 }
 
 fn patch_issue(message: String) -> validate::ValidationIssue {
     validate::ValidationIssue { severity: Severity::Error, kind: validate::IssueKind::Value, location: String::new(), message }
-}
-
-pub(crate) fn set_id(body: &mut Value, id: &str) {
-    if let Value::Object(map) = body {
-        map.insert("id".into(), Value::String(id.to_string()));
-    }
 }
 
 pub(crate) fn parse_stored(resource: &StoredResource) -> FhirResult<Value> {

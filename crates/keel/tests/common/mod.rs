@@ -90,3 +90,123 @@ pub fn count_across_pages(client: &reqwest::blocking::Client, url: &str) -> (usi
     }
     (count, total)
 }
+
+/// The folder of the test assets that `scripts/fetch-test-assets.sh` downloads:
+/// `$KEEL_TEST_ASSETS`, or `<repo>/.test-assets`.
+pub fn test_assets_dir() -> PathBuf {
+    match std::env::var_os("KEEL_TEST_ASSETS") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.test-assets"),
+    }
+}
+
+/// The extracted HL7 R4 examples package (hl7.fhir.r4.examples@4.0.1); panics with the command
+/// to run when it is missing.
+pub fn hl7_examples_dir() -> PathBuf {
+    let dir = test_assets_dir().join("hl7.fhir.r4.examples/package");
+    assert!(
+        dir.join("package.json").is_file(),
+        "the HL7 R4 examples package is missing from {}: run scripts/fetch-test-assets.sh (it needs npm) \
+         or set KEEL_TEST_ASSETS to a folder that holds hl7.fhir.r4.examples/package",
+        dir.display()
+    );
+    dir
+}
+
+/// `value` without the root keys `id` and `meta` (what a server may set).
+pub fn without_id_and_meta(value: &serde_json::Value) -> serde_json::Value {
+    let mut value = value.clone();
+    if let Some(map) = value.as_object_mut() {
+        map.remove("id");
+        map.remove("meta");
+    }
+    value
+}
+
+/// The first place where `sent` and `got` differ, as a JSON path with both values, or None when
+/// they are equal. Object key order is ignored; numbers compare by their text (the workspace's
+/// serde_json keeps decimals exactly).
+pub fn first_difference(sent: &serde_json::Value, got: &serde_json::Value) -> Option<String> {
+    fn short(v: Option<&serde_json::Value>) -> String {
+        match v {
+            None => "(absent)".into(),
+            Some(v) => {
+                let s = v.to_string();
+                if s.chars().count() > 160 { format!("{}…", s.chars().take(160).collect::<String>()) } else { s }
+            }
+        }
+    }
+    fn walk(path: &str, sent: &serde_json::Value, got: &serde_json::Value) -> Option<String> {
+        use serde_json::Value;
+        match (sent, got) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (k, va) in a {
+                    let p = format!("{path}.{k}");
+                    match b.get(k) {
+                        None => return Some(format!("{p}: sent {}, got (absent)", short(Some(va)))),
+                        Some(vb) => {
+                            if let Some(d) = walk(&p, va, vb) {
+                                return Some(d);
+                            }
+                        }
+                    }
+                }
+                b.iter()
+                    .find(|(k, _)| !a.contains_key(*k))
+                    .map(|(k, vb)| format!("{path}.{k}: sent (absent), got {}", short(Some(vb))))
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                for i in 0..a.len().max(b.len()) {
+                    let p = format!("{path}[{i}]");
+                    match (a.get(i), b.get(i)) {
+                        (Some(va), Some(vb)) => {
+                            if let Some(d) = walk(&p, va, vb) {
+                                return Some(d);
+                            }
+                        }
+                        (va, vb) => return Some(format!("{p}: sent {}, got {} (arrays of {} and {})", short(va), short(vb), a.len(), b.len())),
+                    }
+                }
+                None
+            }
+            (a, b) if a == b => None,
+            (a, b) => Some(format!("{path}: sent {}, got {}", short(Some(a)), short(Some(b)))),
+        }
+    }
+    walk("$", sent, got)
+}
+
+/// The `total` of `GET {base}/{query}` with `_summary=count` appended.
+pub fn summary_count(client: &reqwest::blocking::Client, base: &str, query: &str) -> u64 {
+    let sep = if query.contains('?') { '&' } else { '?' };
+    let url = format!("{base}/{query}{sep}_summary=count");
+    let response = client.get(&url).send().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status();
+    let text = response.text().unwrap_or_else(|e| panic!("GET {url}: cannot read the body: {e}"));
+    assert!(status.is_success(), "GET {url}: {status} {text}");
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {text}"));
+    body["total"].as_u64().unwrap_or_else(|| panic!("GET {url}: no total in {text}"))
+}
+
+/// Follows `next` links from `url` and returns every `match` resource.
+pub fn search_all(client: &reqwest::blocking::Client, url: &str) -> Vec<serde_json::Value> {
+    let mut next = Some(url.to_string());
+    let mut out = Vec::new();
+    let mut pages = 0;
+    while let Some(url) = next.take() {
+        let response = client.get(&url).send().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = response.status();
+        let text = response.text().unwrap_or_else(|e| panic!("GET {url}: cannot read the body: {e}"));
+        assert!(status.is_success(), "GET {url}: {status} {text}");
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {text}"));
+        pages += 1;
+        for entry in body["entry"].as_array().into_iter().flatten() {
+            if entry["search"]["mode"] == "match" {
+                out.push(entry["resource"].clone());
+            }
+        }
+        next = body["link"].as_array().and_then(|links| links.iter().find(|l| l["relation"] == "next")).and_then(|l| l["url"].as_str()).map(str::to_string);
+        assert!(pages < 10_000, "paging does not end at {url}");
+    }
+    out
+}
