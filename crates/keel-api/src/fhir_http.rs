@@ -33,6 +33,8 @@ struct FhirRequest {
 }
 
 pub async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let started = std::time::Instant::now();
+    let route = route_shape(&method, uri.path());
     let correlation_id = headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -67,7 +69,33 @@ pub async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri
     if let Ok(v) = HeaderValue::from_str(correlation_id.as_str()) {
         response.headers_mut().insert("x-request-id", v);
     }
+    // Never the path or query as sent: they can carry identifiers (NHS numbers, names).
+    tracing::info!(
+        target: "keel::http",
+        route = %route,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        correlation_id = %correlation_id,
+        "request"
+    );
     response
+}
+
+/// The request's method and path with every id replaced: `GET /fhir/Patient/{id}/_history/{vid}`.
+/// Only resource type names, literal keywords and operation names remain.
+fn route_shape(method: &Method, path: &str) -> String {
+    let rest = path.trim_start_matches("/fhir").trim_matches('/');
+    let mut shape = format!("{method} /fhir");
+    for (i, segment) in rest.split('/').filter(|s| !s.is_empty()).enumerate() {
+        let keep = segment == "metadata"
+            || segment == "_history"
+            || segment == "_search"
+            || segment.starts_with('$')
+            || (i == 0 && keel_fhir::definitions::r4().is_resource_type(segment));
+        shape.push('/');
+        shape.push_str(if keep { segment } else if i == 1 { "{id}" } else if i == 3 { "{vid}" } else { "{value}" });
+    }
+    shape
 }
 
 fn unreachable_id() -> CorrelationId {
@@ -373,6 +401,7 @@ pub fn plain_outcome(status: u16, code: IssueType, message: &str) -> Response {
 fn error_response(error: &FhirError) -> Response {
     let (status, outcome) = error_response_parts(error);
     if status >= 500 {
+        // Store errors name no patient data; the message is for the operator.
         tracing::error!(status, error = %error, "request failed");
     }
     let _ = outcome_of;
@@ -380,7 +409,7 @@ fn error_response(error: &FhirError) -> Response {
 }
 
 /// Percent-encodes a query component.
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
@@ -424,4 +453,18 @@ fn paging(base: &str, path: &str, params: &[(String, String)], offset: usize, co
         }
     }
     links
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_shapes_carry_no_ids() {
+        assert_eq!(route_shape(&Method::GET, "/fhir/Patient/9991234578"), "GET /fhir/Patient/{id}");
+        assert_eq!(route_shape(&Method::GET, "/fhir/Patient/abc/_history/2"), "GET /fhir/Patient/{id}/_history/{vid}");
+        assert_eq!(route_shape(&Method::GET, "/fhir/Patient/p1/$everything"), "GET /fhir/Patient/{id}/$everything");
+        assert_eq!(route_shape(&Method::POST, "/fhir/"), "POST /fhir");
+        assert_eq!(route_shape(&Method::GET, "/fhir/Smith"), "GET /fhir/{value}", "only resource types are kept");
+    }
 }

@@ -93,6 +93,10 @@ pub struct RunArgs {
     /// Follow at most this many search pages per discovery.
     #[arg(long, default_value_t = 100)]
     pub max_pages: usize,
+    /// Discover and prepare, print a few of the requests that would be sent, and stop without
+    /// loading the server.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -282,6 +286,42 @@ fn outcome(info: &RunInfo, names: &[String], result: &LoadResult, json: bool) ->
     }
 }
 
+/// The report of a `--dry-run`: up to five request targets per stream.
+fn dry_run(command: &str, streams: &[Stream], json: bool) -> Outcome {
+    let samples: Vec<(String, Vec<String>)> = streams
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                s.targets.iter().take(5).map(ToString::to_string).collect(),
+            )
+        })
+        .collect();
+    if json {
+        let requests: serde_json::Map<String, Value> = samples
+            .into_iter()
+            .map(|(name, targets)| (name, json!(targets)))
+            .collect();
+        return Outcome {
+            text: String::new(),
+            json: Some(json!({"command": command, "dry_run": true, "requests": requests})),
+            failed: false,
+        };
+    }
+    let mut text = String::new();
+    for (name, targets) in samples {
+        text.push_str(&format!("{name}\n"));
+        for t in targets {
+            text.push_str(&format!("  GET {t}\n"));
+        }
+    }
+    Outcome {
+        text,
+        json: None,
+        failed: false,
+    }
+}
+
 fn limits(run: &RunArgs, max: usize) -> Limits {
     Limits {
         max,
@@ -442,6 +482,9 @@ pub async fn search(args: &SearchArgs) -> Result<Outcome, String> {
         });
     }
     drop(client);
+    if args.run.dry_run {
+        return Ok(dry_run("search", &streams, args.target.json));
+    }
     let names: Vec<String> = streams.iter().map(|s| s.name.clone()).collect();
     let result = load::run(&target, streams, &load_config(&args.run, args.target.pid)).await?;
     let info = run_info("search", &target, &args.target, &args.run, Vec::new());

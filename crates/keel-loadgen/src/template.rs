@@ -97,14 +97,18 @@ impl Template {
         self.types().remove(ty).unwrap_or_default()
     }
 
-    /// Renders the template with, for each type, the row `pick` returns (its id and its path
-    /// values in [`Template::paths`] order).
-    pub fn render_with(
+    /// Renders the template with, for each type it refers to, one row: the resource's id and its
+    /// values at the template's paths of that type (in [`Template::paths`] order).
+    pub fn render(&self, rows: &BTreeMap<String, (&str, &[String])>) -> Result<String, String> {
+        self.render_typed(&self.types(), rows)
+    }
+
+    fn render_typed(
         &self,
+        types: &BTreeMap<String, Vec<Vec<String>>>,
         rows: &BTreeMap<String, (&str, &[String])>,
     ) -> Result<String, String> {
         let mut out = String::with_capacity(self.source.len() + 64);
-        let mut paths_cache: BTreeMap<&str, Vec<Vec<String>>> = BTreeMap::new();
         for part in &self.parts {
             match part {
                 Part::Literal(text) => encode_literal_into(text, &mut out),
@@ -115,19 +119,13 @@ impl Template {
                     encode_value_into(id, &mut out);
                 }
                 Part::Field { ty, path } => {
-                    let (_, values) = rows
+                    let missing = || format!("no value to fill {{{ty}.{}}}", path.join("."));
+                    let (_, values) = rows.get(ty).ok_or_else(missing)?;
+                    let index = types
                         .get(ty)
-                        .ok_or_else(|| format!("no {ty} to fill {{{ty}.{}}}", path.join(".")))?;
-                    let paths = paths_cache
-                        .entry(ty.as_str())
-                        .or_insert_with(|| self.paths(ty));
-                    let index = paths
-                        .iter()
-                        .position(|p| p == path)
-                        .ok_or("path not in template")?;
-                    let value = values
-                        .get(index)
-                        .ok_or_else(|| format!("no value for {ty}.{}", path.join(".")))?;
+                        .and_then(|paths| paths.iter().position(|p| p == path))
+                        .ok_or_else(missing)?;
+                    let value = values.get(index).ok_or_else(missing)?;
                     encode_value_into(&fhir_escape(value), &mut out);
                 }
             }
@@ -163,7 +161,7 @@ impl Template {
                 let (id, values) = &rows[rng.below(rows.len())];
                 picked.insert(ty.clone(), (id.as_str(), values.as_slice()));
             }
-            pool.push(self.render_with(&picked)?);
+            pool.push(self.render_typed(&types, &picked)?);
         }
         Ok(pool)
     }

@@ -116,6 +116,24 @@ impl<'p> Compiler<'p> {
             Criterion::Match { param, values } => {
                 let x = self.alias("x");
                 self.open_subquery(sql, alias, param, &x, drive);
+                // Many token codes: one IN list lets the index seek each code directly.
+                let codes: Vec<&String> = values
+                    .iter()
+                    .filter_map(|v| match v {
+                        SearchValue::Token(TokenValue { code: Some(code), .. }) => Some(code),
+                        _ => None,
+                    })
+                    .collect();
+                if codes.len() > 1 && codes.len() == values.len() {
+                    sql.push(&format!(" AND {x}.code IN ("));
+                    for (i, code) in codes.iter().enumerate() {
+                        if i > 0 {
+                            sql.push(",");
+                        }
+                        sql.bind_text(code);
+                    }
+                    sql.push(")");
+                }
                 sql.push(" AND (");
                 for (i, value) in values.iter().enumerate() {
                     if i > 0 {

@@ -210,3 +210,25 @@ pub fn search_all(client: &reqwest::blocking::Client, url: &str) -> Vec<serde_js
     }
     out
 }
+
+/// Starts `keel serve` with its stderr (the log) written to `log`.
+pub fn start_logging_to(data: &Path, log: &Path) -> Server {
+    let file = std::fs::File::create(log).expect("log file");
+    let mut child = keel()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env("KEEL_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(file))
+        .spawn()
+        .expect("spawn keel serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines.next().expect("keel serve exited before listening").expect("read stdout");
+        if let Some(url) = line.strip_prefix("keel: listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    Server { child, base }
+}
