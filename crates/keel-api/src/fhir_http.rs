@@ -1,16 +1,18 @@
 //! The FHIR REST interactions over HTTP: a small router of its own (path segments → one
 //! interaction), content negotiation, `Prefer`, `If-Match`/`If-None-Exist`, and rendering.
 
-use crate::capability;
-use crate::outcome::{error_response_parts, outcome_of};
-use crate::render::{self, etag, http_date};
 use crate::AppState;
+use crate::capability;
+use crate::outcome::error_response_parts;
+use crate::render::{self, etag, http_date};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use keel_core::fhir::{DeleteOutcome, HistoryRequest, WriteOutcome, parse_etag, parse_query_string};
+use keel_core::fhir::{
+    DeleteOutcome, HistoryRequest, WriteOutcome, parse_etag, parse_query_string,
+};
 use keel_core::store::{HistoryScope, StoredResource};
 use keel_core::{CorrelationId, FhirError, RequestContext};
 use keel_fhir::datetime;
@@ -32,19 +34,29 @@ struct FhirRequest {
     ctx: RequestContext,
 }
 
-pub async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn handle(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let started = std::time::Instant::now();
     let route = route_shape(&method, uri.path());
     let correlation_id = headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .and_then(CorrelationId::parse)
-        .unwrap_or_else(|| CorrelationId::parse(&state.new_correlation_id()).unwrap_or_else(|| unreachable_id()));
+        .unwrap_or_else(|| state.new_correlation_id());
     let mut response = match body {
         Err(rejection) => too_large_or_bad(rejection),
         Ok(body) => {
             let path = uri.path().trim_start_matches("/fhir").trim_matches('/');
-            let segments: Vec<String> = if path.is_empty() { Vec::new() } else { path.split('/').map(percent_decode_segment).collect() };
+            let segments: Vec<String> = if path.is_empty() {
+                Vec::new()
+            } else {
+                path.split('/').map(percent_decode_segment).collect()
+            };
             let params = parse_query_string(uri.query().unwrap_or(""));
             let request = FhirRequest {
                 method,
@@ -56,12 +68,18 @@ pub async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri
                 ctx: RequestContext::local_development(correlation_id.clone()),
             };
             match negotiate(&request) {
-                Err(response) => response,
-                Ok(()) => {
+                Some(refusal) => refusal,
+                None => {
                     let state = state.clone();
                     tokio::task::spawn_blocking(move || dispatch(&state, request))
                         .await
-                        .unwrap_or_else(|e| plain_outcome(500, IssueType::Exception, &format!("the request failed inside the server: {e}")))
+                        .unwrap_or_else(|e| {
+                            plain_outcome(
+                                500,
+                                IssueType::Exception,
+                                &format!("the request failed inside the server: {e}"),
+                            )
+                        })
                 }
             }
         }
@@ -93,17 +111,24 @@ fn route_shape(method: &Method, path: &str) -> String {
             || segment.starts_with('$')
             || (i == 0 && keel_fhir::definitions::r4().is_resource_type(segment));
         shape.push('/');
-        shape.push_str(if keep { segment } else if i == 1 { "{id}" } else if i == 3 { "{vid}" } else { "{value}" });
+        shape.push_str(if keep {
+            segment
+        } else if i == 1 {
+            "{id}"
+        } else if i == 3 {
+            "{vid}"
+        } else {
+            "{value}"
+        });
     }
     shape
 }
 
-fn unreachable_id() -> CorrelationId {
-    CorrelationId::parse("unidentified").unwrap_or_else(|| unreachable!("a constant id is valid"))
-}
-
 fn percent_decode_segment(s: &str) -> String {
-    parse_query_string(&format!("x={}", s.replace('+', "%2B"))).pop().map(|(_, v)| v).unwrap_or_default()
+    parse_query_string(&format!("x={}", s.replace('+', "%2B")))
+        .pop()
+        .map(|(_, v)| v)
+        .unwrap_or_default()
 }
 
 /// The base URL clients use to reach `/fhir`, for fullUrls and links.
@@ -111,53 +136,93 @@ fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(base) = &state.base_url {
         return base.clone();
     }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
     format!("http://{host}/fhir")
 }
 
 fn too_large_or_bad(rejection: BytesRejection) -> Response {
     let status = rejection.status().as_u16();
     if status == 413 {
-        plain_outcome(413, IssueType::TooLong, "the request body is larger than this server accepts; nothing was stored. Split the Bundle and send the parts.")
+        plain_outcome(
+            413,
+            IssueType::TooLong,
+            "the request body is larger than this server accepts; nothing was stored. Split the Bundle and send the parts.",
+        )
     } else {
-        plain_outcome(400, IssueType::Invalid, &format!("the request body could not be read: {rejection}"))
+        plain_outcome(
+            400,
+            IssueType::Invalid,
+            &format!("the request body could not be read: {rejection}"),
+        )
     }
 }
 
 /// JSON only: `_format` and `Accept` asking for anything else get 406, bodies of another
-/// content type get 415.
-fn negotiate(request: &FhirRequest) -> Result<(), Response> {
+/// content type get 415. Returns the refusal, if any.
+fn negotiate(request: &FhirRequest) -> Option<Response> {
     let json_like = |s: &str| {
         let s = s.trim().to_ascii_lowercase();
-        s.is_empty() || s == "json" || s.contains("json") || s.starts_with("*/*") || s.starts_with("application/*")
+        s.is_empty()
+            || s == "json"
+            || s.contains("json")
+            || s.starts_with("*/*")
+            || s.starts_with("application/*")
     };
     if let Some((_, format)) = request.params.iter().find(|(k, _)| k == "_format")
         && !json_like(format)
     {
-        return Err(plain_outcome(406, IssueType::NotSupported, &format!("_format={format} is not supported; this server speaks FHIR JSON only")));
+        return Some(plain_outcome(
+            406,
+            IssueType::NotSupported,
+            &format!("_format={format} is not supported; this server speaks FHIR JSON only"),
+        ));
     }
-    if let Some(accept) = request.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
+    if let Some(accept) = request
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
         && !accept.split(',').any(json_like)
     {
-        return Err(plain_outcome(406, IssueType::NotSupported, &format!("Accept: {accept} cannot be served; this server speaks FHIR JSON only")));
+        return Some(plain_outcome(
+            406,
+            IssueType::NotSupported,
+            &format!("Accept: {accept} cannot be served; this server speaks FHIR JSON only"),
+        ));
     }
     if !request.body.is_empty()
-        && let Some(ct) = request.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+        && let Some(ct) = request
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
     {
         let ct = ct.to_ascii_lowercase();
-        let ok = ct.contains("json") || ct.starts_with("application/x-www-form-urlencoded") || ct.starts_with("text/plain");
+        let ok = ct.contains("json")
+            || ct.starts_with("application/x-www-form-urlencoded")
+            || ct.starts_with("text/plain");
         if !ok {
-            return Err(plain_outcome(415, IssueType::NotSupported, &format!("Content-Type {ct} is not supported; send application/fhir+json")));
+            return Some(plain_outcome(
+                415,
+                IssueType::NotSupported,
+                &format!("Content-Type {ct} is not supported; send application/fhir+json"),
+            ));
         }
     }
-    Ok(())
+    None
 }
 
 fn dispatch(state: &AppState, mut req: FhirRequest) -> Response {
     let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
     let result = match (&req.method, segs.as_slice()) {
-        (&Method::GET, ["metadata"]) => Ok(json_response(200, &capability::capability_statement(state.fhir.definitions(), &req.base))),
-        (&Method::GET, []) if req.params.is_empty() => Err(FhirError::BadRequest("a search needs a resource type: GET /fhir/{type}?...".into())),
+        (&Method::GET, ["metadata"]) => Ok(json_response(
+            200,
+            &capability::capability_statement(state.fhir.definitions(), &req.base),
+        )),
+        (&Method::GET, []) if req.params.is_empty() => Err(FhirError::BadRequest(
+            "a search needs a resource type: GET /fhir/{type}?...".into(),
+        )),
         (&Method::POST, []) => post_bundle(state, &req),
         (&Method::GET, ["_history"]) => history(state, &req, HistoryScope::System),
         (&Method::GET, [rt]) => search(state, &req, rt, false),
@@ -165,20 +230,37 @@ fn dispatch(state: &AppState, mut req: FhirRequest) -> Response {
         (&Method::POST, [rt]) => create(state, &req, rt),
         (&Method::PUT, [rt]) => conditional_update(state, &req, rt),
         (&Method::DELETE, [rt]) => conditional_delete(state, &req, rt),
-        (&Method::GET, [rt, "_history"]) => history(state, &req, HistoryScope::Type(rt.to_string())),
+        (&Method::GET, [rt, "_history"]) => {
+            history(state, &req, HistoryScope::Type(rt.to_string()))
+        }
         (&Method::GET, ["Patient", id, "$everything"]) => everything(state, &req, id),
         (&Method::GET, [rt, id]) => read(state, &req, rt, id),
         (&Method::PUT, [rt, id]) => update(state, &req, rt, id),
         (&Method::PATCH, [rt, id]) => patch(state, &req, rt, id),
         (&Method::DELETE, [rt, id]) => delete(state, &req, rt, id),
-        (&Method::GET, [rt, id, "_history"]) => {
-            history(state, &req, HistoryScope::Instance { resource_type: rt.to_string(), id: id.to_string() })
-        }
+        (&Method::GET, [rt, id, "_history"]) => history(
+            state,
+            &req,
+            HistoryScope::Instance {
+                resource_type: rt.to_string(),
+                id: id.to_string(),
+            },
+        ),
         (&Method::GET, [rt, id, "_history", version]) => vread(state, &req, rt, id, version),
         (method, _) => Ok(plain_outcome(
-            if matches!(*method, Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE) { 404 } else { 405 },
+            if matches!(
+                *method,
+                Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+            ) {
+                404
+            } else {
+                405
+            },
             IssueType::NotSupported,
-            &format!("{method} /fhir/{} is not a FHIR interaction this server supports; see /fhir/metadata", req.segments.join("/")),
+            &format!(
+                "{method} /fhir/{} is not a FHIR interaction this server supports; see /fhir/metadata",
+                req.segments.join("/")
+            ),
         )),
     };
     req.body = Bytes::new();
@@ -194,13 +276,21 @@ fn read(state: &AppState, req: &FhirRequest, rt: &str, id: &str) -> Result<Respo
     {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     }
-    Ok(resource_response(200, &found, None))
+    Ok(resource_response(200, &found))
 }
 
-fn vread(state: &AppState, req: &FhirRequest, rt: &str, id: &str, version: &str) -> Result<Response, FhirError> {
-    let version: u64 = version.parse().map_err(|_| FhirError::BadRequest(format!("'{version}' is not a version number")))?;
+fn vread(
+    state: &AppState,
+    req: &FhirRequest,
+    rt: &str,
+    id: &str,
+    version: &str,
+) -> Result<Response, FhirError> {
+    let version: u64 = version
+        .parse()
+        .map_err(|_| FhirError::BadRequest(format!("'{version}' is not a version number")))?;
     let found = state.fhir.vread(&req.ctx, rt, id, version)?;
-    Ok(resource_response(200, &found, None))
+    Ok(resource_response(200, &found))
 }
 
 fn create(state: &AppState, req: &FhirRequest, rt: &str) -> Result<Response, FhirError> {
@@ -216,17 +306,25 @@ fn update(state: &AppState, req: &FhirRequest, rt: &str, id: &str) -> Result<Res
     Ok(write_response(req, &outcome))
 }
 
-fn conditional_update(state: &AppState, req: &FhirRequest, rt: &str) -> Result<Response, FhirError> {
+fn conditional_update(
+    state: &AppState,
+    req: &FhirRequest,
+    rt: &str,
+) -> Result<Response, FhirError> {
     let criteria = criteria_string(req)?;
     let body = json_body(&req.body)?;
-    let outcome = state.fhir.conditional_update(&req.ctx, rt, &criteria, body, if_match(req)?)?;
+    let outcome = state
+        .fhir
+        .conditional_update(&req.ctx, rt, &criteria, body, if_match(req)?)?;
     Ok(write_response(req, &outcome))
 }
 
 fn patch(state: &AppState, req: &FhirRequest, rt: &str, id: &str) -> Result<Response, FhirError> {
     let content_type = header_str(&req.headers, header::CONTENT_TYPE).unwrap_or("");
     if !content_type.contains("json-patch") {
-        return Err(FhirError::NotSupported(format!("PATCH takes a JSON Patch (application/json-patch+json), not '{content_type}'")));
+        return Err(FhirError::NotSupported(format!(
+            "PATCH takes a JSON Patch (application/json-patch+json), not '{content_type}'"
+        )));
     }
     let body = json_body(&req.body)?;
     let outcome = state.fhir.patch(&req.ctx, rt, id, body, if_match(req)?)?;
@@ -238,9 +336,15 @@ fn delete(state: &AppState, req: &FhirRequest, rt: &str, id: &str) -> Result<Res
     Ok(delete_response(outcome))
 }
 
-fn conditional_delete(state: &AppState, req: &FhirRequest, rt: &str) -> Result<Response, FhirError> {
+fn conditional_delete(
+    state: &AppState,
+    req: &FhirRequest,
+    rt: &str,
+) -> Result<Response, FhirError> {
     let criteria = criteria_string(req)?;
-    Ok(delete_response(state.fhir.conditional_delete(&req.ctx, rt, &criteria)?))
+    Ok(delete_response(
+        state.fhir.conditional_delete(&req.ctx, rt, &criteria)?,
+    ))
 }
 
 fn delete_response(outcome: DeleteOutcome) -> Response {
@@ -256,34 +360,78 @@ fn delete_response(outcome: DeleteOutcome) -> Response {
 fn post_bundle(state: &AppState, req: &FhirRequest) -> Result<Response, FhirError> {
     let body = json_body(&req.body)?;
     let response = state.fhir.process_bundle(&req.ctx, body)?;
-    Ok(json_response(200, &render::bundle_response(&req.base, &response)))
+    Ok(json_response(
+        200,
+        &render::bundle_response(&req.base, &response),
+    ))
 }
 
-fn search(state: &AppState, req: &FhirRequest, rt: &str, post: bool) -> Result<Response, FhirError> {
+fn search(
+    state: &AppState,
+    req: &FhirRequest,
+    rt: &str,
+    post: bool,
+) -> Result<Response, FhirError> {
     let mut params = req.params.clone();
     if post && !req.body.is_empty() {
-        let form = std::str::from_utf8(&req.body).map_err(|_| FhirError::BadRequest("the _search body is not UTF-8 form data".into()))?;
+        let form = std::str::from_utf8(&req.body)
+            .map_err(|_| FhirError::BadRequest("the _search body is not UTF-8 form data".into()))?;
         params.extend(parse_query_string(form));
     }
-    let handling = prefer(&req.headers, "handling").map_or(Handling::Lenient, |h| if h == "strict" { Handling::Strict } else { Handling::Lenient });
+    let handling = prefer(&req.headers, "handling").map_or(Handling::Lenient, |h| {
+        if h == "strict" {
+            Handling::Strict
+        } else {
+            Handling::Lenient
+        }
+    });
     let query = state.fhir.parse_search(rt, &params, handling)?;
     let result = state.fhir.search(&req.ctx, &query)?;
-    let links = page_links(&req.base, rt, &params, &query, result.total, result.matches.len());
+    let links = page_links(
+        &req.base,
+        rt,
+        &params,
+        &query,
+        result.total,
+        result.matches.len(),
+    );
     let body = render::searchset(&req.base, &result, &links, &query.ignored);
     Ok(text_response(200, body))
 }
 
-fn history(state: &AppState, req: &FhirRequest, scope: HistoryScope) -> Result<Response, FhirError> {
+fn history(
+    state: &AppState,
+    req: &FhirRequest,
+    scope: HistoryScope,
+) -> Result<Response, FhirError> {
     let mut since = None;
     let mut count = keel_fhir::search::DEFAULT_COUNT;
     let mut offset = 0;
     for (k, v) in &req.params {
         match k.as_str() {
-            "_since" => since = Some(datetime::parse_range(v).map_err(|e| FhirError::BadRequest(format!("_since: {e}")))?.start),
-            "_count" => count = v.parse().map_err(|_| FhirError::BadRequest(format!("_count '{v}' is not a number")))?,
-            "_offset" => offset = v.parse().map_err(|_| FhirError::BadRequest(format!("_offset '{v}' is not a number")))?,
+            "_since" => {
+                since = Some(
+                    datetime::parse_range(v)
+                        .map_err(|e| FhirError::BadRequest(format!("_since: {e}")))?
+                        .start,
+                )
+            }
+            "_count" => {
+                count = v
+                    .parse()
+                    .map_err(|_| FhirError::BadRequest(format!("_count '{v}' is not a number")))?
+            }
+            "_offset" => {
+                offset = v
+                    .parse()
+                    .map_err(|_| FhirError::BadRequest(format!("_offset '{v}' is not a number")))?
+            }
             "_format" | "_pretty" => {}
-            other => return Err(FhirError::NotSupported(format!("history parameter '{other}' is not supported (_since, _count are)"))),
+            other => {
+                return Err(FhirError::NotSupported(format!(
+                    "history parameter '{other}' is not supported (_since, _count are)"
+                )));
+            }
         }
     }
     let path = match &scope {
@@ -291,16 +439,42 @@ fn history(state: &AppState, req: &FhirRequest, scope: HistoryScope) -> Result<R
         HistoryScope::Type(t) => format!("{t}/_history"),
         HistoryScope::Instance { resource_type, id } => format!("{resource_type}/{id}/_history"),
     };
-    let page = state.fhir.history(&req.ctx, &HistoryRequest { scope, since, count, offset })?;
-    let links = paging(&req.base, &path, &req.params, offset, count, Some(page.total), page.versions.len());
-    Ok(text_response(200, render::history(&req.base, &page, &links)))
+    let page = state.fhir.history(
+        &req.ctx,
+        &HistoryRequest {
+            scope,
+            since,
+            count,
+            offset,
+        },
+    )?;
+    let links = paging(
+        &req.base,
+        &path,
+        &req.params,
+        offset,
+        count,
+        Some(page.total),
+        page.versions.len(),
+    );
+    Ok(text_response(
+        200,
+        render::history(&req.base, &page, &links),
+    ))
 }
 
 fn everything(state: &AppState, req: &FhirRequest, id: &str) -> Result<Response, FhirError> {
     let resources = state.fhir.everything(&req.ctx, id)?;
-    let result = keel_core::store::SearchResult { total: Some(resources.len() as u64), matches: resources, included: Vec::new() };
+    let result = keel_core::store::SearchResult {
+        total: Some(resources.len() as u64),
+        matches: resources,
+        included: Vec::new(),
+    };
     let links = vec![("self", format!("{}/Patient/{id}/$everything", req.base))];
-    Ok(text_response(200, render::searchset(&req.base, &result, &links, &[])))
+    Ok(text_response(
+        200,
+        render::searchset(&req.base, &result, &links, &[]),
+    ))
 }
 
 // ---------------------------------------------------------------- helpers
@@ -312,16 +486,25 @@ fn header_str<K: header::AsHeaderName>(headers: &HeaderMap, name: K) -> Option<&
 fn if_match(req: &FhirRequest) -> Result<Option<u64>, FhirError> {
     match header_str(&req.headers, header::IF_MATCH) {
         None => Ok(None),
-        Some(tag) => parse_etag(tag).map(Some).ok_or_else(|| FhirError::BadRequest(format!("If-Match '{tag}' is not a version ETag like W/\"3\""))),
+        Some(tag) => parse_etag(tag).map(Some).ok_or_else(|| {
+            FhirError::BadRequest(format!(
+                "If-Match '{tag}' is not a version ETag like W/\"3\""
+            ))
+        }),
     }
 }
 
 /// The value of one `Prefer` token, e.g. `return` or `handling`.
 fn prefer<'h>(headers: &'h HeaderMap, key: &str) -> Option<&'h str> {
-    headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split([',', ';'])).find_map(|part| {
-        let (k, v) = part.trim().split_once('=')?;
-        (k.trim() == key).then(|| v.trim().trim_matches('"'))
-    })
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .find_map(|part| {
+            let (k, v) = part.trim().split_once('=')?;
+            (k.trim() == key).then(|| v.trim().trim_matches('"'))
+        })
 }
 
 fn criteria_string(req: &FhirRequest) -> Result<String, FhirError> {
@@ -332,7 +515,9 @@ fn criteria_string(req: &FhirRequest) -> Result<String, FhirError> {
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect();
     if pairs.is_empty() {
-        return Err(FhirError::BadRequest("a conditional update or delete needs search parameters".into()));
+        return Err(FhirError::BadRequest(
+            "a conditional update or delete needs search parameters".into(),
+        ));
     }
     Ok(pairs.join("&"))
 }
@@ -341,25 +526,40 @@ fn json_body(body: &Bytes) -> Result<Value, FhirError> {
     if body.is_empty() {
         return Err(FhirError::BadRequest("the request has no body".into()));
     }
-    serde_json::from_slice(body).map_err(|e| FhirError::BadRequest(format!("the body is not valid JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| FhirError::BadRequest(format!("the body is not valid JSON: {e}")))
 }
 
 fn write_response(req: &FhirRequest, outcome: &WriteOutcome) -> Response {
     let status = if outcome.created { 201 } else { 200 };
-    let location = format!("{}/{}/{}/_history/{}", req.base, outcome.resource.resource_type, outcome.resource.id, outcome.resource.version);
+    let location = format!(
+        "{}/{}/{}/_history/{}",
+        req.base, outcome.resource.resource_type, outcome.resource.id, outcome.resource.version
+    );
     let mut response = match prefer(&req.headers, "return") {
         Some("minimal") => {
-            let mut r = StatusCode::from_u16(status).unwrap_or(StatusCode::OK).into_response();
+            let mut r = StatusCode::from_u16(status)
+                .unwrap_or(StatusCode::OK)
+                .into_response();
             add_version_headers(&mut r, &outcome.resource);
             r
         }
         Some("OperationOutcome") => {
-            let text = if outcome.matched_existing { "an existing resource matched; nothing was written" } else { "the resource was stored" };
-            let mut r = json_response(status, &OperationOutcome::new().information(IssueType::Informational, text).to_json());
+            let text = if outcome.matched_existing {
+                "an existing resource matched; nothing was written"
+            } else {
+                "the resource was stored"
+            };
+            let mut r = json_response(
+                status,
+                &OperationOutcome::new()
+                    .information(IssueType::Informational, text)
+                    .to_json(),
+            );
             add_version_headers(&mut r, &outcome.resource);
             r
         }
-        _ => resource_response(status, &outcome.resource, None),
+        _ => resource_response(status, &outcome.resource),
     };
     if let Ok(v) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, v.clone());
@@ -377,7 +577,7 @@ fn add_version_headers(response: &mut Response, resource: &StoredResource) {
     }
 }
 
-fn resource_response(status: u16, resource: &StoredResource, _note: Option<&str>) -> Response {
+fn resource_response(status: u16, resource: &StoredResource) -> Response {
     let body = resource.body.as_deref().unwrap_or("{}").to_string();
     let mut response = text_response(status, body);
     add_version_headers(&mut response, resource);
@@ -385,8 +585,11 @@ fn resource_response(status: u16, resource: &StoredResource, _note: Option<&str>
 }
 
 fn text_response(status: u16, body: String) -> Response {
-    let mut response = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    let mut response =
+        (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     response
 }
 
@@ -395,7 +598,10 @@ pub fn json_response(status: u16, body: &Value) -> Response {
 }
 
 pub fn plain_outcome(status: u16, code: IssueType, message: &str) -> Response {
-    json_response(status, &OperationOutcome::new().error(code, message).to_json())
+    json_response(
+        status,
+        &OperationOutcome::new().error(code, message).to_json(),
+    )
 }
 
 fn error_response(error: &FhirError) -> Response {
@@ -404,7 +610,6 @@ fn error_response(error: &FhirError) -> Response {
         // Store errors name no patient data; the message is for the operator.
         tracing::error!(status, error = %error, "request failed");
     }
-    let _ = outcome_of;
     json_response(status, &outcome.to_json())
 }
 
@@ -413,20 +618,44 @@ pub(crate) fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' | b',' | b'$' => out.push(b as char),
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b':'
+            | b','
+            | b'$' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
     out
 }
 
-fn page_links(base: &str, rt: &str, params: &[(String, String)], query: &SearchQuery, total: Option<u64>, returned: usize) -> Vec<(&'static str, String)> {
+fn page_links(
+    base: &str,
+    rt: &str,
+    params: &[(String, String)],
+    query: &SearchQuery,
+    total: Option<u64>,
+    returned: usize,
+) -> Vec<(&'static str, String)> {
     paging(base, rt, params, query.offset, query.count, total, returned)
 }
 
 /// self/first/previous/next links: the same query with another `_offset`, so every page is
 /// reachable by a stable URL.
-fn paging(base: &str, path: &str, params: &[(String, String)], offset: usize, count: usize, total: Option<u64>, returned: usize) -> Vec<(&'static str, String)> {
+fn paging(
+    base: &str,
+    path: &str,
+    params: &[(String, String)],
+    offset: usize,
+    count: usize,
+    total: Option<u64>,
+    returned: usize,
+) -> Vec<(&'static str, String)> {
     let others: Vec<String> = params
         .iter()
         .filter(|(k, _)| k != "_offset" && k != "_count")
@@ -461,10 +690,23 @@ mod tests {
 
     #[test]
     fn route_shapes_carry_no_ids() {
-        assert_eq!(route_shape(&Method::GET, "/fhir/Patient/9991234578"), "GET /fhir/Patient/{id}");
-        assert_eq!(route_shape(&Method::GET, "/fhir/Patient/abc/_history/2"), "GET /fhir/Patient/{id}/_history/{vid}");
-        assert_eq!(route_shape(&Method::GET, "/fhir/Patient/p1/$everything"), "GET /fhir/Patient/{id}/$everything");
+        assert_eq!(
+            route_shape(&Method::GET, "/fhir/Patient/9991234578"),
+            "GET /fhir/Patient/{id}"
+        );
+        assert_eq!(
+            route_shape(&Method::GET, "/fhir/Patient/abc/_history/2"),
+            "GET /fhir/Patient/{id}/_history/{vid}"
+        );
+        assert_eq!(
+            route_shape(&Method::GET, "/fhir/Patient/p1/$everything"),
+            "GET /fhir/Patient/{id}/$everything"
+        );
         assert_eq!(route_shape(&Method::POST, "/fhir/"), "POST /fhir");
-        assert_eq!(route_shape(&Method::GET, "/fhir/Smith"), "GET /fhir/{value}", "only resource types are kept");
+        assert_eq!(
+            route_shape(&Method::GET, "/fhir/Smith"),
+            "GET /fhir/{value}",
+            "only resource types are kept"
+        );
     }
 }

@@ -10,6 +10,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use keel_core::CorrelationId;
 use keel_core::fhir::FhirService;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,12 +30,24 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(fhir: Arc<FhirService>, base_url: Option<String>, instance: String) -> Self {
-        AppState { fhir, base_url, max_body_bytes: MAX_BODY_BYTES, request_counter: AtomicU64::new(0), instance }
+        AppState {
+            fhir,
+            base_url,
+            max_body_bytes: MAX_BODY_BYTES,
+            request_counter: AtomicU64::new(0),
+            instance,
+        }
     }
 
     /// A new correlation id: this instance's tag and a counter.
-    fn new_correlation_id(&self) -> String {
-        format!("{}-{}", self.instance, self.request_counter.fetch_add(1, Ordering::Relaxed))
+    fn new_correlation_id(&self) -> CorrelationId {
+        let id = format!(
+            "{}-{}",
+            self.instance,
+            self.request_counter.fetch_add(1, Ordering::Relaxed)
+        );
+        CorrelationId::parse(&id)
+            .unwrap_or_else(|| CorrelationId::parse("keel").expect("a constant id is valid"))
     }
 }
 
@@ -52,10 +65,16 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let fhir = state.fhir.clone();
-    let ok = tokio::task::spawn_blocking(move || fhir.ping().is_ok()).await.unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || fhir.ping().is_ok())
+        .await
+        .unwrap_or(false);
     if ok {
         "ready".into_response()
     } else {
-        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "record store unavailable").into_response()
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "record store unavailable",
+        )
+            .into_response()
     }
 }

@@ -15,9 +15,14 @@ pub fn error_response_parts(error: &FhirError) -> (u16, OperationOutcome) {
 
 pub fn status_of(error: &FhirError) -> u16 {
     match error {
-        FhirError::NotFound { .. } | FhirError::VersionNotFound { .. } | FhirError::UnknownResourceType(_) => 404,
+        FhirError::NotFound { .. }
+        | FhirError::VersionNotFound { .. }
+        | FhirError::UnknownResourceType(_) => 404,
         FhirError::Gone { .. } => 410,
-        FhirError::BadRequest(_) | FhirError::Search(_) | FhirError::NotSupported(_) | FhirError::ConditionNotMatched { .. } => 400,
+        FhirError::BadRequest(_)
+        | FhirError::Search(_)
+        | FhirError::NotSupported(_)
+        | FhirError::ConditionNotMatched { .. } => 400,
         FhirError::Invalid(_) => 422,
         FhirError::VersionConflict { .. } | FhirError::MultipleMatches { .. } => 412,
         FhirError::Conflict(_) => 409,
@@ -32,18 +37,42 @@ pub fn status_of(error: &FhirError) -> u16 {
 /// What the caller can safely do next, for each kind of failure.
 fn advice(error: &FhirError) -> &'static str {
     match error {
-        FhirError::NotFound { .. } | FhirError::VersionNotFound { .. } => "Nothing was changed. Check the id; it may belong to another server.",
-        FhirError::UnknownResourceType(_) => "Nothing was changed. Use an R4 resource type; the server's CapabilityStatement at /fhir/metadata lists them.",
-        FhirError::Gone { .. } => "The resource was deleted; its earlier versions remain readable through _history.",
-        FhirError::BadRequest(_) | FhirError::Search(_) | FhirError::ConditionNotMatched { .. } => "Nothing was changed. Correct the request and send it again.",
-        FhirError::NotSupported(_) => "Nothing was changed. This server does not support that; see /fhir/metadata.",
-        FhirError::Invalid(_) => "Nothing was stored. Correct the listed elements and send the resource again.",
-        FhirError::VersionConflict { .. } => "Nothing was changed. Read the current version, reapply your change and send it with the new If-Match.",
-        FhirError::MultipleMatches { .. } => "Nothing was changed. Make the condition specific enough to match one resource.",
-        FhirError::Conflict(_) | FhirError::Store(StoreError::Conflict(_)) => "Nothing was changed. It is safe to send the same request again.",
-        FhirError::InEntry { .. } => "A transaction is all or nothing: nothing in it was stored. Correct the entry and send the Bundle again.",
-        FhirError::Store(StoreError::Unavailable(_)) => "The record store is unavailable. Reads are safe to retry; for writes, read first to check whether it happened.",
-        FhirError::Store(StoreError::Integrity(_)) => "Do not retry. Tell the operator: the store reported an integrity error.",
+        FhirError::NotFound { .. } | FhirError::VersionNotFound { .. } => {
+            "Nothing was changed. Check the id; it may belong to another server."
+        }
+        FhirError::UnknownResourceType(_) => {
+            "Nothing was changed. Use an R4 resource type; the server's CapabilityStatement at /fhir/metadata lists them."
+        }
+        FhirError::Gone { .. } => {
+            "The resource was deleted; its earlier versions remain readable through _history."
+        }
+        FhirError::BadRequest(_) | FhirError::Search(_) | FhirError::ConditionNotMatched { .. } => {
+            "Nothing was changed. Correct the request and send it again."
+        }
+        FhirError::NotSupported(_) => {
+            "Nothing was changed. This server does not support that; see /fhir/metadata."
+        }
+        FhirError::Invalid(_) => {
+            "Nothing was stored. Correct the listed elements and send the resource again."
+        }
+        FhirError::VersionConflict { .. } => {
+            "Nothing was changed. Read the current version, reapply your change and send it with the new If-Match."
+        }
+        FhirError::MultipleMatches { .. } => {
+            "Nothing was changed. Make the condition specific enough to match one resource."
+        }
+        FhirError::Conflict(_) | FhirError::Store(StoreError::Conflict(_)) => {
+            "Nothing was changed. It is safe to send the same request again."
+        }
+        FhirError::InEntry { .. } => {
+            "A transaction is all or nothing: nothing in it was stored. Correct the entry and send the Bundle again."
+        }
+        FhirError::Store(StoreError::Unavailable(_)) => {
+            "The record store is unavailable. Reads are safe to retry; for writes, read first to check whether it happened."
+        }
+        FhirError::Store(StoreError::Integrity(_)) => {
+            "Do not retry. Tell the operator: the store reported an integrity error."
+        }
         FhirError::Store(StoreError::Unsupported(_)) => "Nothing was changed. Simplify the query.",
     }
 }
@@ -60,7 +89,8 @@ pub fn outcome_of(error: &FhirError, entry: Option<usize>) -> OperationOutcome {
                     Severity::Error => IssueSeverity::Error,
                     Severity::Warning => IssueSeverity::Warning,
                 };
-                let mut next = outcome.issue(severity, issue_type_of(issue.kind), issue.message.clone());
+                let mut next =
+                    outcome.issue(severity, issue_type_of(issue.kind), issue.message.clone());
                 if !issue.location.is_empty() {
                     let location = match &prefix {
                         Some(p) => format!("{p}{}", issue.location),
@@ -89,7 +119,9 @@ pub fn outcome_of(error: &FhirError, entry: Option<usize>) -> OperationOutcome {
         FhirError::Store(StoreError::Unsupported(_)) => IssueType::TooCostly,
         FhirError::Invalid(_) | FhirError::InEntry { .. } => IssueType::Processing,
     };
-    let mut next = outcome.error(code, error.to_string()).with_details(advice(error));
+    let mut next = outcome
+        .error(code, error.to_string())
+        .with_details(advice(error));
     if let Some(i) = entry {
         next = next.at(format!("Bundle.entry[{i}]"));
     }
@@ -100,7 +132,11 @@ fn outcome_of_entry(source: &FhirError, index: usize) -> OperationOutcome {
     let inner = outcome_of(source, Some(index));
     let mut outcome = OperationOutcome::new();
     for issue in inner.issues() {
-        let mut next = outcome.issue(issue.severity, issue.code, format!("Bundle entry {index}: {}", issue.diagnostics));
+        let mut next = outcome.issue(
+            issue.severity,
+            issue.code,
+            format!("Bundle entry {index}: {}", issue.diagnostics),
+        );
         for e in &issue.expression {
             next = next.at(e.clone());
         }
@@ -130,12 +166,26 @@ mod tests {
     #[test]
     fn every_error_has_a_status_and_advice() {
         let errors = vec![
-            FhirError::NotFound { resource_type: "Patient".into(), id: "x".into() },
-            FhirError::Gone { resource_type: "Patient".into(), id: "x".into(), version: 2 },
+            FhirError::NotFound {
+                resource_type: "Patient".into(),
+                id: "x".into(),
+            },
+            FhirError::Gone {
+                resource_type: "Patient".into(),
+                id: "x".into(),
+                version: 2,
+            },
             FhirError::BadRequest("bad".into()),
             FhirError::Invalid(vec![]),
-            FhirError::VersionConflict { resource_type: "Patient".into(), id: "x".into(), expected: 1, current: 2 },
-            FhirError::MultipleMatches { condition: "identifier=a".into() },
+            FhirError::VersionConflict {
+                resource_type: "Patient".into(),
+                id: "x".into(),
+                expected: 1,
+                current: 2,
+            },
+            FhirError::MultipleMatches {
+                condition: "identifier=a".into(),
+            },
             FhirError::Store(StoreError::Unavailable("down".into())),
             FhirError::BadRequest("inner".into()).in_entry(3),
         ];
@@ -144,7 +194,10 @@ mod tests {
         for e in &errors {
             let json = outcome_of(e, None).to_json();
             assert_eq!(json["resourceType"], "OperationOutcome");
-            assert!(!json["issue"].as_array().map(Vec::is_empty).unwrap_or(true), "{e:?}");
+            assert!(
+                !json["issue"].as_array().map(Vec::is_empty).unwrap_or(true),
+                "{e:?}"
+            );
         }
         let entry = outcome_of(&errors[7], None).to_json();
         assert_eq!(entry["issue"][0]["expression"][0], "Bundle.entry[3]");

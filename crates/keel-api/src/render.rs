@@ -20,8 +20,15 @@ impl JsonText {
 }
 
 /// A `searchset` Bundle. `self_link`, `next`, `previous` are absolute URLs.
-pub fn searchset(base: &str, result: &SearchResult, links: &[(&str, String)], warnings: &[String]) -> String {
-    let mut out = JsonText(String::with_capacity(256 + result.matches.iter().map(body_len).sum::<usize>()));
+pub fn searchset(
+    base: &str,
+    result: &SearchResult,
+    links: &[(&str, String)],
+    warnings: &[String],
+) -> String {
+    let mut out = JsonText(String::with_capacity(
+        256 + result.matches.iter().map(body_len).sum::<usize>(),
+    ));
     out.raw(r#"{"resourceType":"Bundle","type":"searchset""#);
     if let Some(total) = result.total {
         out.raw(&format!(r#","total":{total}"#));
@@ -39,7 +46,11 @@ pub fn searchset(base: &str, result: &SearchResult, links: &[(&str, String)], wa
     }
     out.raw(r#"],"entry":["#);
     let mut first = true;
-    let entries = result.matches.iter().map(|r| (r, "match")).chain(result.included.iter().map(|r| (r, "include")));
+    let entries = result
+        .matches
+        .iter()
+        .map(|r| (r, "match"))
+        .chain(result.included.iter().map(|r| (r, "include")));
     for (resource, mode) in entries {
         let Some(body) = &resource.body else { continue };
         if !first {
@@ -47,13 +58,18 @@ pub fn searchset(base: &str, result: &SearchResult, links: &[(&str, String)], wa
         }
         first = false;
         out.raw(r#"{"fullUrl":"#);
-        out.string(&format!("{base}/{}/{}", resource.resource_type, resource.id));
+        out.string(&format!(
+            "{base}/{}/{}",
+            resource.resource_type, resource.id
+        ));
         out.raw(r#","resource":"#);
         out.raw(body);
         out.raw(&format!(r#","search":{{"mode":"{mode}"}}}}"#));
     }
     if !warnings.is_empty() {
-        let outcome = warnings.iter().fold(OperationOutcome::new(), |o, w| o.warning(keel_model::IssueType::NotSupported, w.clone()));
+        let outcome = warnings.iter().fold(OperationOutcome::new(), |o, w| {
+            o.warning(keel_model::IssueType::NotSupported, w.clone())
+        });
         if !first {
             out.raw(",");
         }
@@ -71,8 +87,13 @@ fn body_len(r: &StoredResource) -> usize {
 
 /// A `history` Bundle.
 pub fn history(base: &str, page: &HistoryPage, links: &[(&str, String)]) -> String {
-    let mut out = JsonText(String::with_capacity(256 + page.versions.iter().map(body_len).sum::<usize>()));
-    out.raw(&format!(r#"{{"resourceType":"Bundle","type":"history","total":{},"link":["#, page.total));
+    let mut out = JsonText(String::with_capacity(
+        256 + page.versions.iter().map(body_len).sum::<usize>(),
+    ));
+    out.raw(&format!(
+        r#"{{"resourceType":"Bundle","type":"history","total":{},"link":["#,
+        page.total
+    ));
     for (i, (relation, url)) in links.iter().enumerate() {
         if i > 0 {
             out.raw(",");
@@ -171,11 +192,20 @@ pub fn reason_phrase(status: u16) -> &'static str {
 /// RFC 7231 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn http_date(ms: i64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let instant = format_instant(ms); // YYYY-MM-DDThh:mm:ss.fffZ
     let day_index = ms.div_euclid(86_400_000).rem_euclid(7) as usize;
     let month: usize = instant[5..7].parse().unwrap_or(1);
-    format!("{}, {} {} {} {} GMT", DAYS[day_index], &instant[8..10], MONTHS[month - 1], &instant[0..4], &instant[11..19])
+    format!(
+        "{}, {} {} {} {} GMT",
+        DAYS[day_index],
+        &instant[8..10],
+        MONTHS[month - 1],
+        &instant[0..4],
+        &instant[11..19]
+    )
 }
 
 #[cfg(test)]

@@ -17,15 +17,25 @@ struct TestServer {
 async fn server_with(max_body: Option<usize>) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open_dir(dir.path()).expect("store");
-    let fhir = Arc::new(FhirService::new(Arc::new(store), Arc::new(SystemClock::default()), Arc::new(SequentialIds::new("t"))));
+    let fhir = Arc::new(FhirService::new(
+        Arc::new(store),
+        Arc::new(SystemClock::default()),
+        Arc::new(SequentialIds::new("t")),
+    ));
     let mut state = AppState::new(fhir, None, "test".into());
     if let Some(max) = max_body {
         state.max_body_bytes = max;
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, keel_api::router(Arc::new(state))).await });
-    TestServer { base: format!("http://{addr}/fhir"), client: Client::new(), _dir: dir }
+    TestServer {
+        base: format!("http://{addr}/fhir"),
+        client: Client::new(),
+        _dir: dir,
+    }
 }
 
 async fn server() -> TestServer {
@@ -33,10 +43,18 @@ async fn server() -> TestServer {
 }
 
 impl TestServer {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let mut request = self.client.request(method, format!("{}/{path}", self.base));
         if let Some(body) = body {
-            request = request.header("content-type", "application/fhir+json").body(body.to_string());
+            request = request
+                .header("content-type", "application/fhir+json")
+                .body(body.to_string());
         }
         for (k, v) in headers {
             request = request.header(*k, *v);
@@ -45,17 +63,30 @@ impl TestServer {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");
-        let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}")) };
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"))
+        };
         (status, headers, json)
     }
     async fn get(&self, path: &str) -> (StatusCode, Value) {
         let (s, _, b) = self.send(reqwest::Method::GET, path, None, &[]).await;
         (s, b)
     }
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        self.send(reqwest::Method::POST, path, Some(body), &[]).await
+    async fn post(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        self.send(reqwest::Method::POST, path, Some(body), &[])
+            .await
     }
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    async fn put(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         self.send(reqwest::Method::PUT, path, Some(body), &[]).await
     }
 }
@@ -66,7 +97,12 @@ fn patient(family: &str) -> Value {
 }
 
 fn issue_codes(outcome: &Value) -> Vec<String> {
-    outcome["issue"].as_array().into_iter().flatten().filter_map(|i| i["code"].as_str().map(str::to_string)).collect()
+    outcome["issue"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["code"].as_str().map(str::to_string))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,10 +112,22 @@ async fn metadata_is_a_capability_statement() {
     assert_eq!(status, 200);
     assert_eq!(body["resourceType"], "CapabilityStatement");
     assert_eq!(body["fhirVersion"], "4.0.1");
-    let patient = body["rest"][0]["resource"].as_array().and_then(|r| r.iter().find(|r| r["type"] == "Patient")).cloned().unwrap_or_default();
-    let names: Vec<&str> = patient["searchParam"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str()).collect();
+    let patient = body["rest"][0]["resource"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["type"] == "Patient"))
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<&str> = patient["searchParam"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
     assert!(names.contains(&"family") && names.contains(&"identifier") && names.contains(&"_id"));
-    assert!(!names.contains(&"_text"), "special parameters are not advertised");
+    assert!(
+        !names.contains(&"_text"),
+        "special parameters are not advertised"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,7 +137,12 @@ async fn create_read_update_vread_delete() {
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().expect("id").to_string();
     assert_eq!(headers["etag"], "W/\"1\"");
-    assert!(headers["location"].to_str().unwrap_or("").ends_with(&format!("/Patient/{id}/_history/1")));
+    assert!(
+        headers["location"]
+            .to_str()
+            .unwrap_or("")
+            .ends_with(&format!("/Patient/{id}/_history/1"))
+    );
     assert_eq!(created["meta"]["versionId"], "1");
 
     let (status, read) = s.get(&format!("Patient/{id}")).await;
@@ -103,16 +156,35 @@ async fn create_read_update_vread_delete() {
     assert_eq!(updated["meta"]["versionId"], "2");
 
     // A stale If-Match is refused and changes nothing.
-    let (status, _, outcome) = s.send(reqwest::Method::PUT, &format!("Patient/{id}"), Some(changed.clone()), &[("if-match", "W/\"1\"")]).await;
+    let (status, _, outcome) = s
+        .send(
+            reqwest::Method::PUT,
+            &format!("Patient/{id}"),
+            Some(changed.clone()),
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
     assert_eq!(status, 412, "{outcome}");
     assert_eq!(issue_codes(&outcome), vec!["conflict"]);
-    let (status, _, _) = s.send(reqwest::Method::PUT, &format!("Patient/{id}"), Some(changed), &[("if-match", "W/\"2\"")]).await;
+    let (status, _, _) = s
+        .send(
+            reqwest::Method::PUT,
+            &format!("Patient/{id}"),
+            Some(changed),
+            &[("if-match", "W/\"2\"")],
+        )
+        .await;
     assert_eq!(status, 200);
 
     let (status, v1) = s.get(&format!("Patient/{id}/_history/1")).await;
-    assert_eq!((status, v1["gender"].clone()), (StatusCode::OK, json!("female")));
+    assert_eq!(
+        (status, v1["gender"].clone()),
+        (StatusCode::OK, json!("female"))
+    );
 
-    let (status, _, _) = s.send(reqwest::Method::DELETE, &format!("Patient/{id}"), None, &[]).await;
+    let (status, _, _) = s
+        .send(reqwest::Method::DELETE, &format!("Patient/{id}"), None, &[])
+        .await;
     assert_eq!(status, 204);
     let (status, gone) = s.get(&format!("Patient/{id}")).await;
     assert_eq!(status, 410);
@@ -132,7 +204,10 @@ async fn update_creates_with_a_client_id_and_checks_ids() {
     let mut p = patient("Jones");
     p["id"] = json!("client-1");
     let (status, _, body) = s.put("Patient/client-1", p.clone()).await;
-    assert_eq!((status, body["id"].clone()), (StatusCode::CREATED, json!("client-1")));
+    assert_eq!(
+        (status, body["id"].clone()),
+        (StatusCode::CREATED, json!("client-1"))
+    );
     let (status, _, outcome) = s.put("Patient/other", p).await;
     assert_eq!(status, 400, "{outcome}");
 }
@@ -143,16 +218,38 @@ async fn invalid_resources_get_422_with_locations_and_nothing_is_stored() {
     let bad = json!({"resourceType": "Patient", "gender": "unknown-gender", "name": {"family": "x"}, "foo": 1});
     let (status, _, outcome) = s.post("Patient", bad).await;
     assert_eq!(status, 422, "{outcome}");
-    let expressions: Vec<String> = outcome["issue"].as_array().into_iter().flatten().flat_map(|i| i["expression"].as_array().cloned().unwrap_or_default()).filter_map(|e| e.as_str().map(str::to_string)).collect();
-    assert!(expressions.iter().any(|e| e.starts_with("Patient.gender")), "{expressions:?}");
-    assert!(expressions.iter().any(|e| e.starts_with("Patient.name")), "{expressions:?}");
-    assert!(expressions.iter().any(|e| e.starts_with("Patient.foo")), "{expressions:?}");
+    let expressions: Vec<String> = outcome["issue"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|i| i["expression"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e.as_str().map(str::to_string))
+        .collect();
+    assert!(
+        expressions.iter().any(|e| e.starts_with("Patient.gender")),
+        "{expressions:?}"
+    );
+    assert!(
+        expressions.iter().any(|e| e.starts_with("Patient.name")),
+        "{expressions:?}"
+    );
+    assert!(
+        expressions.iter().any(|e| e.starts_with("Patient.foo")),
+        "{expressions:?}"
+    );
     let (_, all) = s.get("Patient?_summary=count").await;
     assert_eq!(all["total"], 0);
 
     let (status, _, outcome) = s.send(reqwest::Method::POST, "Patient", None, &[]).await;
     assert_eq!(status, 400, "{outcome}");
-    let response = s.client.post(format!("{}/Patient", s.base)).header("content-type", "application/fhir+json").body("{not json").send().await.expect("send");
+    let response = s
+        .client
+        .post(format!("{}/Patient", s.base))
+        .header("content-type", "application/fhir+json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(response.status(), 400);
     let (status, outcome) = s.get("Nonsense/1").await;
     assert_eq!(status, 404);
@@ -168,10 +265,20 @@ async fn decimals_and_unknown_extensions_are_kept_exactly() {
         "valueQuantity": {"value": 37.50, "unit": "C"},
         "extension": [{"url": "https://example.org/unknown", "valueDecimal": 1.000}]});
     let text = r#"{"resourceType":"Observation","status":"final","code":{"text":"temp"},"valueQuantity":{"value":37.50,"unit":"C"},"extension":[{"url":"https://example.org/unknown","valueDecimal":1.000}]}"#;
-    let response = s.client.post(format!("{}/Observation", s.base)).header("content-type", "application/json").body(text).send().await.expect("send");
+    let response = s
+        .client
+        .post(format!("{}/Observation", s.base))
+        .header("content-type", "application/json")
+        .body(text)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(response.status(), 201);
     let stored = response.text().await.expect("text");
-    assert!(stored.contains(r#""value":37.50"#) && stored.contains(r#""valueDecimal":1.000"#), "{stored}");
+    assert!(
+        stored.contains(r#""value":37.50"#) && stored.contains(r#""valueDecimal":1.000"#),
+        "{stored}"
+    );
     let _ = obs;
 }
 
@@ -182,33 +289,76 @@ async fn fifty_concurrent_conditional_creates_leave_one_resource() {
     for _ in 0..50 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            let (status, _, body) = s.send(reqwest::Method::POST, "Patient", Some(patient("Race")), &[("if-none-exist", "identifier=https://fhir.nhs.uk/Id/nhs-number|9991234578")]).await;
+            let (status, _, body) = s
+                .send(
+                    reqwest::Method::POST,
+                    "Patient",
+                    Some(patient("Race")),
+                    &[(
+                        "if-none-exist",
+                        "identifier=https://fhir.nhs.uk/Id/nhs-number|9991234578",
+                    )],
+                )
+                .await;
             (status, body["id"].as_str().map(str::to_string))
         }));
     }
-    let results: Vec<(StatusCode, Option<String>)> = futures::future::join_all(tasks).await.into_iter().map(|r| r.expect("task")).collect();
-    assert_eq!(results.iter().filter(|(s, _)| *s == 201).count(), 1, "{results:?}");
+    let results: Vec<(StatusCode, Option<String>)> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    assert_eq!(
+        results.iter().filter(|(s, _)| *s == 201).count(),
+        1,
+        "{results:?}"
+    );
     assert_eq!(results.iter().filter(|(s, _)| *s == 200).count(), 49);
     let ids: std::collections::HashSet<_> = results.iter().map(|(_, id)| id.clone()).collect();
     assert_eq!(ids.len(), 1);
-    let (_, found) = s.get("Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9991234578").await;
+    let (_, found) = s
+        .get("Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9991234578")
+        .await;
     assert_eq!(found["total"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditional_update_and_delete() {
     let s = server().await;
-    let (status, _, first) = s.send(reqwest::Method::PUT, "Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9991234578", Some(patient("A")), &[]).await;
+    let (status, _, first) = s
+        .send(
+            reqwest::Method::PUT,
+            "Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9991234578",
+            Some(patient("A")),
+            &[],
+        )
+        .await;
     assert_eq!(status, 201, "{first}");
-    let (status, _, second) = s.send(reqwest::Method::PUT, "Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9991234578", Some(patient("B")), &[]).await;
+    let (status, _, second) = s
+        .send(
+            reqwest::Method::PUT,
+            "Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9991234578",
+            Some(patient("B")),
+            &[],
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(first["id"], second["id"]);
     assert_eq!(second["meta"]["versionId"], "2");
     s.post("Patient", patient("C")).await;
-    let (status, _, outcome) = s.send(reqwest::Method::PUT, "Patient?given=Ann", Some(patient("D")), &[]).await;
+    let (status, _, outcome) = s
+        .send(
+            reqwest::Method::PUT,
+            "Patient?given=Ann",
+            Some(patient("D")),
+            &[],
+        )
+        .await;
     assert_eq!(status, 412, "{outcome}");
     assert_eq!(issue_codes(&outcome), vec!["multiple-matches"]);
-    let (status, _, _) = s.send(reqwest::Method::DELETE, "Patient?family=C", None, &[]).await;
+    let (status, _, _) = s
+        .send(reqwest::Method::DELETE, "Patient?family=C", None, &[])
+        .await;
     assert_eq!(status, 204);
     let (_, remaining) = s.get("Patient?_summary=count").await;
     assert_eq!(remaining["total"], 1);
@@ -220,28 +370,70 @@ async fn json_patch() {
     let (_, _, created) = s.post("Patient", patient("Patchme")).await;
     let id = created["id"].as_str().unwrap_or_default();
     let ops = json!([{"op": "replace", "path": "/gender", "value": "other"}, {"op": "add", "path": "/active", "value": true}]);
-    let response = s.client.patch(format!("{}/Patient/{id}", s.base)).header("content-type", "application/json-patch+json").body(ops.to_string()).send().await.expect("patch");
+    let response = s
+        .client
+        .patch(format!("{}/Patient/{id}", s.base))
+        .header("content-type", "application/json-patch+json")
+        .body(ops.to_string())
+        .send()
+        .await
+        .expect("patch");
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
-    assert_eq!((body["gender"].clone(), body["active"].clone(), body["meta"]["versionId"].clone()), (json!("other"), json!(true), json!("2")));
+    assert_eq!(
+        (
+            body["gender"].clone(),
+            body["active"].clone(),
+            body["meta"]["versionId"].clone()
+        ),
+        (json!("other"), json!(true), json!("2"))
+    );
     let bad = json!([{"op": "replace", "path": "/gender", "value": "not-a-gender"}]);
-    let response = s.client.patch(format!("{}/Patient/{id}", s.base)).header("content-type", "application/json-patch+json").body(bad.to_string()).send().await.expect("patch");
+    let response = s
+        .client
+        .patch(format!("{}/Patient/{id}", s.base))
+        .header("content-type", "application/json-patch+json")
+        .body(bad.to_string())
+        .send()
+        .await
+        .expect("patch");
     assert_eq!(response.status(), 422);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prefer_return_and_formats() {
     let s = server().await;
-    let (status, headers, body) = s.send(reqwest::Method::POST, "Patient", Some(patient("Min")), &[("prefer", "return=minimal")]).await;
+    let (status, headers, body) = s
+        .send(
+            reqwest::Method::POST,
+            "Patient",
+            Some(patient("Min")),
+            &[("prefer", "return=minimal")],
+        )
+        .await;
     assert_eq!((status, body), (StatusCode::CREATED, Value::Null));
     assert!(headers.contains_key("location"));
-    let (_, _, body) = s.send(reqwest::Method::POST, "Patient", Some(patient("Oo")), &[("prefer", "return=OperationOutcome")]).await;
+    let (_, _, body) = s
+        .send(
+            reqwest::Method::POST,
+            "Patient",
+            Some(patient("Oo")),
+            &[("prefer", "return=OperationOutcome")],
+        )
+        .await;
     assert_eq!(body["resourceType"], "OperationOutcome");
     let (status, _) = s.get("Patient?_format=xml").await;
     assert_eq!(status, 406);
     let (status, _) = s.get("Patient?_format=json").await;
     assert_eq!(status, 200);
-    let (status, _, _) = s.send(reqwest::Method::GET, "Patient", None, &[("accept", "application/fhir+xml")]).await;
+    let (status, _, _) = s
+        .send(
+            reqwest::Method::GET,
+            "Patient",
+            None,
+            &[("accept", "application/fhir+xml")],
+        )
+        .await;
     assert_eq!(status, 406);
     let (status, _) = s.get("Patient/").await;
     assert_eq!(status, 200, "trailing slash on the type");
@@ -262,9 +454,20 @@ async fn unknown_search_parameters_warn_or_fail_under_strict_handling() {
     let s = server().await;
     let (status, body) = s.get("Patient?nonsense=1").await;
     assert_eq!(status, 200);
-    let outcome = body["entry"].as_array().and_then(|e| e.iter().find(|e| e["search"]["mode"] == "outcome")).cloned().unwrap_or_default();
+    let outcome = body["entry"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["search"]["mode"] == "outcome"))
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(outcome["resource"]["issue"][0]["severity"], "warning");
-    let (status, _, outcome) = s.send(reqwest::Method::GET, "Patient?nonsense=1", None, &[("prefer", "handling=strict")]).await;
+    let (status, _, outcome) = s
+        .send(
+            reqwest::Method::GET,
+            "Patient?nonsense=1",
+            None,
+            &[("prefer", "handling=strict")],
+        )
+        .await;
     assert_eq!(status, 400, "{outcome}");
     let (status, _) = s.get("Patient?birthdate=not-a-date").await;
     assert_eq!(status, 400);
@@ -282,8 +485,14 @@ async fn transactions_rewrite_references_and_are_atomic() {
     assert_eq!(status, 200, "{response}");
     assert_eq!(response["type"], "transaction-response");
     assert_eq!(response["entry"][1]["response"]["status"], "201 Created");
-    let location = response["entry"][0]["response"]["location"].as_str().unwrap_or_default();
-    let patient_ref = location.split("/_history").next().unwrap_or_default().to_string();
+    let location = response["entry"][0]["response"]["location"]
+        .as_str()
+        .unwrap_or_default();
+    let patient_ref = location
+        .split("/_history")
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let (_, obs) = s.get(&format!("Observation?subject={patient_ref}")).await;
     assert_eq!(obs["total"], 1);
 
@@ -316,20 +525,32 @@ async fn transactions_rewrite_references_and_are_atomic() {
     let (status, _, response) = s.post("", bundle).await;
     assert_eq!(status, 200);
     assert_eq!(response["entry"][0]["response"]["status"], "201 Created");
-    assert_eq!(response["entry"][1]["response"]["status"], "422 Unprocessable Entity");
+    assert_eq!(
+        response["entry"][1]["response"]["status"],
+        "422 Unprocessable Entity"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_features() {
     let s = server().await;
     let mut ids = Vec::new();
-    for (family, birth) in [("Alpha", "1950-05-01"), ("Beta", "1960-05-01"), ("Gamma", "1970-05-01")] {
+    for (family, birth) in [
+        ("Alpha", "1950-05-01"),
+        ("Beta", "1960-05-01"),
+        ("Gamma", "1970-05-01"),
+    ] {
         let mut p = patient(family);
         p["birthDate"] = json!(birth);
         let (_, _, body) = s.post("Patient", p).await;
         ids.push(body["id"].as_str().unwrap_or_default().to_string());
     }
-    let (_, _, org) = s.post("Organization", json!({"resourceType": "Organization", "name": "Practice"})).await;
+    let (_, _, org) = s
+        .post(
+            "Organization",
+            json!({"resourceType": "Organization", "name": "Practice"}),
+        )
+        .await;
     let org_id = org["id"].as_str().unwrap_or_default();
     for (i, id) in ids.iter().enumerate() {
         let obs = json!({"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
@@ -351,7 +572,10 @@ async fn search_features() {
         ("Observation?code=http://loinc.org|8480-6", 3),
         ("Observation?code=|8480-6", 0),
         ("Observation?value-quantity=gt120.5", 2),
-        ("Observation?value-quantity=121|http://unitsofmeasure.org|mm[Hg]", 1),
+        (
+            "Observation?value-quantity=121|http://unitsofmeasure.org|mm[Hg]",
+            1,
+        ),
         ("Observation?subject:Patient.family=Beta", 1),
         ("Observation?patient.birthdate=ge1960", 2),
         ("Patient?_has:Observation:subject:date=2012", 1),
@@ -365,35 +589,89 @@ async fn search_features() {
         assert_eq!(body["total"], *expected, "{query}");
     }
     let (_, sorted) = s.get("Patient?_sort=-birthdate").await;
-    let families: Vec<&str> = sorted["entry"].as_array().into_iter().flatten().filter_map(|e| e["resource"]["name"][0]["family"].as_str()).collect();
+    let families: Vec<&str> = sorted["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["resource"]["name"][0]["family"].as_str())
+        .collect();
     assert_eq!(families, vec!["Gamma", "Beta", "Alpha"]);
 
-    let (_, included) = s.get("Observation?_include=Observation:subject&_include=Observation:performer").await;
-    let modes: Vec<&str> = included["entry"].as_array().into_iter().flatten().filter_map(|e| e["search"]["mode"].as_str()).collect();
+    let (_, included) = s
+        .get("Observation?_include=Observation:subject&_include=Observation:performer")
+        .await;
+    let modes: Vec<&str> = included["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["search"]["mode"].as_str())
+        .collect();
     assert_eq!(modes.iter().filter(|m| **m == "match").count(), 3);
     assert_eq!(modes.iter().filter(|m| **m == "include").count(), 4);
-    let (_, rev) = s.get(&format!("Patient?_id={}&_revinclude=Observation:subject", ids[0])).await;
+    let (_, rev) = s
+        .get(&format!(
+            "Patient?_id={}&_revinclude=Observation:subject",
+            ids[0]
+        ))
+        .await;
     assert_eq!(rev["entry"].as_array().map(Vec::len), Some(2));
 
     // Paging: pages are disjoint and complete.
     let (_, page1) = s.get("Observation?_count=2&_sort=date").await;
-    let next = page1["link"].as_array().and_then(|l| l.iter().find(|l| l["relation"] == "next")).and_then(|l| l["url"].as_str()).unwrap_or_default().to_string();
+    let next = page1["link"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["relation"] == "next"))
+        .and_then(|l| l["url"].as_str())
+        .unwrap_or_default()
+        .to_string();
     assert!(next.contains("_offset=2"), "{page1}");
-    let page2: Value = s.client.get(&next).send().await.expect("next").json().await.expect("json");
+    let page2: Value = s
+        .client
+        .get(&next)
+        .send()
+        .await
+        .expect("next")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(page2["entry"].as_array().map(Vec::len), Some(1));
-    assert!(!page2["link"].as_array().into_iter().flatten().any(|l| l["relation"] == "next"));
+    assert!(
+        !page2["link"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|l| l["relation"] == "next")
+    );
 
     // POST _search with a form body.
-    let response = s.client.post(format!("{}/Patient/_search", s.base)).header("content-type", "application/x-www-form-urlencoded").body("family=Beta").send().await.expect("post search");
+    let response = s
+        .client
+        .post(format!("{}/Patient/_search", s.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("family=Beta")
+        .send()
+        .await
+        .expect("post search");
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["total"], 1);
 
     let (_, count) = s.get("Observation?_summary=count").await;
-    assert_eq!((count["total"].clone(), count["entry"].as_array().map(Vec::len)), (json!(3), Some(0)));
+    assert_eq!(
+        (
+            count["total"].clone(),
+            count["entry"].as_array().map(Vec::len)
+        ),
+        (json!(3), Some(0))
+    );
 
     let (status, everything) = s.get(&format!("Patient/{}/$everything", ids[1])).await;
     assert_eq!(status, 200);
-    let types: Vec<&str> = everything["entry"].as_array().into_iter().flatten().filter_map(|e| e["resource"]["resourceType"].as_str()).collect();
+    let types: Vec<&str> = everything["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["resource"]["resourceType"].as_str())
+        .collect();
     assert_eq!(types, vec!["Patient", "Observation", "Organization"]);
 }
 
@@ -403,13 +681,20 @@ async fn type_and_system_history_with_since_and_count() {
     for f in ["H1", "H2", "H3"] {
         s.post("Patient", patient(f)).await;
     }
-    s.post("Organization", json!({"resourceType": "Organization", "name": "O"})).await;
+    s.post(
+        "Organization",
+        json!({"resourceType": "Organization", "name": "O"}),
+    )
+    .await;
     let (_, history) = s.get("Patient/_history").await;
     assert_eq!(history["total"], 3);
     let (_, system) = s.get("_history?_count=2").await;
     assert_eq!(system["total"], 4);
     assert_eq!(system["entry"].as_array().map(Vec::len), Some(2));
-    assert_eq!(system["entry"][0]["resource"]["resourceType"], "Organization");
+    assert_eq!(
+        system["entry"][0]["resource"]["resourceType"],
+        "Organization"
+    );
     let (_, none) = s.get("_history?_since=2999-01-01").await;
     assert_eq!(none["total"], 0);
 }

@@ -37,7 +37,9 @@ pub struct SteppingClock {
 
 impl SteppingClock {
     pub fn starting_at(millis: i64) -> Self {
-        SteppingClock { next: AtomicI64::new(millis) }
+        SteppingClock {
+            next: AtomicI64::new(millis),
+        }
     }
 }
 
@@ -56,12 +58,19 @@ pub struct SequentialIds {
 
 impl SequentialIds {
     pub fn new(prefix: &str) -> Self {
-        SequentialIds { prefix: prefix.to_string(), next: AtomicU64::new(1) }
+        SequentialIds {
+            prefix: prefix.to_string(),
+            next: AtomicU64::new(1),
+        }
     }
 }
 
 impl IdSource for SequentialIds {
     fn new_id(&self) -> String {
-        format!("{}-{}", self.prefix, self.next.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}-{}",
+            self.prefix,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
     }
 }

@@ -46,7 +46,9 @@ impl CorrelationId {
     pub fn parse(value: &str) -> Option<CorrelationId> {
         let ok = !value.is_empty()
             && value.len() <= 128
-            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
         ok.then(|| CorrelationId(value.to_string()))
     }
 

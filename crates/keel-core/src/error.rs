@@ -10,9 +10,17 @@ pub enum FhirError {
     #[error("{resource_type}/{id} is not known")]
     NotFound { resource_type: String, id: String },
     #[error("version {version} of {resource_type}/{id} is not known")]
-    VersionNotFound { resource_type: String, id: String, version: u64 },
+    VersionNotFound {
+        resource_type: String,
+        id: String,
+        version: u64,
+    },
     #[error("{resource_type}/{id} was deleted")]
-    Gone { resource_type: String, id: String, version: u64 },
+    Gone {
+        resource_type: String,
+        id: String,
+        version: u64,
+    },
     #[error("'{0}' is not a FHIR R4 resource type")]
     UnknownResourceType(String),
     /// The body is not parseable JSON, or not the expected shape (e.g. not a Bundle).
@@ -25,7 +33,12 @@ pub enum FhirError {
     Search(#[from] SearchError),
     /// `If-Match` named another version than the current one.
     #[error("{resource_type}/{id} is at version {current}, not {expected}")]
-    VersionConflict { resource_type: String, id: String, expected: u64, current: u64 },
+    VersionConflict {
+        resource_type: String,
+        id: String,
+        expected: u64,
+        current: u64,
+    },
     /// A conditional operation matched more than one resource.
     #[error("the condition '{condition}' matches more than one resource")]
     MultipleMatches { condition: String },
@@ -38,7 +51,10 @@ pub enum FhirError {
     NotSupported(String),
     /// A transaction or batch entry failed; `index` is the entry's position in the Bundle.
     #[error("Bundle entry {index}: {source}")]
-    InEntry { index: usize, source: Box<FhirError> },
+    InEntry {
+        index: usize,
+        source: Box<FhirError>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -47,7 +63,10 @@ impl FhirError {
     pub fn in_entry(self, index: usize) -> FhirError {
         match self {
             already @ FhirError::InEntry { .. } => already,
-            other => FhirError::InEntry { index, source: Box::new(other) },
+            other => FhirError::InEntry {
+                index,
+                source: Box::new(other),
+            },
         }
     }
 }

@@ -113,7 +113,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait StoreRead {
     /// The current version (possibly a deletion) of a resource.
     fn read(&mut self, resource_type: &str, id: &str) -> StoreResult<Option<StoredResource>>;
-    fn read_version(&mut self, resource_type: &str, id: &str, version: u64) -> StoreResult<Option<StoredResource>>;
+    fn read_version(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        version: u64,
+    ) -> StoreResult<Option<StoredResource>>;
     fn search(&mut self, query: &SearchQuery) -> StoreResult<SearchResult>;
     fn history(&mut self, query: &HistoryQuery) -> StoreResult<HistoryPage>;
     /// Current, non-deleted resources that refer to `resource_type/id` through any reference

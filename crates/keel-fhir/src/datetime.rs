@@ -35,7 +35,10 @@ pub fn parse_range(text: &str) -> Result<DateRange, DateParseError> {
     let year = num(0, 4)?;
     if b.len() == 4 {
         let start = days_from_civil(year, 1, 1) * DAY_MS;
-        return Ok(DateRange { start, end: days_from_civil(year + 1, 1, 1) * DAY_MS });
+        return Ok(DateRange {
+            start,
+            end: days_from_civil(year + 1, 1, 1) * DAY_MS,
+        });
     }
     if b.get(4) != Some(&b'-') {
         return Err(err());
@@ -46,8 +49,15 @@ pub fn parse_range(text: &str) -> Result<DateRange, DateParseError> {
     }
     if b.len() == 7 {
         let start = days_from_civil(year, month, 1) * DAY_MS;
-        let (ny, nm) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
-        return Ok(DateRange { start, end: days_from_civil(ny, nm, 1) * DAY_MS });
+        let (ny, nm) = if month == 12 {
+            (year + 1, 1)
+        } else {
+            (year, month + 1)
+        };
+        return Ok(DateRange {
+            start,
+            end: days_from_civil(ny, nm, 1) * DAY_MS,
+        });
     }
     if b.get(7) != Some(&b'-') {
         return Err(err());
@@ -58,7 +68,10 @@ pub fn parse_range(text: &str) -> Result<DateRange, DateParseError> {
     }
     let day_start = days_from_civil(year, month, day) * DAY_MS;
     if b.len() == 10 {
-        return Ok(DateRange { start: day_start, end: day_start + DAY_MS });
+        return Ok(DateRange {
+            start: day_start,
+            end: day_start + DAY_MS,
+        });
     }
     if b.get(10) != Some(&b'T') {
         return Err(err());
@@ -86,7 +99,8 @@ pub fn parse_range(text: &str) -> Result<DateRange, DateParseError> {
                 return Err(err());
             }
             let digits = &text[frac_start..end.min(frac_start + 3)];
-            millis = digits.parse::<i64>().map_err(|_| err())? * 10_i64.pow(3 - digits.len() as u32);
+            millis =
+                digits.parse::<i64>().map_err(|_| err())? * 10_i64.pow(3 - digits.len() as u32);
             precision = 1;
             pos = end;
         }
@@ -106,7 +120,10 @@ pub fn parse_range(text: &str) -> Result<DateRange, DateParseError> {
         _ => return Err(err()),
     };
     let start = day_start + ((hour * 60 + minute) * 60 + second) * 1000 + millis - offset_ms;
-    Ok(DateRange { start, end: start + precision })
+    Ok(DateRange {
+        start,
+        end: start + precision,
+    })
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -140,7 +157,12 @@ pub fn format_instant(ms: i64) -> String {
     let days = ms.div_euclid(DAY_MS);
     let rem = ms.rem_euclid(DAY_MS);
     let (y, m, d) = civil_from_days(days);
-    let (h, min, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    let (h, min, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
 }
 
@@ -168,17 +190,56 @@ mod tests {
 
     #[test]
     fn precision_defines_the_range() {
-        assert_eq!(r("1970"), DateRange { start: 0, end: 365 * DAY_MS });
-        assert_eq!(r("1970-02"), DateRange { start: 31 * DAY_MS, end: 59 * DAY_MS });
-        assert_eq!(r("1970-01-02"), DateRange { start: DAY_MS, end: 2 * DAY_MS });
-        assert_eq!(r("1970-01-01T01:00:00+01:00"), DateRange { start: 0, end: 1000 });
-        assert_eq!(r("1970-01-01T00:00:00.5Z"), DateRange { start: 500, end: 501 });
+        assert_eq!(
+            r("1970"),
+            DateRange {
+                start: 0,
+                end: 365 * DAY_MS
+            }
+        );
+        assert_eq!(
+            r("1970-02"),
+            DateRange {
+                start: 31 * DAY_MS,
+                end: 59 * DAY_MS
+            }
+        );
+        assert_eq!(
+            r("1970-01-02"),
+            DateRange {
+                start: DAY_MS,
+                end: 2 * DAY_MS
+            }
+        );
+        assert_eq!(
+            r("1970-01-01T01:00:00+01:00"),
+            DateRange {
+                start: 0,
+                end: 1000
+            }
+        );
+        assert_eq!(
+            r("1970-01-01T00:00:00.5Z"),
+            DateRange {
+                start: 500,
+                end: 501
+            }
+        );
         assert_eq!(r("1970-01-01T00:01Z").end, 120_000);
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "19", "2020-13", "2020-02-30", "2020-01-01T", "2020-01-01T10:00:00+0100", "abcd", "2020-1-1"] {
+        for bad in [
+            "",
+            "19",
+            "2020-13",
+            "2020-02-30",
+            "2020-01-01T",
+            "2020-01-01T10:00:00+0100",
+            "abcd",
+            "2020-1-1",
+        ] {
             assert!(parse_range(bad).is_err(), "{bad}");
         }
     }

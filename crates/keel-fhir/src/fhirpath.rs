@@ -62,17 +62,25 @@ pub struct ParseError {
 pub enum Item<'a> {
     /// A JSON node; `type_hint` is the type suffix when it came from a choice element
     /// (`valueQuantity` gives `Quantity`).
-    Node { value: &'a Value, type_hint: Option<&'a str> },
+    Node {
+        value: &'a Value,
+        type_hint: Option<&'a str>,
+    },
     Boolean(bool),
     /// A string or number literal of the expression.
     Literal(Literal),
     /// The result of `resolve()`: only the target type is known without I/O.
-    Resolved { resource_type: String },
+    Resolved {
+        resource_type: String,
+    },
 }
 
 impl<'a> Item<'a> {
     pub fn node(value: &'a Value) -> Self {
-        Item::Node { value, type_hint: None }
+        Item::Node {
+            value,
+            type_hint: None,
+        }
     }
 
     pub fn as_value(&self) -> Option<&'a Value> {
@@ -135,7 +143,10 @@ fn tokenize(src: &str) -> Result<Vec<(usize, Token)>, ParseError> {
                 loop {
                     match bytes.get(i) {
                         None => {
-                            return Err(ParseError { position: start, message: "unterminated string".into() });
+                            return Err(ParseError {
+                                position: start,
+                                message: "unterminated string".into(),
+                            });
                         }
                         Some(b'\'') => {
                             i += 1;
@@ -173,9 +184,10 @@ fn tokenize(src: &str) -> Result<Vec<(usize, Token)>, ParseError> {
                 out.push((start, Token::Ident(src[start..i].to_string())));
             }
             b'`' => {
-                let end = src[i + 1..]
-                    .find('`')
-                    .ok_or(ParseError { position: start, message: "unterminated identifier".into() })?;
+                let end = src[i + 1..].find('`').ok_or(ParseError {
+                    position: start,
+                    message: "unterminated identifier".into(),
+                })?;
                 out.push((start, Token::Ident(src[i + 1..i + 1 + end].to_string())));
                 i += end + 2;
             }
@@ -192,7 +204,10 @@ fn tokenize(src: &str) -> Result<Vec<(usize, Token)>, ParseError> {
                     (_, b'=') => "=",
                     (_, b',') => ",",
                     _ => {
-                        return Err(ParseError { position: start, message: format!("unsupported character {:?}", c as char) });
+                        return Err(ParseError {
+                            position: start,
+                            message: format!("unsupported character {:?}", c as char),
+                        });
                     }
                 };
                 i += sym.len();
@@ -211,7 +226,10 @@ struct Parser {
 impl Parser {
     fn error(&self, message: &str) -> ParseError {
         let position = self.tokens.get(self.pos).map(|t| t.0).unwrap_or(usize::MAX);
-        ParseError { position, message: message.to_string() }
+        ParseError {
+            position,
+            message: message.to_string(),
+        }
     }
 
     fn peek(&self) -> Option<&Token> {
@@ -237,7 +255,11 @@ impl Parser {
     }
 
     fn expect_sym(&mut self, sym: &str) -> Result<(), ParseError> {
-        if self.eat_sym(sym) { Ok(()) } else { Err(self.error(&format!("expected '{sym}'"))) }
+        if self.eat_sym(sym) {
+            Ok(())
+        } else {
+            Err(self.error(&format!("expected '{sym}'")))
+        }
     }
 
     fn ident(&mut self) -> Result<String, ParseError> {
@@ -309,7 +331,11 @@ impl Parser {
         loop {
             if self.eat_sym(".") {
                 let name = self.ident()?;
-                expr = if self.eat_sym("(") { self.function(expr, &name)? } else { Expr::Member(Box::new(expr), name) };
+                expr = if self.eat_sym("(") {
+                    self.function(expr, &name)?
+                } else {
+                    Expr::Member(Box::new(expr), name)
+                };
             } else if self.eat_sym("[") {
                 let index = match self.peek() {
                     Some(Token::Num(n)) => n.parse().map_err(|_| self.error("bad index"))?,
@@ -382,7 +408,11 @@ impl Parser {
         let type_name = self.ident()?;
         self.expect_sym(")")?;
         let target = Box::new(target);
-        Ok(if is_as { Expr::As(target, type_name) } else { Expr::Is(target, type_name) })
+        Ok(if is_as {
+            Expr::As(target, type_name)
+        } else {
+            Expr::Is(target, type_name)
+        })
     }
 }
 
@@ -400,8 +430,14 @@ impl fmt::Display for Literal {
 
 /// Evaluates `expr` against `resource` (a resource JSON object).
 pub fn evaluate<'a>(expr: &Expr, resource: &'a Value, types: &dyn TypeInfo) -> Vec<Item<'a>> {
-    let resource_type = resource.get("resourceType").and_then(Value::as_str).unwrap_or("");
-    let eval = Evaluator { types, resource_type };
+    let resource_type = resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let eval = Evaluator {
+        types,
+        resource_type,
+    };
     eval.eval(expr, &[Item::node(resource)], true)
 }
 
@@ -416,7 +452,8 @@ impl Evaluator<'_> {
             Expr::This => context.to_vec(),
             Expr::Identifier(name) => {
                 if top && self.is_root_type(name) {
-                    if name == self.resource_type || name == "Resource" || name == "DomainResource" {
+                    if name == self.resource_type || name == "Resource" || name == "DomainResource"
+                    {
                         context.to_vec()
                     } else {
                         Vec::new()
@@ -429,9 +466,12 @@ impl Evaluator<'_> {
                 let items = self.eval(inner, context, top);
                 self.members(&items, name)
             }
-            Expr::Index(inner, index) => {
-                self.eval(inner, context, top).into_iter().nth(*index).into_iter().collect()
-            }
+            Expr::Index(inner, index) => self
+                .eval(inner, context, top)
+                .into_iter()
+                .nth(*index)
+                .into_iter()
+                .collect(),
             Expr::Union(a, b) => {
                 let mut items = self.eval(a, context, top);
                 for item in self.eval(b, context, top) {
@@ -441,9 +481,11 @@ impl Evaluator<'_> {
                 }
                 items
             }
-            Expr::As(inner, type_name) => {
-                self.eval(inner, context, top).into_iter().filter(|i| self.has_type(i, type_name)).collect()
-            }
+            Expr::As(inner, type_name) => self
+                .eval(inner, context, top)
+                .into_iter()
+                .filter(|i| self.has_type(i, type_name))
+                .collect(),
             Expr::Is(inner, type_name) => {
                 let items = self.eval(inner, context, top);
                 match items.as_slice() {
@@ -461,7 +503,8 @@ impl Evaluator<'_> {
                 if left.is_empty() || right.is_empty() {
                     return Vec::new();
                 }
-                let same = left.len() == right.len() && left.iter().zip(&right).all(|(l, r)| items_equal(l, r));
+                let same = left.len() == right.len()
+                    && left.iter().zip(&right).all(|(l, r)| items_equal(l, r));
                 vec![Item::Boolean(same == *equal)]
             }
             Expr::And(a, b) => {
@@ -494,7 +537,9 @@ impl Evaluator<'_> {
         match function {
             Function::Where(condition) => items
                 .into_iter()
-                .filter(|item| truth(&self.eval(condition, std::slice::from_ref(item), false)) == Some(true))
+                .filter(|item| {
+                    truth(&self.eval(condition, std::slice::from_ref(item), false)) == Some(true)
+                })
                 .collect(),
             Function::Exists => vec![Item::Boolean(!items.is_empty())],
             Function::Empty => vec![Item::Boolean(items.is_empty())],
@@ -508,11 +553,19 @@ impl Evaluator<'_> {
                 .filter_map(|item| reference_target_type(item.as_value()?))
                 .map(|resource_type| Item::Resolved { resource_type })
                 .collect(),
-            Function::OfType(type_name) => items.into_iter().filter(|i| self.has_type(i, type_name)).collect(),
+            Function::OfType(type_name) => items
+                .into_iter()
+                .filter(|i| self.has_type(i, type_name))
+                .collect(),
             Function::Extension(url) => self
                 .members(&items, "extension")
                 .into_iter()
-                .filter(|ext| ext.as_value().and_then(|v| v.get("url")).and_then(Value::as_str) == Some(url))
+                .filter(|ext| {
+                    ext.as_value()
+                        .and_then(|v| v.get("url"))
+                        .and_then(Value::as_str)
+                        == Some(url)
+                })
                 .collect(),
         }
     }
@@ -539,7 +592,9 @@ impl Evaluator<'_> {
         let mut out = Vec::new();
         let choice = self.types.is_choice_name(name);
         for item in items {
-            let Some(Value::Object(map)) = item.as_value() else { continue };
+            let Some(Value::Object(map)) = item.as_value() else {
+                continue;
+            };
             if let Some(value) = map.get(name) {
                 push_flat(&mut out, value, None);
             } else if choice {
@@ -559,9 +614,12 @@ impl Evaluator<'_> {
 
 fn push_flat<'a>(out: &mut Vec<Item<'a>>, value: &'a Value, type_hint: Option<&'a str>) {
     match value {
-        Value::Array(values) => {
-            out.extend(values.iter().filter(|v| !v.is_null()).map(|value| Item::Node { value, type_hint }))
-        }
+        Value::Array(values) => out.extend(
+            values
+                .iter()
+                .filter(|v| !v.is_null())
+                .map(|value| Item::Node { value, type_hint }),
+        ),
         Value::Null => {}
         value => out.push(Item::Node { value, type_hint }),
     }
@@ -604,7 +662,12 @@ fn truth(items: &[Item<'_>]) -> Option<bool> {
     match items {
         [] => None,
         [Item::Boolean(b)] => Some(*b),
-        [Item::Node { value: Value::Bool(b), .. }] => Some(*b),
+        [
+            Item::Node {
+                value: Value::Bool(b),
+                ..
+            },
+        ] => Some(*b),
         _ => Some(true),
     }
 }
@@ -613,17 +676,29 @@ fn truth(items: &[Item<'_>]) -> Option<bool> {
 pub fn reference_target_type(value: &Value) -> Option<String> {
     let reference = value.get("reference")?.as_str()?;
     if reference.starts_with('#') || reference.starts_with("urn:") {
-        return value.get("type").and_then(Value::as_str).map(str::to_string);
+        return value
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_string);
     }
     let path = reference.split(['?', '#']).next().unwrap_or(reference);
     let segments: Vec<&str> = path.split('/').collect();
     // Type/id or .../Type/id or .../Type/id/_history/v
     let n = segments.len();
-    let type_segment = if n >= 4 && segments[n - 2] == "_history" { segments.get(n - 4) } else { n.checked_sub(2).and_then(|i| segments.get(i)) };
+    let type_segment = if n >= 4 && segments[n - 2] == "_history" {
+        segments.get(n - 4)
+    } else {
+        n.checked_sub(2).and_then(|i| segments.get(i))
+    };
     type_segment
         .filter(|s| s.starts_with(|c: char| c.is_ascii_uppercase()))
         .map(|s| s.to_string())
-        .or_else(|| value.get("type").and_then(Value::as_str).map(str::to_string))
+        .or_else(|| {
+            value
+                .get("type")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
 }
 
 #[cfg(test)]
@@ -634,13 +709,19 @@ mod tests {
     struct Types;
     impl TypeInfo for Types {
         fn is_resource_type(&self, name: &str) -> bool {
-            matches!(name, "Patient" | "Observation" | "Condition" | "Practitioner" | "Bundle" | "Composition")
+            matches!(
+                name,
+                "Patient" | "Observation" | "Condition" | "Practitioner" | "Bundle" | "Composition"
+            )
         }
         fn is_choice_name(&self, name: &str) -> bool {
             matches!(name, "value" | "deceased" | "effective" | "onset")
         }
         fn is_type_suffix(&self, suffix: &str) -> bool {
-            matches!(suffix, "Quantity" | "String" | "DateTime" | "Boolean" | "CodeableConcept" | "Period")
+            matches!(
+                suffix,
+                "Quantity" | "String" | "DateTime" | "Boolean" | "CodeableConcept" | "Period"
+            )
         }
     }
 
@@ -660,17 +741,26 @@ mod tests {
     #[test]
     fn paths_flatten_arrays() {
         let p = json!({"resourceType":"Patient","name":[{"given":["A","B"]},{"given":["C"]}]});
-        assert_eq!(values("Patient.name.given", &p), vec![json!("A"), json!("B"), json!("C")]);
+        assert_eq!(
+            values("Patient.name.given", &p),
+            vec![json!("A"), json!("B"), json!("C")]
+        );
         assert!(values("Observation.code", &p).is_empty());
     }
 
     #[test]
     fn choice_elements_and_casts() {
         let o = json!({"resourceType":"Observation","valueQuantity":{"value":1},"effectiveDateTime":"2020"});
-        assert_eq!(values("(Observation.value as Quantity)", &o), vec![json!({"value":1})]);
+        assert_eq!(
+            values("(Observation.value as Quantity)", &o),
+            vec![json!({"value":1})]
+        );
         assert!(values("(Observation.value as CodeableConcept)", &o).is_empty());
         assert_eq!(values("Observation.effective", &o), vec![json!("2020")]);
-        assert_eq!(values("Observation.value.as(Quantity)", &o), vec![json!({"value":1})]);
+        assert_eq!(
+            values("Observation.value.as(Quantity)", &o),
+            vec![json!({"value":1})]
+        );
     }
 
     #[test]
@@ -696,8 +786,14 @@ mod tests {
     #[test]
     fn where_resolve_is() {
         let o = json!({"resourceType":"Observation","subject":{"reference":"Patient/1"},"performer":[{"reference":"Practitioner/2"},{"reference":"http://x/fhir/Patient/3/_history/2"}]});
-        assert_eq!(values("Observation.subject.where(resolve() is Patient)", &o).len(), 1);
-        assert_eq!(values("Observation.performer.where(resolve() is Patient)", &o), vec![json!({"reference":"http://x/fhir/Patient/3/_history/2"})]);
+        assert_eq!(
+            values("Observation.subject.where(resolve() is Patient)", &o).len(),
+            1
+        );
+        assert_eq!(
+            values("Observation.performer.where(resolve() is Patient)", &o),
+            vec![json!({"reference":"http://x/fhir/Patient/3/_history/2"})]
+        );
     }
 
     #[test]
@@ -705,22 +801,46 @@ mod tests {
         let p = json!({"resourceType":"Patient","telecom":[{"system":"phone","value":"1"},{"system":"email","value":"e"}]});
         assert_eq!(values("Patient.telecom.where(system='email')", &p).len(), 1);
         let b = json!({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Composition"}},{"resource":{}}]});
-        assert_eq!(values("Bundle.entry[0].resource", &b), vec![json!({"resourceType":"Composition"})]);
+        assert_eq!(
+            values("Bundle.entry[0].resource", &b),
+            vec![json!({"resourceType":"Composition"})]
+        );
     }
 
     #[test]
     fn deceased_expression() {
         let e = "Patient.deceased.exists() and Patient.deceased != false";
-        assert_eq!(values(e, &json!({"resourceType":"Patient","deceasedBoolean":false})), vec![json!(false)]);
-        assert_eq!(values(e, &json!({"resourceType":"Patient","deceasedBoolean":true})), vec![json!(true)]);
-        assert_eq!(values(e, &json!({"resourceType":"Patient","deceasedDateTime":"2020"})), vec![json!(true)]);
-        assert_eq!(values(e, &json!({"resourceType":"Patient"})), vec![json!(false)]);
+        assert_eq!(
+            values(
+                e,
+                &json!({"resourceType":"Patient","deceasedBoolean":false})
+            ),
+            vec![json!(false)]
+        );
+        assert_eq!(
+            values(e, &json!({"resourceType":"Patient","deceasedBoolean":true})),
+            vec![json!(true)]
+        );
+        assert_eq!(
+            values(
+                e,
+                &json!({"resourceType":"Patient","deceasedDateTime":"2020"})
+            ),
+            vec![json!(true)]
+        );
+        assert_eq!(
+            values(e, &json!({"resourceType":"Patient"})),
+            vec![json!(false)]
+        );
     }
 
     #[test]
     fn unions_of_other_types_select_own_branch() {
         let c = json!({"resourceType":"Condition","code":{"text":"x"}});
-        assert_eq!(values("Observation.code | Condition.code", &c), vec![json!({"text":"x"})]);
+        assert_eq!(
+            values("Observation.code | Condition.code", &c),
+            vec![json!({"text":"x"})]
+        );
     }
 
     #[test]

@@ -13,14 +13,30 @@ use unicode_normalization::UnicodeNormalization;
 #[derive(Debug, Clone, PartialEq)]
 pub enum IndexValue {
     /// `normalized` is lower-cased with accents removed (for default and `:contains` matching).
-    String { normalized: String, exact: String },
+    String {
+        normalized: String,
+        exact: String,
+    },
     /// A coded value; `text` (normalised) serves `:text` (a display or CodeableConcept.text).
-    Token { system: Option<String>, code: Option<String>, text: Option<String> },
+    Token {
+        system: Option<String>,
+        code: Option<String>,
+        text: Option<String>,
+    },
     Date(DateRange),
     /// A literal reference; `target_type`/`target_id` when it names a resource by type and id.
-    Reference { target_type: Option<String>, target_id: Option<String>, url: String },
+    Reference {
+        target_type: Option<String>,
+        target_id: Option<String>,
+        url: String,
+    },
     Number(f64),
-    Quantity { value: f64, system: Option<String>, code: Option<String>, unit: Option<String> },
+    Quantity {
+        value: f64,
+        system: Option<String>,
+        code: Option<String>,
+        unit: Option<String>,
+    },
     Uri(String),
 }
 
@@ -47,20 +63,33 @@ pub struct Indexer {
 
 impl Indexer {
     pub fn new(defs: &'static Definitions) -> Self {
-        Indexer { defs, by_type: RwLock::new(HashMap::new()) }
+        Indexer {
+            defs,
+            by_type: RwLock::new(HashMap::new()),
+        }
     }
 
     /// The parameters with an expression this server can evaluate, for a resource type.
     /// Composite and special parameters are not indexed.
     pub fn params(&self, resource_type: &str) -> Arc<Vec<CompiledParam>> {
-        if let Some(found) = self.by_type.read().unwrap_or_else(|e| e.into_inner()).get(resource_type) {
+        if let Some(found) = self
+            .by_type
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(resource_type)
+        {
             return found.clone();
         }
         let compiled: Vec<CompiledParam> = self
             .defs
             .search_params(resource_type)
             .filter(|d| indexable(d))
-            .filter_map(|def| Some(CompiledParam { def, expr: fhirpath::parse(def.expression.as_deref()?).ok()? }))
+            .filter_map(|def| {
+                Some(CompiledParam {
+                    def,
+                    expr: fhirpath::parse(def.expression.as_deref()?).ok()?,
+                })
+            })
             .collect();
         let compiled = Arc::new(compiled);
         self.by_type
@@ -90,7 +119,10 @@ impl Indexer {
 
 /// Whether this server indexes a parameter of this kind.
 pub fn indexable(def: &SearchParamDef) -> bool {
-    !matches!(def.kind, SearchParamType::Composite | SearchParamType::Special) && def.expression.is_some()
+    !matches!(
+        def.kind,
+        SearchParamType::Composite | SearchParamType::Special
+    ) && def.expression.is_some()
 }
 
 impl TypeInfo for Definitions {
@@ -106,7 +138,9 @@ impl TypeInfo for Definitions {
         }
         let mut chars = suffix.chars();
         match chars.next() {
-            Some(first) => self.is_data_type(&format!("{}{}", first.to_ascii_lowercase(), chars.as_str())),
+            Some(first) => {
+                self.is_data_type(&format!("{}{}", first.to_ascii_lowercase(), chars.as_str()))
+            }
             None => false,
         }
     }
@@ -114,11 +148,17 @@ impl TypeInfo for Definitions {
 
 /// Lower case, accents removed: the form string search compares.
 pub fn normalize_string(s: &str) -> String {
-    s.nfd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
+    s.nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 fn push(out: &mut Vec<IndexEntry>, param: &str, value: IndexValue) {
-    let entry = IndexEntry { param: param.to_string(), value };
+    let entry = IndexEntry {
+        param: param.to_string(),
+        value,
+    };
     if !out.contains(&entry) {
         out.push(entry);
     }
@@ -135,7 +175,15 @@ fn opt_string(v: &Value, key: &str) -> Option<String> {
 fn values_of(param: &str, kind: SearchParamType, item: &Item<'_>, out: &mut Vec<IndexEntry>) {
     let value = match item {
         Item::Boolean(b) if kind == SearchParamType::Token => {
-            push(out, param, IndexValue::Token { system: None, code: Some(b.to_string()), text: None });
+            push(
+                out,
+                param,
+                IndexValue::Token {
+                    system: None,
+                    code: Some(b.to_string()),
+                    text: None,
+                },
+            );
             return;
         }
         Item::Node { value, .. } => *value,
@@ -184,17 +232,38 @@ fn number(v: &Value) -> Option<f64> {
 fn string_values(param: &str, value: &Value, out: &mut Vec<IndexEntry>) {
     let mut add = |s: &str| {
         if !s.is_empty() {
-            push(out, param, IndexValue::String { normalized: normalize_string(s), exact: s.to_string() });
+            push(
+                out,
+                param,
+                IndexValue::String {
+                    normalized: normalize_string(s),
+                    exact: s.to_string(),
+                },
+            );
         }
     };
     match value {
         Value::String(s) => add(s),
         Value::Object(map) => {
             // HumanName, Address and similar: every string part is searchable.
-            for key in ["text", "family", "given", "prefix", "suffix", "line", "city", "district", "state", "postalCode", "country"] {
+            for key in [
+                "text",
+                "family",
+                "given",
+                "prefix",
+                "suffix",
+                "line",
+                "city",
+                "district",
+                "state",
+                "postalCode",
+                "country",
+            ] {
                 match map.get(key) {
                     Some(Value::String(s)) => add(s),
-                    Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).for_each(&mut add),
+                    Some(Value::Array(items)) => {
+                        items.iter().filter_map(Value::as_str).for_each(&mut add)
+                    }
                     _ => {}
                 }
             }
@@ -205,8 +274,24 @@ fn string_values(param: &str, value: &Value, out: &mut Vec<IndexEntry>) {
 
 fn token_values(param: &str, value: &Value, out: &mut Vec<IndexEntry>) {
     match value {
-        Value::String(s) => push(out, param, IndexValue::Token { system: None, code: Some(s.clone()), text: None }),
-        Value::Bool(b) => push(out, param, IndexValue::Token { system: None, code: Some(b.to_string()), text: None }),
+        Value::String(s) => push(
+            out,
+            param,
+            IndexValue::Token {
+                system: None,
+                code: Some(s.clone()),
+                text: None,
+            },
+        ),
+        Value::Bool(b) => push(
+            out,
+            param,
+            IndexValue::Token {
+                system: None,
+                code: Some(b.to_string()),
+                text: None,
+            },
+        ),
         Value::Object(map) => {
             if let Some(Value::Array(codings)) = map.get("coding") {
                 // CodeableConcept
@@ -214,21 +299,52 @@ fn token_values(param: &str, value: &Value, out: &mut Vec<IndexEntry>) {
                     coding_value(param, coding, out);
                 }
                 if let Some(text) = str_field(value, "text") {
-                    push(out, param, IndexValue::Token { system: None, code: None, text: Some(normalize_string(text)) });
+                    push(
+                        out,
+                        param,
+                        IndexValue::Token {
+                            system: None,
+                            code: None,
+                            text: Some(normalize_string(text)),
+                        },
+                    );
                 }
             } else if map.contains_key("code") {
                 coding_value(param, value, out);
             } else if let Some(v) = str_field(value, "value") {
                 // Identifier or ContactPoint
-                let system = if map.contains_key("use") && map.get("system").is_some_and(|s| !s.as_str().unwrap_or("").contains(':')) {
+                let system = if map.contains_key("use")
+                    && map
+                        .get("system")
+                        .is_some_and(|s| !s.as_str().unwrap_or("").contains(':'))
+                {
                     None // a ContactPoint's system is a kind (phone, email), not a namespace
                 } else {
                     opt_string(value, "system")
                 };
-                let text = value.get("type").and_then(|t| str_field(t, "text")).map(normalize_string);
-                push(out, param, IndexValue::Token { system, code: Some(v.to_string()), text });
+                let text = value
+                    .get("type")
+                    .and_then(|t| str_field(t, "text"))
+                    .map(normalize_string);
+                push(
+                    out,
+                    param,
+                    IndexValue::Token {
+                        system,
+                        code: Some(v.to_string()),
+                        text,
+                    },
+                );
             } else if let Some(text) = str_field(value, "text") {
-                push(out, param, IndexValue::Token { system: None, code: None, text: Some(normalize_string(text)) });
+                push(
+                    out,
+                    param,
+                    IndexValue::Token {
+                        system: None,
+                        code: None,
+                        text: Some(normalize_string(text)),
+                    },
+                );
             }
         }
         _ => {}
@@ -277,12 +393,28 @@ fn reference_values(param: &str, value: &Value, out: &mut Vec<IndexEntry>) {
     match value {
         // canonical or uri used as a reference target
         Value::String(url) => {
-            push(out, param, IndexValue::Reference { target_type: None, target_id: None, url: url.clone() });
+            push(
+                out,
+                param,
+                IndexValue::Reference {
+                    target_type: None,
+                    target_id: None,
+                    url: url.clone(),
+                },
+            );
         }
         Value::Object(_) => {
             if let Some(reference) = str_field(value, "reference") {
                 let (target_type, target_id) = split_reference(reference);
-                push(out, param, IndexValue::Reference { target_type, target_id, url: reference.to_string() });
+                push(
+                    out,
+                    param,
+                    IndexValue::Reference {
+                        target_type,
+                        target_id,
+                        url: reference.to_string(),
+                    },
+                );
             }
             if let Some(identifier) = value.get("identifier") {
                 let code = str_field(identifier, "value").map(str::to_string);
@@ -290,7 +422,11 @@ fn reference_values(param: &str, value: &Value, out: &mut Vec<IndexEntry>) {
                     push(
                         out,
                         &format!("{param}:identifier"),
-                        IndexValue::Token { system: opt_string(identifier, "system"), code, text: None },
+                        IndexValue::Token {
+                            system: opt_string(identifier, "system"),
+                            code,
+                            text: None,
+                        },
                     );
                 }
             }
@@ -333,7 +469,11 @@ mod tests {
     }
 
     fn of<'a>(entries: &'a [IndexEntry], param: &str) -> Vec<&'a IndexValue> {
-        entries.iter().filter(|e| e.param == param).map(|e| &e.value).collect()
+        entries
+            .iter()
+            .filter(|e| e.param == param)
+            .map(|e| &e.value)
+            .collect()
     }
 
     #[test]
@@ -345,13 +485,37 @@ mod tests {
             "effectiveDateTime": "2020-01-02",
             "valueQuantity": {"value": 120.50, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}
         }));
-        assert!(of(&e, "code").contains(&&IndexValue::Token { system: Some("http://loinc.org".into()), code: Some("8480-6".into()), text: Some("systolic".into()) }));
-        assert!(of(&e, "code").contains(&&IndexValue::Token { system: None, code: None, text: Some("bp".into()) }));
-        assert_eq!(of(&e, "patient"), vec![&IndexValue::Reference { target_type: Some("Patient".into()), target_id: Some("p1".into()), url: "Patient/p1".into() }]);
+        assert!(of(&e, "code").contains(&&IndexValue::Token {
+            system: Some("http://loinc.org".into()),
+            code: Some("8480-6".into()),
+            text: Some("systolic".into())
+        }));
+        assert!(of(&e, "code").contains(&&IndexValue::Token {
+            system: None,
+            code: None,
+            text: Some("bp".into())
+        }));
+        assert_eq!(
+            of(&e, "patient"),
+            vec![&IndexValue::Reference {
+                target_type: Some("Patient".into()),
+                target_id: Some("p1".into()),
+                url: "Patient/p1".into()
+            }]
+        );
         assert_eq!(of(&e, "subject").len(), 1);
         assert_eq!(of(&e, "date").len(), 1);
-        assert!(matches!(of(&e, "value-quantity")[..], [IndexValue::Quantity { value, .. }] if (*value - 120.5).abs() < 1e-9));
-        assert_eq!(of(&e, "status"), vec![&IndexValue::Token { system: None, code: Some("final".into()), text: None }]);
+        assert!(
+            matches!(of(&e, "value-quantity")[..], [IndexValue::Quantity { value, .. }] if (*value - 120.5).abs() < 1e-9)
+        );
+        assert_eq!(
+            of(&e, "status"),
+            vec![&IndexValue::Token {
+                system: None,
+                code: Some("final".into()),
+                text: None
+            }]
+        );
     }
 
     #[test]
@@ -362,11 +526,32 @@ mod tests {
             "telecom": [{"system": "phone", "value": "01234", "use": "home"}],
             "gender": "male", "birthDate": "1980-02-03", "deceasedBoolean": false
         }));
-        assert!(of(&e, "family").contains(&&IndexValue::String { normalized: "o briain".into(), exact: "Ó Briain".into() }));
+        assert!(of(&e, "family").contains(&&IndexValue::String {
+            normalized: "o briain".into(),
+            exact: "Ó Briain".into()
+        }));
         assert!(of(&e, "name").len() >= 2);
-        assert!(of(&e, "identifier").contains(&&IndexValue::Token { system: Some("https://fhir.nhs.uk/Id/nhs-number".into()), code: Some("9000000009".into()), text: None }));
-        assert_eq!(of(&e, "phone"), vec![&IndexValue::Token { system: None, code: Some("01234".into()), text: None }]);
-        assert_eq!(of(&e, "deceased"), vec![&IndexValue::Token { system: None, code: Some("false".into()), text: None }]);
+        assert!(of(&e, "identifier").contains(&&IndexValue::Token {
+            system: Some("https://fhir.nhs.uk/Id/nhs-number".into()),
+            code: Some("9000000009".into()),
+            text: None
+        }));
+        assert_eq!(
+            of(&e, "phone"),
+            vec![&IndexValue::Token {
+                system: None,
+                code: Some("01234".into()),
+                text: None
+            }]
+        );
+        assert_eq!(
+            of(&e, "deceased"),
+            vec![&IndexValue::Token {
+                system: None,
+                code: Some("false".into()),
+                text: None
+            }]
+        );
     }
 
     #[test]
@@ -387,8 +572,14 @@ mod tests {
 
     #[test]
     fn references_split() {
-        assert_eq!(split_reference("Patient/1"), (Some("Patient".into()), Some("1".into())));
-        assert_eq!(split_reference("http://x/fhir/Patient/1/_history/3"), (Some("Patient".into()), Some("1".into())));
+        assert_eq!(
+            split_reference("Patient/1"),
+            (Some("Patient".into()), Some("1".into()))
+        );
+        assert_eq!(
+            split_reference("http://x/fhir/Patient/1/_history/3"),
+            (Some("Patient".into()), Some("1".into()))
+        );
         assert_eq!(split_reference("#c1"), (None, None));
         assert_eq!(split_reference("urn:uuid:abc"), (None, None));
     }

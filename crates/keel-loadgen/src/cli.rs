@@ -34,7 +34,7 @@ pub struct Cli {
 pub enum Command {
     /// Discover ids of a type, then GET {base}/{type}/{id} over N keep-alive connections.
     Read(ReadArgs),
-    /// Send query templates such as 'Observation?patient={Patient}&code=http://loinc.org|8480-6'.
+    /// Send query templates such as `Observation?patient={Patient}&code=http://loinc.org|8480-6`.
     Search(SearchArgs),
     /// POST Bundle files (transaction or batch) to the base URL and report resources per second.
     Import(ImportArgs),

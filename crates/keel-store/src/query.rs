@@ -5,10 +5,11 @@
 //! correlated `EXISTS` probes on the `(rid, param)` indexes, so no large set is materialised.
 
 use keel_fhir::datetime::DateRange;
-use keel_fhir::search::{
-    Criterion, DateValue, ParamRef, Prefix, SearchQuery, SearchValue, SortBy, StringMode, TokenValue, UriMode,
-};
 use keel_fhir::definitions::SearchParamType;
+use keel_fhir::search::{
+    Criterion, DateValue, ParamRef, Prefix, SearchQuery, SearchValue, SortBy, StringMode,
+    TokenValue, UriMode,
+};
 use std::collections::HashMap;
 
 /// A bound SQL value.
@@ -66,7 +67,10 @@ pub struct Compiler<'p> {
 
 impl<'p> Compiler<'p> {
     pub fn new(params: &'p ParamIds) -> Self {
-        Compiler { params, alias_counter: 0 }
+        Compiler {
+            params,
+            alias_counter: 0,
+        }
     }
 
     fn alias(&mut self, base: &str) -> String {
@@ -80,7 +84,13 @@ impl<'p> Compiler<'p> {
     }
 
     /// `WHERE` conditions (after `r.rtype = ? AND r.deleted = 0`) for the resource alias `r`.
-    pub fn conditions(&mut self, sql: &mut Sql, alias: &str, resource_type: &str, criteria: &[Criterion]) {
+    pub fn conditions(
+        &mut self,
+        sql: &mut Sql,
+        alias: &str,
+        resource_type: &str,
+        criteria: &[Criterion],
+    ) {
         let mut order: Vec<&Criterion> = criteria.iter().collect();
         order.sort_by_key(|c| selectivity_rank(c));
         for (i, criterion) in order.into_iter().enumerate() {
@@ -89,7 +99,14 @@ impl<'p> Compiler<'p> {
         }
     }
 
-    fn criterion(&mut self, sql: &mut Sql, alias: &str, resource_type: &str, criterion: &Criterion, drive: bool) {
+    fn criterion(
+        &mut self,
+        sql: &mut Sql,
+        alias: &str,
+        resource_type: &str,
+        criterion: &Criterion,
+        drive: bool,
+    ) {
         match criterion {
             Criterion::Id(ids) => {
                 sql.push(&format!("{alias}.id IN ("));
@@ -108,7 +125,10 @@ impl<'p> Compiler<'p> {
                         sql.push(" OR ");
                     }
                     // A lastUpdated instant is a 1 ms range.
-                    let (lo, hi) = (format!("{alias}.last_updated"), format!("({alias}.last_updated + 1)"));
+                    let (lo, hi) = (
+                        format!("{alias}.last_updated"),
+                        format!("({alias}.last_updated + 1)"),
+                    );
                     date_condition(sql, &lo, &hi, v);
                 }
                 sql.push(")");
@@ -120,7 +140,9 @@ impl<'p> Compiler<'p> {
                 let codes: Vec<&String> = values
                     .iter()
                     .filter_map(|v| match v {
-                        SearchValue::Token(TokenValue { code: Some(code), .. }) => Some(code),
+                        SearchValue::Token(TokenValue {
+                            code: Some(code), ..
+                        }) => Some(code),
                         _ => None,
                     })
                     .collect();
@@ -164,21 +186,33 @@ impl<'p> Compiler<'p> {
                 self.open_subquery(sql, alias, param, &x, false);
                 sql.push(")");
             }
-            Criterion::Chain { param, target_type, inner } => {
+            Criterion::Chain {
+                param,
+                target_type,
+                inner,
+            } => {
                 let s = self.alias("s");
                 let t = self.alias("t");
                 let pid = self.param_id(param);
-                sql.push(&format!("{alias}.rid IN (SELECT {s}.rid FROM sp_ref {s} WHERE {s}.param = "));
+                sql.push(&format!(
+                    "{alias}.rid IN (SELECT {s}.rid FROM sp_ref {s} WHERE {s}.param = "
+                ));
                 sql.bind_int(pid);
                 sql.push(&format!(" AND {s}.ttype = "));
                 sql.bind_text(target_type);
-                sql.push(&format!(" AND {s}.tid IN (SELECT {t}.id FROM resources {t} WHERE {t}.rtype = "));
+                sql.push(&format!(
+                    " AND {s}.tid IN (SELECT {t}.id FROM resources {t} WHERE {t}.rtype = "
+                ));
                 sql.bind_text(target_type);
                 sql.push(&format!(" AND {t}.deleted = 0"));
                 self.conditions(sql, &t, target_type, std::slice::from_ref(inner));
                 sql.push("))");
             }
-            Criterion::Has { source_type, reference, inner } => {
+            Criterion::Has {
+                source_type,
+                reference,
+                inner,
+            } => {
                 let s = self.alias("s");
                 let t = self.alias("t");
                 let pid = self.param_id(reference);
@@ -198,12 +232,23 @@ impl<'p> Compiler<'p> {
 
     /// Opens `alias.rid IN (SELECT x.rid FROM table x WHERE x.param = ?` (driver) or
     /// `EXISTS (SELECT 1 FROM table x WHERE x.rid = alias.rid AND x.param = ?` (probe).
-    fn open_subquery(&mut self, sql: &mut Sql, alias: &str, param: &ParamRef, x: &str, drive: bool) {
+    fn open_subquery(
+        &mut self,
+        sql: &mut Sql,
+        alias: &str,
+        param: &ParamRef,
+        x: &str,
+        drive: bool,
+    ) {
         let table = table_of(param.kind);
         if drive {
-            sql.push(&format!("{alias}.rid IN (SELECT {x}.rid FROM {table} {x} WHERE {x}.param = "));
+            sql.push(&format!(
+                "{alias}.rid IN (SELECT {x}.rid FROM {table} {x} WHERE {x}.param = "
+            ));
         } else {
-            sql.push(&format!("EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.rid = {alias}.rid AND {x}.param = "));
+            sql.push(&format!(
+                "EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.rid = {alias}.rid AND {x}.param = "
+            ));
         }
         sql.bind_int(self.param_id(param));
     }
@@ -218,16 +263,56 @@ impl<'p> Compiler<'p> {
                 SortBy::LastUpdated => sql.push(&format!("{alias}.last_updated {dir}, ")),
                 SortBy::Param(param) => {
                     let (table, column) = match param.kind {
-                        SearchParamType::Date => ("sp_date", if key.descending { "MAX(hi)" } else { "MIN(lo)" }),
-                        SearchParamType::String => ("sp_string", if key.descending { "MAX(norm)" } else { "MIN(norm)" }),
-                        SearchParamType::Token => ("sp_token", if key.descending { "MAX(NULLIF(code, ''))" } else { "MIN(NULLIF(code, ''))" }),
-                        SearchParamType::Number => ("sp_number", if key.descending { "MAX(value)" } else { "MIN(value)" }),
-                        SearchParamType::Quantity => ("sp_quantity", if key.descending { "MAX(value)" } else { "MIN(value)" }),
-                        _ => ("sp_uri", if key.descending { "MAX(value)" } else { "MIN(value)" }),
+                        SearchParamType::Date => (
+                            "sp_date",
+                            if key.descending { "MAX(hi)" } else { "MIN(lo)" },
+                        ),
+                        SearchParamType::String => (
+                            "sp_string",
+                            if key.descending {
+                                "MAX(norm)"
+                            } else {
+                                "MIN(norm)"
+                            },
+                        ),
+                        SearchParamType::Token => (
+                            "sp_token",
+                            if key.descending {
+                                "MAX(NULLIF(code, ''))"
+                            } else {
+                                "MIN(NULLIF(code, ''))"
+                            },
+                        ),
+                        SearchParamType::Number => (
+                            "sp_number",
+                            if key.descending {
+                                "MAX(value)"
+                            } else {
+                                "MIN(value)"
+                            },
+                        ),
+                        SearchParamType::Quantity => (
+                            "sp_quantity",
+                            if key.descending {
+                                "MAX(value)"
+                            } else {
+                                "MIN(value)"
+                            },
+                        ),
+                        _ => (
+                            "sp_uri",
+                            if key.descending {
+                                "MAX(value)"
+                            } else {
+                                "MIN(value)"
+                            },
+                        ),
                     };
                     // Resources without a value sort last either way.
-                    let sub = format!("(SELECT {column} FROM {table} WHERE rid = {alias}.rid AND param = ");
-                    sql.push(&format!("{sub}"));
+                    let sub = format!(
+                        "(SELECT {column} FROM {table} WHERE rid = {alias}.rid AND param = "
+                    );
+                    sql.push(&sub);
                     sql.bind_int(self.param_id(param));
                     sql.push(&format!(") IS NULL, {sub}"));
                     sql.bind_int(self.param_id(param));
@@ -258,9 +343,21 @@ fn selectivity_rank(c: &Criterion) -> u8 {
         Criterion::Match { values, .. } => match values.first() {
             Some(SearchValue::Reference { .. }) => 1,
             Some(SearchValue::Token(TokenValue { code: Some(_), .. })) => 2,
-            Some(SearchValue::String { mode: StringMode::Exact, .. }) | Some(SearchValue::Uri { mode: UriMode::Exact, .. }) => 2,
-            Some(SearchValue::String { mode: StringMode::StartsWith, .. }) => 3,
-            Some(SearchValue::Date(DateValue { prefix: Prefix::Eq, .. })) => 4,
+            Some(SearchValue::String {
+                mode: StringMode::Exact,
+                ..
+            })
+            | Some(SearchValue::Uri {
+                mode: UriMode::Exact,
+                ..
+            }) => 2,
+            Some(SearchValue::String {
+                mode: StringMode::StartsWith,
+                ..
+            }) => 3,
+            Some(SearchValue::Date(DateValue {
+                prefix: Prefix::Eq, ..
+            })) => 4,
             _ => 5,
         },
         Criterion::Chain { .. } | Criterion::Has { .. } => 4,
@@ -290,7 +387,11 @@ fn value_condition(sql: &mut Sql, x: &str, value: &SearchValue) {
         SearchValue::Token(t) => token_condition(sql, x, t),
         SearchValue::TokenText(text) => prefix_range(sql, &format!("{x}.text"), text),
         SearchValue::Date(v) => date_condition(sql, &format!("{x}.lo"), &format!("{x}.hi"), v),
-        SearchValue::Reference { target_type, id, url } => {
+        SearchValue::Reference {
+            target_type,
+            id,
+            url,
+        } => {
             match (target_type, id) {
                 (Some(t), Some(id)) => {
                     sql.push(&format!("({x}.tid = "));
@@ -314,8 +415,20 @@ fn value_condition(sql: &mut Sql, x: &str, value: &SearchValue) {
                 }
             }
         }
-        SearchValue::Number { prefix, value, low, high } => number_condition(sql, &format!("{x}.value"), *prefix, *value, *low, *high),
-        SearchValue::Quantity { prefix, value, low, high, system, code } => {
+        SearchValue::Number {
+            prefix,
+            value,
+            low,
+            high,
+        } => number_condition(sql, &format!("{x}.value"), *prefix, *value, *low, *high),
+        SearchValue::Quantity {
+            prefix,
+            value,
+            low,
+            high,
+            system,
+            code,
+        } => {
             sql.push("(");
             number_condition(sql, &format!("{x}.value"), *prefix, *value, *low, *high);
             if let Some(system) = system {
@@ -338,7 +451,7 @@ fn value_condition(sql: &mut Sql, x: &str, value: &SearchValue) {
             }
             UriMode::Below => prefix_range(sql, &format!("{x}.value"), value),
             UriMode::Above => {
-                sql.push(&format!("substr("));
+                sql.push("substr(");
                 sql.bind_text(value);
                 sql.push(&format!(", 1, length({x}.value)) = {x}.value"));
             }

@@ -10,7 +10,15 @@ use rusqlite::{Connection, params};
 /// Index tables. Each is clustered on `(param, value..., rid)` for search (WITHOUT ROWID: one
 /// B-tree, not two) with a second index on `(rid, param)` for probes and replacement. Absent
 /// optional values are stored as `''`, since primary-key columns cannot be NULL.
-pub const INDEX_TABLES: [&str; 7] = ["sp_string", "sp_token", "sp_date", "sp_ref", "sp_number", "sp_quantity", "sp_uri"];
+pub const INDEX_TABLES: [&str; 7] = [
+    "sp_string",
+    "sp_token",
+    "sp_date",
+    "sp_ref",
+    "sp_number",
+    "sp_quantity",
+    "sp_uri",
+];
 
 /// Migrations in order; the database records how many it has applied.
 const MIGRATIONS: &[&str] = &[r#"
@@ -61,8 +69,11 @@ CREATE INDEX sp_uri_rid ON sp_uri(rid, param);
 "#];
 
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
-    let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(unavailable)?;
-    let applied = usize::try_from(applied).map_err(|_| StoreError::Integrity("negative schema version".into()))?;
+    let applied: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(unavailable)?;
+    let applied = usize::try_from(applied)
+        .map_err(|_| StoreError::Integrity("negative schema version".into()))?;
     if applied > MIGRATIONS.len() {
         return Err(StoreError::Integrity(format!(
             "the database has schema version {applied}, newer than this Keel ({}); use a newer Keel",
@@ -70,7 +81,10 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         )));
     }
     for (i, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let sql = format!("BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {}; COMMIT;", i + 1);
+        let sql = format!(
+            "BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        );
         conn.execute_batch(&sql).map_err(unavailable)?;
     }
     register_params(conn)
@@ -103,11 +117,17 @@ fn register_params(conn: &Connection) -> StoreResult<()> {
 }
 
 pub fn load_params(conn: &Connection) -> StoreResult<ParamIds> {
-    let mut stmt = conn.prepare("SELECT id, rtype, code FROM params").map_err(unavailable)?;
+    let mut stmt = conn
+        .prepare("SELECT id, rtype, code FROM params")
+        .map_err(unavailable)?;
     let mut rows = stmt.query([]).map_err(unavailable)?;
     let mut ids = ParamIds::default();
     while let Some(row) = rows.next().map_err(unavailable)? {
-        ids.insert(row.get(1).map_err(unavailable)?, row.get(2).map_err(unavailable)?, row.get(0).map_err(unavailable)?);
+        ids.insert(
+            row.get(1).map_err(unavailable)?,
+            row.get(2).map_err(unavailable)?,
+            row.get(0).map_err(unavailable)?,
+        );
     }
     Ok(ids)
 }

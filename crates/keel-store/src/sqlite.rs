@@ -4,8 +4,8 @@
 use crate::query::{Compiler, ParamIds, Sql, SqlValue};
 use crate::schema;
 use keel_core::store::{
-    HistoryPage, HistoryQuery, HistoryScope, NewVersion, ResourceStore, SearchResult, StoreError, StoreRead,
-    StoreResult, StoreTx, StoredResource, WriteMethod,
+    HistoryPage, HistoryQuery, HistoryScope, NewVersion, ResourceStore, SearchResult, StoreError,
+    StoreRead, StoreResult, StoreTx, StoredResource, WriteMethod,
 };
 use keel_fhir::index::IndexValue;
 use keel_fhir::search::{Include, SearchQuery, TotalMode};
@@ -17,9 +17,8 @@ use std::time::Duration;
 
 /// Page cache of the writer and of each reader connection.
 const WRITER_CACHE_KIB: i64 = 256 * 1024;
-const READER_CACHE_KIB: i64 = 32 * 1024;
-/// Reads go through a memory map of the database file (no copies through read()).
-const MMAP_BYTES: i64 = 4 * 1024 * 1024 * 1024;
+/// Readers rely mostly on the operating system's page cache; one is pooled per concurrent read.
+const READER_CACHE_KIB: i64 = 16 * 1024;
 
 /// How many `_include:iterate` rounds are followed at most.
 const MAX_INCLUDE_ROUNDS: usize = 4;
@@ -34,7 +33,9 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file `DIR/keel.sqlite`.
     pub fn open_dir(dir: &Path) -> StoreResult<SqliteStore> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+        })?;
         SqliteStore::open(&dir.join("keel.sqlite"))
     }
 
@@ -42,7 +43,12 @@ impl SqliteStore {
         let writer = open_connection(path, true)?;
         schema::migrate(&writer)?;
         let params = Arc::new(schema::load_params(&writer)?);
-        Ok(SqliteStore { path: path.to_path_buf(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), params })
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            params,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -60,52 +66,79 @@ impl SqliteStore {
 
 fn open_connection(path: &Path, writer: bool) -> StoreResult<Connection> {
     let flags = if writer {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags).map_err(unavailable)?;
-    conn.busy_timeout(Duration::from_secs(30)).map_err(unavailable)?;
+    conn.busy_timeout(Duration::from_secs(30))
+        .map_err(unavailable)?;
     conn.set_prepared_statement_cache_capacity(256);
     if writer {
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
     }
-    conn.pragma_update(None, "synchronous", "FULL").map_err(unavailable)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(unavailable)?;
     // The writer updates many index B-trees per resource: give it a large page cache, and let
     // the WAL grow to 64 MiB between checkpoints so index pages are written back in bulk.
-    let (cache_kib, wal_pages) = if writer { (WRITER_CACHE_KIB, 16_384) } else { (READER_CACHE_KIB, 0) };
-    conn.pragma_update(None, "cache_size", -cache_kib).map_err(unavailable)?;
+    let (cache_kib, wal_pages) = if writer {
+        (WRITER_CACHE_KIB, 16_384)
+    } else {
+        (READER_CACHE_KIB, 0)
+    };
+    conn.pragma_update(None, "cache_size", -cache_kib)
+        .map_err(unavailable)?;
     if writer {
-        conn.pragma_update(None, "wal_autocheckpoint", wal_pages).map_err(unavailable)?;
+        conn.pragma_update(None, "wal_autocheckpoint", wal_pages)
+            .map_err(unavailable)?;
     }
-    conn.pragma_update(None, "temp_store", "MEMORY").map_err(unavailable)?;
-    conn.pragma_update(None, "mmap_size", MMAP_BYTES).map_err(unavailable)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(unavailable)?;
     Ok(conn)
 }
 
 pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
     match e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => StoreError::Conflict(e.to_string()),
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseCorrupt => StoreError::Integrity(e.to_string()),
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
+            StoreError::Conflict(e.to_string())
+        }
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseCorrupt => {
+            StoreError::Integrity(e.to_string())
+        }
         other => StoreError::Unavailable(other.to_string()),
     }
 }
 
 impl ResourceStore for SqliteStore {
     fn reader(&self) -> StoreResult<Box<dyn StoreRead + '_>> {
-        Ok(Box::new(SqliteReader { conn: Some(self.take_reader()?), store: self }))
+        Ok(Box::new(SqliteReader {
+            conn: Some(self.take_reader()?),
+            store: self,
+        }))
     }
 
     fn begin(&self) -> StoreResult<Box<dyn StoreTx + '_>> {
         let conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         conn.execute_batch("BEGIN IMMEDIATE").map_err(unavailable)?;
-        Ok(Box::new(SqliteTx { conn, params: &self.params, done: false }))
+        Ok(Box::new(SqliteTx {
+            conn,
+            params: &self.params,
+            done: false,
+        }))
     }
 
     fn ping(&self) -> StoreResult<()> {
         let conn = self.take_reader()?;
-        let result = conn.query_row("SELECT 1", [], |_| Ok(())).map_err(unavailable);
-        self.readers.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        let result = conn
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .map_err(unavailable);
+        self.readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
         result
     }
 }
@@ -118,14 +151,20 @@ struct SqliteReader<'s> {
 impl Drop for SqliteReader<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.store.readers.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+            self.store
+                .readers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
         }
     }
 }
 
 impl SqliteReader<'_> {
     fn conn(&self) -> &Connection {
-        self.conn.as_ref().expect("a reader holds its connection until dropped")
+        self.conn
+            .as_ref()
+            .expect("a reader holds its connection until dropped")
     }
 }
 
@@ -147,10 +186,19 @@ impl Drop for SqliteTx<'_> {
 macro_rules! impl_store_read {
     ($ty:ty) => {
         impl StoreRead for $ty {
-            fn read(&mut self, resource_type: &str, id: &str) -> StoreResult<Option<StoredResource>> {
+            fn read(
+                &mut self,
+                resource_type: &str,
+                id: &str,
+            ) -> StoreResult<Option<StoredResource>> {
                 read_current(self.conn_ref(), resource_type, id)
             }
-            fn read_version(&mut self, resource_type: &str, id: &str, version: u64) -> StoreResult<Option<StoredResource>> {
+            fn read_version(
+                &mut self,
+                resource_type: &str,
+                id: &str,
+                version: u64,
+            ) -> StoreResult<Option<StoredResource>> {
                 read_version(self.conn_ref(), resource_type, id, version)
             }
             fn search(&mut self, query: &SearchQuery) -> StoreResult<SearchResult> {
@@ -159,12 +207,18 @@ macro_rules! impl_store_read {
             fn history(&mut self, query: &HistoryQuery) -> StoreResult<HistoryPage> {
                 history(self.conn_ref(), query)
             }
-            fn referencing(&mut self, resource_type: &str, id: &str) -> StoreResult<Vec<StoredResource>> {
+            fn referencing(
+                &mut self,
+                resource_type: &str,
+                id: &str,
+            ) -> StoreResult<Vec<StoredResource>> {
                 referencing(self.conn_ref(), resource_type, id)
             }
             fn checkpoint(&mut self, key: &str) -> StoreResult<Option<String>> {
                 self.conn_ref()
-                    .query_row("SELECT value FROM checkpoints WHERE key = ?", [key], |r| r.get(0))
+                    .query_row("SELECT value FROM checkpoints WHERE key = ?", [key], |r| {
+                        r.get(0)
+                    })
                     .optional()
                     .map_err(unavailable)
             }
@@ -234,27 +288,50 @@ fn row_to_stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredResource> {
     })
 }
 
-fn read_current(conn: &Connection, resource_type: &str, id: &str) -> StoreResult<Option<StoredResource>> {
+fn read_current(
+    conn: &Connection,
+    resource_type: &str,
+    id: &str,
+) -> StoreResult<Option<StoredResource>> {
     let mut stmt = conn
-        .prepare_cached(&format!("{SELECT_VERSION} WHERE r.rtype = ? AND r.id = ? AND v.version = r.version"))
+        .prepare_cached(&format!(
+            "{SELECT_VERSION} WHERE r.rtype = ? AND r.id = ? AND v.version = r.version"
+        ))
         .map_err(unavailable)?;
-    stmt.query_row(params![resource_type, id], row_to_stored).optional().map_err(unavailable)
+    stmt.query_row(params![resource_type, id], row_to_stored)
+        .optional()
+        .map_err(unavailable)
 }
 
-fn read_version(conn: &Connection, resource_type: &str, id: &str, version: u64) -> StoreResult<Option<StoredResource>> {
+fn read_version(
+    conn: &Connection,
+    resource_type: &str,
+    id: &str,
+    version: u64,
+) -> StoreResult<Option<StoredResource>> {
     let mut stmt = conn
-        .prepare_cached(&format!("{SELECT_VERSION} WHERE r.rtype = ? AND r.id = ? AND v.version = ?"))
+        .prepare_cached(&format!(
+            "{SELECT_VERSION} WHERE r.rtype = ? AND r.id = ? AND v.version = ?"
+        ))
         .map_err(unavailable)?;
-    stmt.query_row(params![resource_type, id, version as i64], row_to_stored).optional().map_err(unavailable)
+    stmt.query_row(params![resource_type, id, version as i64], row_to_stored)
+        .optional()
+        .map_err(unavailable)
 }
 
 fn read_current_by_rids(conn: &Connection, rids: &[i64]) -> StoreResult<Vec<StoredResource>> {
     let mut out = Vec::with_capacity(rids.len());
     let mut stmt = conn
-        .prepare_cached(&format!("{SELECT_VERSION} WHERE r.rid = ? AND v.version = r.version"))
+        .prepare_cached(&format!(
+            "{SELECT_VERSION} WHERE r.rid = ? AND v.version = r.version"
+        ))
         .map_err(unavailable)?;
     for rid in rids {
-        if let Some(found) = stmt.query_row([rid], row_to_stored).optional().map_err(unavailable)? {
+        if let Some(found) = stmt
+            .query_row([rid], row_to_stored)
+            .optional()
+            .map_err(unavailable)?
+        {
             out.push(found);
         }
     }
@@ -283,16 +360,25 @@ fn search(conn: &Connection, params: &ParamIds, query: &SearchQuery) -> StoreRes
     let total = if query.summary_count || query.total == TotalMode::Accurate {
         let sql = format!("SELECT COUNT(*) {}", filter.text);
         let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
-        let n: i64 = stmt.query_row(params_from_iter(to_sql(&filter.values)), |r| r.get(0)).map_err(unavailable)?;
+        let n: i64 = stmt
+            .query_row(params_from_iter(to_sql(&filter.values)), |r| r.get(0))
+            .map_err(unavailable)?;
         Some(n as u64)
     } else {
         None
     };
     if query.summary_count || query.count == 0 {
-        return Ok(SearchResult { matches: Vec::new(), included: Vec::new(), total });
+        return Ok(SearchResult {
+            matches: Vec::new(),
+            included: Vec::new(),
+            total,
+        });
     }
 
-    let mut page = Sql { text: format!("SELECT r.rid {}", filter.text), values: filter.values.clone() };
+    let mut page = Sql {
+        text: format!("SELECT r.rid {}", filter.text),
+        values: filter.values.clone(),
+    };
     compiler.order_by(&mut page, "r", query);
     page.push(" LIMIT ");
     page.bind(SqlValue::Int(query.count as i64));
@@ -300,16 +386,27 @@ fn search(conn: &Connection, params: &ParamIds, query: &SearchQuery) -> StoreRes
     page.bind(SqlValue::Int(query.offset as i64));
     let rids: Vec<i64> = {
         let mut stmt = conn.prepare_cached(&page.text).map_err(unavailable)?;
-        let rows = stmt.query_map(params_from_iter(to_sql(&page.values)), |r| r.get(0)).map_err(unavailable)?;
+        let rows = stmt
+            .query_map(params_from_iter(to_sql(&page.values)), |r| r.get(0))
+            .map_err(unavailable)?;
         rows.collect::<Result<_, _>>().map_err(unavailable)?
     };
     let matches = read_current_by_rids(conn, &rids)?;
     let included = includes(conn, params, query, &rids)?;
-    Ok(SearchResult { matches, included, total })
+    Ok(SearchResult {
+        matches,
+        included,
+        total,
+    })
 }
 
 /// Follows `_include` and `_revinclude` from the page (and, for `:iterate`, from what they add).
-fn includes(conn: &Connection, params: &ParamIds, query: &SearchQuery, page: &[i64]) -> StoreResult<Vec<StoredResource>> {
+fn includes(
+    conn: &Connection,
+    params: &ParamIds,
+    query: &SearchQuery,
+    page: &[i64],
+) -> StoreResult<Vec<StoredResource>> {
     if query.includes.is_empty() && query.revincludes.is_empty() {
         return Ok(Vec::new());
     }
@@ -342,11 +439,18 @@ fn includes(conn: &Connection, params: &ParamIds, query: &SearchQuery, page: &[i
 }
 
 fn param_id(params: &ParamIds, include: &Include) -> i64 {
-    params.get(&include.param.resource_type, &include.param.code).unwrap_or(-1)
+    params
+        .get(&include.param.resource_type, &include.param.code)
+        .unwrap_or(-1)
 }
 
 /// Resources that `from` refer to through the include's parameter.
-fn forward(conn: &Connection, params: &ParamIds, include: &Include, from: &[i64]) -> StoreResult<Vec<i64>> {
+fn forward(
+    conn: &Connection,
+    params: &ParamIds,
+    include: &Include,
+    from: &[i64],
+) -> StoreResult<Vec<i64>> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT t.rid FROM sp_ref s JOIN resources src ON src.rid = s.rid \
@@ -358,7 +462,16 @@ fn forward(conn: &Connection, params: &ParamIds, include: &Include, from: &[i64]
     let mut out = Vec::new();
     for rid in from {
         let rows = stmt
-            .query_map(params![rid, pid, include.source_type, include.target_type, include.target_type], |r| r.get(0))
+            .query_map(
+                params![
+                    rid,
+                    pid,
+                    include.source_type,
+                    include.target_type,
+                    include.target_type
+                ],
+                |r| r.get(0),
+            )
             .map_err(unavailable)?;
         for row in rows {
             out.push(row.map_err(unavailable)?);
@@ -368,7 +481,12 @@ fn forward(conn: &Connection, params: &ParamIds, include: &Include, from: &[i64]
 }
 
 /// Resources of the include's source type that refer to `to` through its parameter.
-fn reverse(conn: &Connection, params: &ParamIds, include: &Include, to: &[i64]) -> StoreResult<Vec<i64>> {
+fn reverse(
+    conn: &Connection,
+    params: &ParamIds,
+    include: &Include,
+    to: &[i64],
+) -> StoreResult<Vec<i64>> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT s.rid FROM resources t JOIN sp_ref s ON s.ttype = t.rtype AND s.tid = t.id AND s.param = ? \
@@ -378,7 +496,9 @@ fn reverse(conn: &Connection, params: &ParamIds, include: &Include, to: &[i64]) 
     let pid = param_id(params, include);
     let mut out = Vec::new();
     for rid in to {
-        let rows = stmt.query_map(params![pid, rid, include.source_type], |r| r.get(0)).map_err(unavailable)?;
+        let rows = stmt
+            .query_map(params![pid, rid, include.source_type], |r| r.get(0))
+            .map_err(unavailable)?;
         for row in rows {
             out.push(row.map_err(unavailable)?);
         }
@@ -390,35 +510,57 @@ fn history(conn: &Connection, query: &HistoryQuery) -> StoreResult<HistoryPage> 
     let since = query.since.unwrap_or(i64::MIN);
     let (filter, mut values): (&str, Vec<rusqlite::types::Value>) = match &query.scope {
         HistoryScope::System => ("v.last_updated >= ?", vec![since.into()]),
-        HistoryScope::Type(t) => ("r.rtype = ? AND v.last_updated >= ?", vec![t.clone().into(), since.into()]),
-        HistoryScope::Instance { resource_type, id } => {
-            ("r.rtype = ? AND r.id = ? AND v.last_updated >= ?", vec![resource_type.clone().into(), id.clone().into(), since.into()])
-        }
+        HistoryScope::Type(t) => (
+            "r.rtype = ? AND v.last_updated >= ?",
+            vec![t.clone().into(), since.into()],
+        ),
+        HistoryScope::Instance { resource_type, id } => (
+            "r.rtype = ? AND r.id = ? AND v.last_updated >= ?",
+            vec![
+                resource_type.clone().into(),
+                id.clone().into(),
+                since.into(),
+            ],
+        ),
     };
     let total: i64 = conn
-        .prepare_cached(&format!("SELECT COUNT(*) FROM versions v JOIN resources r ON r.rid = v.rid WHERE {filter}"))
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) FROM versions v JOIN resources r ON r.rid = v.rid WHERE {filter}"
+        ))
         .and_then(|mut s| s.query_row(params_from_iter(values.iter()), |r| r.get(0)))
         .map_err(unavailable)?;
     values.push((query.count as i64).into());
     values.push((query.offset as i64).into());
     let mut stmt = conn
-        .prepare_cached(&format!("{SELECT_VERSION} WHERE {filter} ORDER BY v.seq DESC LIMIT ? OFFSET ?"))
+        .prepare_cached(&format!(
+            "{SELECT_VERSION} WHERE {filter} ORDER BY v.seq DESC LIMIT ? OFFSET ?"
+        ))
         .map_err(unavailable)?;
     let versions = stmt
         .query_map(params_from_iter(values.iter()), row_to_stored)
         .map_err(unavailable)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
-    Ok(HistoryPage { versions, total: total as u64 })
+    Ok(HistoryPage {
+        versions,
+        total: total as u64,
+    })
 }
 
-fn referencing(conn: &Connection, resource_type: &str, id: &str) -> StoreResult<Vec<StoredResource>> {
+fn referencing(
+    conn: &Connection,
+    resource_type: &str,
+    id: &str,
+) -> StoreResult<Vec<StoredResource>> {
     let rids: Vec<i64> = conn
         .prepare_cached(
             "SELECT DISTINCT s.rid FROM sp_ref s JOIN resources src ON src.rid = s.rid \
              WHERE s.ttype = ? AND s.tid = ? AND src.deleted = 0 ORDER BY s.rid",
         )
-        .and_then(|mut s| s.query_map(params![resource_type, id], |r| r.get(0))?.collect())
+        .and_then(|mut s| {
+            s.query_map(params![resource_type, id], |r| r.get(0))?
+                .collect()
+        })
         .map_err(unavailable)?;
     read_current_by_rids(conn, &rids)
 }
@@ -440,14 +582,29 @@ fn write_version(conn: &Connection, params: &ParamIds, v: NewVersion) -> StoreRe
         )
         .and_then(|mut s| s.query_row(params![v.resource_type, v.id, v.version as i64, v.last_updated, deleted], |r| r.get(0)))
         .map_err(unavailable)?;
-    conn.prepare_cached("INSERT INTO versions(rid, version, last_updated, method, body) VALUES (?, ?, ?, ?, ?)")
-        .and_then(|mut s| s.execute(params![rid, v.version as i64, v.last_updated, method, v.body]))
-        .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                StoreError::Conflict(format!("{}/{} version {} already exists", v.resource_type, v.id, v.version))
-            }
-            other => unavailable(other),
-        })?;
+    conn.prepare_cached(
+        "INSERT INTO versions(rid, version, last_updated, method, body) VALUES (?, ?, ?, ?, ?)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            rid,
+            v.version as i64,
+            v.last_updated,
+            method,
+            v.body
+        ])
+    })
+    .map_err(|e| match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::Conflict(format!(
+                "{}/{} version {} already exists",
+                v.resource_type, v.id, v.version
+            ))
+        }
+        other => unavailable(other),
+    })?;
     if v.version > 1 {
         for table in schema::INDEX_TABLES {
             conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?"))
@@ -457,7 +614,10 @@ fn write_version(conn: &Connection, params: &ParamIds, v: NewVersion) -> StoreRe
     }
     for entry in v.index {
         let Some(pid) = params.get(&v.resource_type, &entry.param) else {
-            return Err(StoreError::Integrity(format!("no parameter id for {}.{}", v.resource_type, entry.param)));
+            return Err(StoreError::Integrity(format!(
+                "no parameter id for {}.{}",
+                v.resource_type, entry.param
+            )));
         };
         let text = |v: Option<String>| v.unwrap_or_default();
         let result = match entry.value {

@@ -4,7 +4,9 @@
 
 use keel_core::clock::{SequentialIds, SteppingClock};
 use keel_core::fhir::FhirService;
-use keel_core::store::{HistoryQuery, HistoryScope, NewVersion, ResourceStore, StoreError, WriteMethod};
+use keel_core::store::{
+    HistoryQuery, HistoryScope, NewVersion, ResourceStore, StoreError, WriteMethod,
+};
 use keel_core::{CorrelationId, RequestContext};
 use keel_fhir::definitions;
 use keel_fhir::index::{IndexEntry, IndexValue};
@@ -22,21 +24,37 @@ fn version(rt: &str, id: &str, v: u64, at: i64, index: Vec<IndexEntry>) -> NewVe
         id: id.into(),
         version: v,
         last_updated: at,
-        method: if v == 1 { WriteMethod::Create } else { WriteMethod::Update },
-        body: Some(json!({"resourceType": rt, "id": id, "meta": {"versionId": v.to_string()}}).to_string()),
+        method: if v == 1 {
+            WriteMethod::Create
+        } else {
+            WriteMethod::Update
+        },
+        body: Some(
+            json!({"resourceType": rt, "id": id, "meta": {"versionId": v.to_string()}}).to_string(),
+        ),
         index,
     }
 }
 
 fn token(param: &str, system: Option<&str>, code: &str) -> IndexEntry {
-    IndexEntry { param: param.into(), value: IndexValue::Token { system: system.map(str::to_string), code: Some(code.into()), text: None } }
+    IndexEntry {
+        param: param.into(),
+        value: IndexValue::Token {
+            system: system.map(str::to_string),
+            code: Some(code.into()),
+            text: None,
+        },
+    }
 }
 
 fn search(store: &dyn ResourceStore, rt: &str, query: &str) -> (Vec<String>, Option<u64>) {
     let pairs = keel_core::fhir::parse_query_string(query);
     let q = parse_query(definitions::r4(), rt, &pairs, Handling::Strict).expect("query");
     let result = store.reader().expect("reader").search(&q).expect("search");
-    (result.matches.iter().map(|r| r.id.clone()).collect(), result.total)
+    (
+        result.matches.iter().map(|r| r.id.clone()).collect(),
+        result.total,
+    )
 }
 
 fn write_all(store: &dyn ResourceStore, versions: Vec<NewVersion>) {
@@ -48,40 +66,98 @@ fn write_all(store: &dyn ResourceStore, versions: Vec<NewVersion>) {
 }
 
 pub fn versions_are_kept_and_the_latest_is_current(store: &dyn ResourceStore) {
-    write_all(store, vec![version("Patient", "a", 1, 1000, vec![]), version("Patient", "a", 2, 2000, vec![])]);
+    write_all(
+        store,
+        vec![
+            version("Patient", "a", 1, 1000, vec![]),
+            version("Patient", "a", 2, 2000, vec![]),
+        ],
+    );
     let mut reader = store.reader().expect("reader");
     let current = reader.read("Patient", "a").expect("read").expect("present");
-    assert_eq!((current.version, current.last_updated, current.method), (2, 2000, WriteMethod::Update));
-    assert_eq!(reader.read_version("Patient", "a", 1).expect("vread").map(|r| r.version), Some(1));
-    assert!(reader.read_version("Patient", "a", 3).expect("vread").is_none());
+    assert_eq!(
+        (current.version, current.last_updated, current.method),
+        (2, 2000, WriteMethod::Update)
+    );
+    assert_eq!(
+        reader
+            .read_version("Patient", "a", 1)
+            .expect("vread")
+            .map(|r| r.version),
+        Some(1)
+    );
+    assert!(
+        reader
+            .read_version("Patient", "a", 3)
+            .expect("vread")
+            .is_none()
+    );
     assert!(reader.read("Patient", "b").expect("read").is_none());
-    assert!(reader.read("Observation", "a").expect("read").is_none(), "ids are per type");
+    assert!(
+        reader.read("Observation", "a").expect("read").is_none(),
+        "ids are per type"
+    );
 }
 
 pub fn a_deletion_is_a_version_without_a_body(store: &dyn ResourceStore) {
     let mut delete = version("Patient", "d", 2, 2000, vec![]);
     delete.body = None;
     delete.method = WriteMethod::Delete;
-    write_all(store, vec![version("Patient", "d", 1, 1000, vec![token("gender", None, "male")]), delete]);
-    let current = store.reader().expect("reader").read("Patient", "d").expect("read").expect("present");
+    write_all(
+        store,
+        vec![
+            version("Patient", "d", 1, 1000, vec![token("gender", None, "male")]),
+            delete,
+        ],
+    );
+    let current = store
+        .reader()
+        .expect("reader")
+        .read("Patient", "d")
+        .expect("read")
+        .expect("present");
     assert!(current.is_deleted());
-    assert_eq!(search(store, "Patient", "gender=male").1, Some(0), "deleted resources are not found");
+    assert_eq!(
+        search(store, "Patient", "gender=male").1,
+        Some(0),
+        "deleted resources are not found"
+    );
 }
 
 pub fn writing_a_version_twice_is_a_conflict(store: &dyn ResourceStore) {
     write_all(store, vec![version("Patient", "c", 1, 1000, vec![])]);
     let mut tx = store.begin().expect("begin");
-    let err = tx.write(version("Patient", "c", 1, 1001, vec![])).expect_err("duplicate version");
+    let err = tx
+        .write(version("Patient", "c", 1, 1001, vec![]))
+        .expect_err("duplicate version");
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
 }
 
 pub fn an_uncommitted_transaction_leaves_nothing(store: &dyn ResourceStore) {
     {
         let mut tx = store.begin().expect("begin");
-        tx.write(version("Patient", "r", 1, 1000, vec![token("gender", None, "female")])).expect("write");
+        tx.write(version(
+            "Patient",
+            "r",
+            1,
+            1000,
+            vec![token("gender", None, "female")],
+        ))
+        .expect("write");
         tx.set_checkpoint("k", "v").expect("checkpoint");
-        assert!(tx.read("Patient", "r").expect("read").is_some(), "a transaction sees its own writes");
-        assert!(store.reader().expect("reader").read("Patient", "r").expect("read").is_none(), "others do not");
+        assert!(
+            tx.read("Patient", "r").expect("read").is_some(),
+            "a transaction sees its own writes"
+        );
+        assert!(
+            store
+                .reader()
+                .expect("reader")
+                .read("Patient", "r")
+                .expect("read")
+                .is_none(),
+            "others do not"
+        );
     } // dropped without commit
     let mut reader = store.reader().expect("reader");
     assert!(reader.read("Patient", "r").expect("read").is_none());
@@ -94,42 +170,129 @@ pub fn checkpoints_commit_with_their_transaction(store: &dyn ResourceStore) {
     tx.set_checkpoint("import:x", "10").expect("set");
     tx.set_checkpoint("import:x", "20").expect("overwrite");
     tx.commit().expect("commit");
-    assert_eq!(store.reader().expect("reader").checkpoint("import:x").expect("read").as_deref(), Some("20"));
+    assert_eq!(
+        store
+            .reader()
+            .expect("reader")
+            .checkpoint("import:x")
+            .expect("read")
+            .as_deref(),
+        Some("20")
+    );
 }
 
 pub fn history_is_newest_first_with_since_and_paging(store: &dyn ResourceStore) {
-    write_all(store, vec![version("Patient", "h", 1, 1000, vec![]), version("Observation", "o", 1, 1500, vec![]), version("Patient", "h", 2, 2000, vec![])]);
+    write_all(
+        store,
+        vec![
+            version("Patient", "h", 1, 1000, vec![]),
+            version("Observation", "o", 1, 1500, vec![]),
+            version("Patient", "h", 2, 2000, vec![]),
+        ],
+    );
     let mut reader = store.reader().expect("reader");
-    let q = |scope, since, count, offset| HistoryQuery { scope, since, count, offset };
-    let system = reader.history(&q(HistoryScope::System, None, 10, 0)).expect("history");
+    let q = |scope, since, count, offset| HistoryQuery {
+        scope,
+        since,
+        count,
+        offset,
+    };
+    let system = reader
+        .history(&q(HistoryScope::System, None, 10, 0))
+        .expect("history");
     assert_eq!(system.total, 3);
-    assert_eq!(system.versions.iter().map(|v| (v.id.as_str(), v.version)).collect::<Vec<_>>(), vec![("h", 2), ("o", 1), ("h", 1)]);
-    let typed = reader.history(&q(HistoryScope::Type("Patient".into()), None, 10, 0)).expect("history");
+    assert_eq!(
+        system
+            .versions
+            .iter()
+            .map(|v| (v.id.as_str(), v.version))
+            .collect::<Vec<_>>(),
+        vec![("h", 2), ("o", 1), ("h", 1)]
+    );
+    let typed = reader
+        .history(&q(HistoryScope::Type("Patient".into()), None, 10, 0))
+        .expect("history");
     assert_eq!(typed.total, 2);
-    let since = reader.history(&q(HistoryScope::System, Some(1500), 10, 0)).expect("history");
+    let since = reader
+        .history(&q(HistoryScope::System, Some(1500), 10, 0))
+        .expect("history");
     assert_eq!(since.total, 2);
-    let page = reader.history(&q(HistoryScope::Instance { resource_type: "Patient".into(), id: "h".into() }, None, 1, 1)).expect("history");
-    assert_eq!((page.total, page.versions.len(), page.versions[0].version), (2, 1, 1));
+    let page = reader
+        .history(&q(
+            HistoryScope::Instance {
+                resource_type: "Patient".into(),
+                id: "h".into(),
+            },
+            None,
+            1,
+            1,
+        ))
+        .expect("history");
+    assert_eq!(
+        (page.total, page.versions.len(), page.versions[0].version),
+        (2, 1, 1)
+    );
 }
 
 pub fn search_uses_the_current_index_only(store: &dyn ResourceStore) {
-    write_all(store, vec![
-        version("Patient", "s1", 1, 1000, vec![token("gender", None, "male")]),
-        version("Patient", "s2", 1, 1001, vec![token("gender", None, "female")]),
-    ]);
-    write_all(store, vec![version("Patient", "s1", 2, 2000, vec![token("gender", None, "female")])]);
+    write_all(
+        store,
+        vec![
+            version(
+                "Patient",
+                "s1",
+                1,
+                1000,
+                vec![token("gender", None, "male")],
+            ),
+            version(
+                "Patient",
+                "s2",
+                1,
+                1001,
+                vec![token("gender", None, "female")],
+            ),
+        ],
+    );
+    write_all(
+        store,
+        vec![version(
+            "Patient",
+            "s1",
+            2,
+            2000,
+            vec![token("gender", None, "female")],
+        )],
+    );
     assert_eq!(search(store, "Patient", "gender=male"), (vec![], Some(0)));
     let (mut ids, total) = search(store, "Patient", "gender=female");
     ids.sort();
-    assert_eq!((ids, total), (vec!["s1".to_string(), "s2".to_string()], Some(2)));
+    assert_eq!(
+        (ids, total),
+        (vec!["s1".to_string(), "s2".to_string()], Some(2))
+    );
 }
 
 pub fn search_pages_are_stable_and_complete(store: &dyn ResourceStore) {
-    let versions = (0..25).map(|i| version("Patient", &format!("p{i:02}"), 1, 1000 + i, vec![token("gender", None, "other")])).collect();
+    let versions = (0..25)
+        .map(|i| {
+            version(
+                "Patient",
+                &format!("p{i:02}"),
+                1,
+                1000 + i,
+                vec![token("gender", None, "other")],
+            )
+        })
+        .collect();
     write_all(store, versions);
     let mut seen = Vec::new();
     for offset in (0..25).step_by(10) {
-        let (ids, total) = search(store, "Patient", &format!("gender=other&_sort=_id&_count=10&_offset={offset}"));
+        let (ids, total) = search(
+            store,
+            "Patient",
+            &format!("gender=other&_sort=_id&_count=10&_offset={offset}"),
+        );
         assert_eq!(total, Some(25));
         seen.extend(ids);
     }
@@ -140,9 +303,21 @@ pub fn search_pages_are_stable_and_complete(store: &dyn ResourceStore) {
 }
 
 pub fn ids_and_times_come_from_the_injected_sources(store: Arc<dyn ResourceStore>) {
-    let fhir = FhirService::new(store, Arc::new(SteppingClock::starting_at(1_700_000_000_000)), Arc::new(SequentialIds::new("fixed")));
-    let outcome = fhir.create(&ctx(), "Patient", json!({"resourceType": "Patient", "gender": "male"}), None).expect("create");
-    let body: Value = serde_json::from_str(outcome.resource.body.as_deref().expect("body")).expect("json");
+    let fhir = FhirService::new(
+        store,
+        Arc::new(SteppingClock::starting_at(1_700_000_000_000)),
+        Arc::new(SequentialIds::new("fixed")),
+    );
+    let outcome = fhir
+        .create(
+            &ctx(),
+            "Patient",
+            json!({"resourceType": "Patient", "gender": "male"}),
+            None,
+        )
+        .expect("create");
+    let body: Value =
+        serde_json::from_str(outcome.resource.body.as_deref().expect("body")).expect("json");
     assert_eq!(body["id"], "fixed-1");
     assert_eq!(body["meta"]["lastUpdated"], "2023-11-14T22:13:20.000Z");
     assert_eq!(outcome.resource.last_updated, 1_700_000_000_000);
@@ -151,15 +326,41 @@ pub fn ids_and_times_come_from_the_injected_sources(store: Arc<dyn ResourceStore
 pub fn referencing_finds_the_compartment(store: &dyn ResourceStore) {
     let reference = |param: &str, target: &str| IndexEntry {
         param: param.into(),
-        value: IndexValue::Reference { target_type: Some("Patient".into()), target_id: Some(target.into()), url: format!("Patient/{target}") },
+        value: IndexValue::Reference {
+            target_type: Some("Patient".into()),
+            target_id: Some(target.into()),
+            url: format!("Patient/{target}"),
+        },
     };
-    write_all(store, vec![
-        version("Patient", "x", 1, 1000, vec![]),
-        version("Observation", "o1", 1, 1001, vec![reference("subject", "x"), reference("patient", "x")]),
-        version("Observation", "o2", 1, 1002, vec![reference("subject", "y")]),
-    ]);
-    let found = store.reader().expect("reader").referencing("Patient", "x").expect("referencing");
-    assert_eq!(found.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["o1"]);
+    write_all(
+        store,
+        vec![
+            version("Patient", "x", 1, 1000, vec![]),
+            version(
+                "Observation",
+                "o1",
+                1,
+                1001,
+                vec![reference("subject", "x"), reference("patient", "x")],
+            ),
+            version(
+                "Observation",
+                "o2",
+                1,
+                1002,
+                vec![reference("subject", "y")],
+            ),
+        ],
+    );
+    let found = store
+        .reader()
+        .expect("reader")
+        .referencing("Patient", "x")
+        .expect("referencing");
+    assert_eq!(
+        found.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        vec!["o1"]
+    );
 }
 
 macro_rules! contract_tests {
@@ -235,7 +436,16 @@ mod sqlite {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let store = SqliteStore::open_dir(dir.path()).expect("open");
-            super::write_all(&store, vec![super::version("Patient", "keep", 1, 1000, vec![super::token("gender", None, "male")])]);
+            super::write_all(
+                &store,
+                vec![super::version(
+                    "Patient",
+                    "keep",
+                    1,
+                    1000,
+                    vec![super::token("gender", None, "male")],
+                )],
+            );
         }
         let store = SqliteStore::open_dir(dir.path()).expect("reopen");
         assert_eq!(super::search(&store, "Patient", "gender=male").1, Some(1));

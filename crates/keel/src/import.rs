@@ -63,22 +63,38 @@ enum Message {
 pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
     let fhir = crate::open_service(&args.data)?;
     let files = collect_files(&args.paths)?;
-    let progress = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
+    let progress =
+        ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
     progress.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {msg}").map_err(|e| e.to_string())?,
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {msg}",
+        )
+        .map_err(|e| e.to_string())?,
     );
     let started = Instant::now();
-    let ctx = RequestContext::local_development(CorrelationId::parse("import").ok_or("bad correlation id")?);
+    let ctx = RequestContext::local_development(
+        CorrelationId::parse("import").ok_or("bad correlation id")?,
+    );
     let chunk = args.chunk.max(1);
     let (sender, receiver) = sync_channel::<Message>(2);
     let reader_fhir = fhir.clone();
     let reader_files = files.clone();
-    let reader = std::thread::spawn(move || read_all(&reader_fhir, &reader_files, chunk, &sender));
+    let reader = std::thread::Builder::new()
+        .name("keel-reader".into())
+        .spawn(move || read_all(&reader_fhir, &reader_files, chunk, &sender))
+        .map_err(|e| format!("cannot start the reader thread: {e}"))?;
     let (resources, failures) = store_all(&fhir, &ctx, &receiver, &progress, started);
     progress.finish_and_clear();
-    reader.join().map_err(|_| "the reader thread panicked".to_string())?;
+    reader
+        .join()
+        .map_err(|_| "the reader thread panicked".to_string())?;
     for f in &failures {
-        eprintln!("keel import: {}: {}: {}", f.file.display(), f.location, f.message);
+        eprintln!(
+            "keel import: {}: {}: {}",
+            f.file.display(),
+            f.location,
+            f.message
+        );
     }
     println!(
         "imported {resources} resources from {} files in {:.1} s ({:.0} resources/s); {} failure(s)",
@@ -87,7 +103,11 @@ pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
         rate(resources, started),
         failures.len()
     );
-    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn rate(count: u64, started: Instant) -> f64 {
@@ -95,7 +115,13 @@ fn rate(count: u64, started: Instant) -> f64 {
 }
 
 /// The main thread: stores each unit in its own transaction.
-fn store_all(fhir: &FhirService, ctx: &RequestContext, receiver: &Receiver<Message>, progress: &ProgressBar, started: Instant) -> (u64, Vec<Failure>) {
+fn store_all(
+    fhir: &FhirService,
+    ctx: &RequestContext,
+    receiver: &Receiver<Message>,
+    progress: &ProgressBar,
+    started: Instant,
+) -> (u64, Vec<Failure>) {
     let mut resources = 0;
     let mut failures = Vec::new();
     for message in receiver {
@@ -107,7 +133,11 @@ fn store_all(fhir: &FhirService, ctx: &RequestContext, receiver: &Receiver<Messa
             }
             Message::LineFailure(f) => failures.push(f),
             Message::Unit(unit) => {
-                let entries = unit.bundle.get("entry").and_then(Value::as_array).map_or(0, Vec::len) as u64;
+                let entries = unit
+                    .bundle
+                    .get("entry")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len) as u64;
                 let locate = |index: usize| match unit.lines.get(index) {
                     Some(line) => format!("line {line}"),
                     None => format!("entry {index}"),
@@ -120,20 +150,35 @@ fn store_all(fhir: &FhirService, ctx: &RequestContext, receiver: &Receiver<Messa
                             for (index, entry) in response.entries.iter().enumerate() {
                                 if let Err(e) = entry {
                                     resources -= 1;
-                                    failures.push(Failure { file: unit.file.clone(), location: locate(index), message: e.to_string() });
+                                    failures.push(Failure {
+                                        file: unit.file.clone(),
+                                        location: locate(index),
+                                        message: e.to_string(),
+                                    });
                                 }
                             }
                         }
                     }
                     Err(FhirError::InEntry { index, source }) => {
-                        failures.push(Failure { file: unit.file.clone(), location: locate(index), message: source.to_string() });
+                        failures.push(Failure {
+                            file: unit.file.clone(),
+                            location: locate(index),
+                            message: source.to_string(),
+                        });
                     }
-                    Err(e) => failures.push(Failure { file: unit.file.clone(), location: "file".into(), message: e.to_string() }),
+                    Err(e) => failures.push(Failure {
+                        file: unit.file.clone(),
+                        location: "file".into(),
+                        message: e.to_string(),
+                    }),
                 }
                 if unit.last_of_file {
                     progress.inc(1);
                 }
-                progress.set_message(format!("{resources} resources, {:.0} resources/s", rate(resources, started)));
+                progress.set_message(format!(
+                    "{resources} resources, {:.0} resources/s",
+                    rate(resources, started)
+                ));
             }
         }
     }
@@ -147,7 +192,11 @@ fn read_all(fhir: &FhirService, files: &[PathBuf], chunk: usize, sender: &SyncSe
         let message = match result {
             Ok(()) => continue,
             Err(ReadError::Receiver) => return,
-            Err(ReadError::File(message)) => Message::FileFailure(Failure { file: file.clone(), location: "file".into(), message }),
+            Err(ReadError::File(message)) => Message::FileFailure(Failure {
+                file: file.clone(),
+                location: "file".into(),
+                message,
+            }),
         };
         if sender.send(message).is_err() {
             return;
@@ -161,11 +210,23 @@ enum ReadError {
     File(String),
 }
 
-fn read_file(fhir: &FhirService, path: &Path, chunk: usize, sender: &SyncSender<Message>) -> Result<(), ReadError> {
+fn read_file(
+    fhir: &FhirService,
+    path: &Path,
+    chunk: usize,
+    sender: &SyncSender<Message>,
+) -> Result<(), ReadError> {
     let send = |m: Message| sender.send(m).map_err(|_| ReadError::Receiver);
-    let size = std::fs::metadata(path).map_err(|e| ReadError::File(e.to_string()))?.len();
-    let key = format!("import:{}:{size}", path.canonicalize().unwrap_or(path.to_path_buf()).display());
-    let done = fhir.checkpoint(&key).map_err(|e| ReadError::File(e.to_string()))?;
+    let size = std::fs::metadata(path)
+        .map_err(|e| ReadError::File(e.to_string()))?
+        .len();
+    let key = format!(
+        "import:{}:{size}",
+        path.canonicalize().unwrap_or(path.to_path_buf()).display()
+    );
+    let done = fhir
+        .checkpoint(&key)
+        .map_err(|e| ReadError::File(e.to_string()))?;
     if is_ndjson(path) {
         let skip: usize = done.as_deref().and_then(|d| d.parse().ok()).unwrap_or(0);
         return read_ndjson(path, &key, skip, chunk, &send);
@@ -174,20 +235,40 @@ fn read_file(fhir: &FhirService, path: &Path, chunk: usize, sender: &SyncSender<
         return send(Message::Skipped); // committed by an earlier run
     }
     let mut text = String::new();
-    open(path).map_err(ReadError::File)?.read_to_string(&mut text).map_err(|e| ReadError::File(format!("cannot read: {e}")))?;
-    let json: Value = serde_json::from_str(&text).map_err(|e| ReadError::File(format!("not valid JSON: {e}")))?;
+    open(path)
+        .map_err(ReadError::File)?
+        .read_to_string(&mut text)
+        .map_err(|e| ReadError::File(format!("cannot read: {e}")))?;
+    let json: Value =
+        serde_json::from_str(&text).map_err(|e| ReadError::File(format!("not valid JSON: {e}")))?;
     drop(text);
     let bundle = as_transaction(json);
-    send(Message::Unit(Unit { file: path.to_path_buf(), bundle, checkpoint: (key, "done".into()), lines: Vec::new(), last_of_file: true }))
+    send(Message::Unit(Unit {
+        file: path.to_path_buf(),
+        bundle,
+        checkpoint: (key, "done".into()),
+        lines: Vec::new(),
+        last_of_file: true,
+    }))
 }
 
-fn read_ndjson(path: &Path, key: &str, skip: usize, chunk: usize, send: &dyn Fn(Message) -> Result<(), ReadError>) -> Result<(), ReadError> {
+fn read_ndjson(
+    path: &Path,
+    key: &str,
+    skip: usize,
+    chunk: usize,
+    send: &dyn Fn(Message) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
     let reader = BufReader::new(open(path).map_err(ReadError::File)?);
     let mut resources = Vec::with_capacity(chunk);
     let mut lines = Vec::with_capacity(chunk);
     let mut consumed = skip;
     let mut pending = 0;
-    let flush = |resources: &mut Vec<Value>, lines: &mut Vec<usize>, consumed: usize, last: bool| -> Result<(), ReadError> {
+    let flush = |resources: &mut Vec<Value>,
+                 lines: &mut Vec<usize>,
+                 consumed: usize,
+                 last: bool|
+     -> Result<(), ReadError> {
         let bundle = transaction_of(std::mem::take(resources).into_iter());
         send(Message::Unit(Unit {
             file: path.to_path_buf(),
@@ -208,7 +289,11 @@ fn read_ndjson(path: &Path, key: &str, skip: usize, chunk: usize, send: &dyn Fn(
                     resources.push(v);
                     lines.push(number);
                 }
-                Err(e) => send(Message::LineFailure(Failure { file: path.to_path_buf(), location: format!("line {number}"), message: format!("not valid JSON: {e}") }))?,
+                Err(e) => send(Message::LineFailure(Failure {
+                    file: path.to_path_buf(),
+                    location: format!("line {number}"),
+                    message: format!("not valid JSON: {e}"),
+                }))?,
             }
         }
         if pending == chunk {
@@ -244,7 +329,9 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 /// The file name without a compression suffix.
 fn base_name(path: &Path) -> String {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.trim_end_matches(".bz2").trim_end_matches(".xz").to_string()
+    name.trim_end_matches(".bz2")
+        .trim_end_matches(".xz")
+        .to_string()
 }
 
 fn is_json(path: &Path) -> bool {
@@ -274,7 +361,12 @@ fn as_transaction(json: Value) -> Value {
     match json.get("type").and_then(Value::as_str) {
         Some("transaction" | "batch") if is_bundle => json,
         _ if is_bundle => {
-            let resources = json.get("entry").and_then(Value::as_array).into_iter().flatten().filter_map(|e| e.get("resource").cloned());
+            let resources = json
+                .get("entry")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.get("resource").cloned());
             transaction_of(resources)
         }
         _ => transaction_of(std::iter::once(json)),
@@ -286,7 +378,11 @@ fn as_transaction(json: Value) -> Value {
 fn transaction_of(resources: impl Iterator<Item = Value>) -> Value {
     let entries: Vec<Value> = resources
         .map(|r| {
-            let rt = r.get("resourceType").and_then(Value::as_str).unwrap_or("").to_string();
+            let rt = r
+                .get("resourceType")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             match r.get("id").and_then(Value::as_str) {
                 Some(id) => {
                     let url = format!("{rt}/{id}");

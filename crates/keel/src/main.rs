@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "keel", version, about = "Keel: an open FHIR R4 backbone for primary care networks")]
+#[command(
+    name = "keel",
+    version,
+    about = "Keel: an open FHIR R4 backbone for primary care networks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,8 +52,12 @@ fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KEEL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEEL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Random UUIDs as resource ids.
@@ -63,8 +71,13 @@ impl IdSource for UuidIds {
 
 /// Opens the embedded store in `data` and the FHIR service over it.
 fn open_service(data: &Path) -> Result<Arc<FhirService>, String> {
-    let store = SqliteStore::open_dir(data).map_err(|e| format!("cannot open the data directory {}: {e}", data.display()))?;
-    Ok(Arc::new(FhirService::new(Arc::new(store), Arc::new(SystemClock::default()), Arc::new(UuidIds))))
+    let store = SqliteStore::open_dir(data)
+        .map_err(|e| format!("cannot open the data directory {}: {e}", data.display()))?;
+    Ok(Arc::new(FhirService::new(
+        Arc::new(store),
+        Arc::new(SystemClock::default()),
+        Arc::new(UuidIds),
+    )))
 }
 
 fn default_data_dir() -> PathBuf {

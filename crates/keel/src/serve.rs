@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// Concurrent store calls (and so reader connections) at most.
+const MAX_STORE_THREADS: usize = 16;
+
 #[derive(Args)]
 pub struct ServeArgs {
     /// Data directory of the embedded database.
@@ -26,11 +29,15 @@ pub struct ServeArgs {
 pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
     let fhir = crate::open_service(&args.data)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
+    // Store calls run on the blocking pool, one pooled database connection each: bounding the
+    // pool bounds the connections and their page caches (memory).
+    runtime.enable_all().max_blocking_threads(MAX_STORE_THREADS);
     if let Some(n) = args.workers {
         runtime.worker_threads(n.max(1));
     }
-    let runtime = runtime.build().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let runtime = runtime
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -56,7 +63,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

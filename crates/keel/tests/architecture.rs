@@ -6,42 +6,93 @@ use std::process::Command;
 
 /// Crates that mean I/O: databases, HTTP, async runtimes, templates.
 const IO_CRATES: &[&str] = &[
-    "tokio", "mio", "async-std", "rusqlite", "libsqlite3-sys", "sqlx", "postgres", "tokio-postgres", "reqwest", "hyper",
-    "axum", "tower", "ureq", "minijinja", "askama", "tera", "handlebars",
+    "tokio",
+    "mio",
+    "async-std",
+    "rusqlite",
+    "libsqlite3-sys",
+    "sqlx",
+    "postgres",
+    "tokio-postgres",
+    "reqwest",
+    "hyper",
+    "axum",
+    "tower",
+    "ureq",
+    "minijinja",
+    "askama",
+    "tera",
+    "handlebars",
 ];
 
 #[test]
 fn core_crates_have_no_io_dependencies() {
-    let rustc = Command::new("rustc").arg("-vV").output().expect("rustc -vV");
-    let host = String::from_utf8_lossy(&rustc.stdout).lines().find_map(|l| l.strip_prefix("host: ").map(str::to_string)).expect("host triple");
+    let rustc = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV");
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("host triple");
     let output = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--filter-platform", &host])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--filter-platform",
+            &host,
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).expect("metadata JSON");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("metadata JSON");
     let names: HashMap<String, String> = metadata["packages"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|p| (p["id"].as_str().unwrap_or_default().to_string(), p["name"].as_str().unwrap_or_default().to_string()))
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap_or_default().to_string(),
+                p["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
         .collect();
     // Normal (non-dev, non-build) dependency edges of the resolved graph.
     let mut edges: HashMap<String, Vec<String>> = HashMap::new();
-    for node in metadata["resolve"]["nodes"].as_array().into_iter().flatten() {
+    for node in metadata["resolve"]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let id = node["id"].as_str().unwrap_or_default().to_string();
         let deps = node["deps"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|d| d["dep_kinds"].as_array().into_iter().flatten().any(|k| k["kind"].is_null()))
+            .filter(|d| {
+                d["dep_kinds"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|k| k["kind"].is_null())
+            })
             .filter_map(|d| d["pkg"].as_str().map(str::to_string))
             .collect();
         edges.insert(id, deps);
     }
     for krate in ["keel-model", "keel-fhir", "keel-core"] {
-        let root = names.iter().find(|(_, n)| n.as_str() == krate).map(|(id, _)| id.clone()).expect("crate in workspace");
+        let root = names
+            .iter()
+            .find(|(_, n)| n.as_str() == krate)
+            .map(|(id, _)| id.clone())
+            .expect("crate in workspace");
         let mut seen = BTreeSet::new();
         let mut stack = vec![root];
         while let Some(id) = stack.pop() {
@@ -51,8 +102,18 @@ fn core_crates_have_no_io_dependencies() {
                 }
             }
         }
-        let forbidden: Vec<&String> = seen.iter().filter(|n| IO_CRATES.contains(&n.as_str()) || n.starts_with("keel-store") || n.starts_with("keel-api")).collect();
-        assert!(forbidden.is_empty(), "{krate} depends on I/O crates: {forbidden:?}");
+        let forbidden: Vec<&String> = seen
+            .iter()
+            .filter(|n| {
+                IO_CRATES.contains(&n.as_str())
+                    || n.starts_with("keel-store")
+                    || n.starts_with("keel-api")
+            })
+            .collect();
+        assert!(
+            forbidden.is_empty(),
+            "{krate} depends on I/O crates: {forbidden:?}"
+        );
     }
 }
 
@@ -60,7 +121,14 @@ fn core_crates_have_no_io_dependencies() {
 /// The exceptions touch no patient data and are listed here on purpose.
 #[test]
 fn fhir_service_methods_take_a_request_context() {
-    const NO_PATIENT_DATA: &[&str] = &["new", "definitions", "check_type", "parse_search", "checkpoint", "ping"];
+    const NO_PATIENT_DATA: &[&str] = &[
+        "new",
+        "definitions",
+        "check_type",
+        "parse_search",
+        "checkpoint",
+        "ping",
+    ];
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../keel-core/src/fhir");
     let mut offenders = Vec::new();
     let mut checked = 0;
@@ -68,7 +136,9 @@ fn fhir_service_methods_take_a_request_context() {
         let path = entry.expect("entry").path();
         let source = std::fs::read_to_string(&path).expect("source");
         for (i, line) in source.lines().enumerate() {
-            let Some(rest) = line.trim_start().strip_prefix("pub fn ") else { continue };
+            let Some(rest) = line.trim_start().strip_prefix("pub fn ") else {
+                continue;
+            };
             let name = rest.split(['(', '<']).next().unwrap_or_default();
             // Only methods (taking self) of FhirService; free functions are helpers.
             let signature: String = source.lines().skip(i).take(4).collect::<Vec<_>>().join(" ");
@@ -81,6 +151,12 @@ fn fhir_service_methods_take_a_request_context() {
             }
         }
     }
-    assert!(checked >= 10, "found only {checked} methods: is the scan still looking at the right files?");
-    assert!(offenders.is_empty(), "methods without a RequestContext: {offenders:#?}");
+    assert!(
+        checked >= 10,
+        "found only {checked} methods: is the scan still looking at the right files?"
+    );
+    assert!(
+        offenders.is_empty(),
+        "methods without a RequestContext: {offenders:#?}"
+    );
 }

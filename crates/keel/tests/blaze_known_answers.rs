@@ -9,18 +9,23 @@ use common::{Server, blaze_dir, count_across_pages, import};
 fn blaze_synthea_loads_and_answers_the_known_searches() {
     let dir = blaze_dir();
     let data = tempfile::tempdir().expect("tempdir");
-    let (ok, stdout, stderr) = import(data.path(), &[dir.clone()]);
+    let (ok, stdout, stderr) = import(data.path(), std::slice::from_ref(&dir));
     assert!(ok, "import failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("from 122 files") && stdout.contains("; 0 failure(s)"), "{stdout}");
+    assert!(
+        stdout.contains("from 122 files") && stdout.contains("; 0 failure(s)"),
+        "{stdout}"
+    );
 
     let server = Server::start(data.path());
     let client = Server::client();
-    let answers = std::fs::read_to_string(dir.join("known-answers.tsv")).expect("known-answers.tsv");
+    let answers =
+        std::fs::read_to_string(dir.join("known-answers.tsv")).expect("known-answers.tsv");
     let mut failures = Vec::new();
     let mut checked = 0;
     for line in answers.lines().skip(1) {
         let cols: Vec<&str> = line.split('\t').collect();
-        let (step, resource_type, query, sort, expected) = (cols[0], cols[2], cols[3], cols[4], cols[5]);
+        let (step, resource_type, query, sort, expected) =
+            (cols[0], cols[2], cols[3], cols[4], cols[5]);
         if resource_type == "(system)" {
             continue; // Blaze's whole-server count: not a property of the data set
         }
@@ -36,5 +41,10 @@ fn blaze_synthea_loads_and_answers_the_known_searches() {
         }
     }
     assert_eq!(checked, 45);
-    assert!(failures.is_empty(), "{} of {checked} searches wrong:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} searches wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -44,7 +44,9 @@ struct Source {
 fn read_bundle(path: &Path) -> Value {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut text = String::new();
-    bzip2::read::MultiBzDecoder::new(file).read_to_string(&mut text).unwrap_or_else(|e| panic!("{}: cannot decompress: {e}", path.display()));
+    bzip2::read::MultiBzDecoder::new(file)
+        .read_to_string(&mut text)
+        .unwrap_or_else(|e| panic!("{}: cannot decompress: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()))
 }
 
@@ -52,47 +54,102 @@ fn read_source(dir: &Path) -> Source {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".json.bz2")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".json.bz2"))
+        })
         .collect();
     paths.sort();
-    let mut source = Source { patients: Vec::new(), information_entries: 0, files: paths.len() };
+    let mut source = Source {
+        patients: Vec::new(),
+        information_entries: 0,
+        files: paths.len(),
+    };
     for path in paths {
-        let file = path.file_name().and_then(|n| n.to_str()).expect("file name").to_string();
+        let file = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("file name")
+            .to_string();
         let bundle = read_bundle(&path);
-        let entries = bundle["entry"].as_array().unwrap_or_else(|| panic!("{file}: no entries"));
+        let entries = bundle["entry"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{file}: no entries"));
         if bundle["type"] == "batch" {
             source.information_entries += entries.len() as u64;
             continue;
         }
-        assert_eq!(bundle["type"], "transaction", "{file}: expected a transaction Bundle");
+        assert_eq!(
+            bundle["type"], "transaction",
+            "{file}: expected a transaction Bundle"
+        );
         let mut types = BTreeMap::new();
         let mut synthea_id = None;
         for entry in entries {
             let resource = &entry["resource"];
-            let resource_type = resource["resourceType"].as_str().unwrap_or_else(|| panic!("{file}: entry without resourceType")).to_string();
-            assert!(entry["request"]["method"] == "POST" && entry["request"].get("ifNoneExist").is_none(), "{file}: expected plain POST entries");
+            let resource_type = resource["resourceType"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{file}: entry without resourceType"))
+                .to_string();
+            assert!(
+                entry["request"]["method"] == "POST"
+                    && entry["request"].get("ifNoneExist").is_none(),
+                "{file}: expected plain POST entries"
+            );
             if resource_type == "Patient" {
-                let id = resource["identifier"].as_array().into_iter().flatten().find(|i| i["system"] == SYNTHEA_ID).and_then(|i| i["value"].as_str());
-                synthea_id = Some(id.unwrap_or_else(|| panic!("{file}: Patient without a {SYNTHEA_ID} identifier")).to_string());
+                let id = resource["identifier"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|i| i["system"] == SYNTHEA_ID)
+                    .and_then(|i| i["value"].as_str());
+                synthea_id = Some(
+                    id.unwrap_or_else(|| {
+                        panic!("{file}: Patient without a {SYNTHEA_ID} identifier")
+                    })
+                    .to_string(),
+                );
             }
             *types.entry(resource_type).or_insert(0) += 1;
         }
         let synthea_id = synthea_id.unwrap_or_else(|| panic!("{file}: no Patient"));
-        assert_eq!(types.get("Patient"), Some(&1), "{file}: expected one Patient");
-        source.patients.push(PatientBundle { file, synthea_id, entries: entries.len() as u64, types });
+        assert_eq!(
+            types.get("Patient"),
+            Some(&1),
+            "{file}: expected one Patient"
+        );
+        source.patients.push(PatientBundle {
+            file,
+            synthea_id,
+            entries: entries.len() as u64,
+            types,
+        });
     }
     source
 }
 
 /// The stored ids of the Patient with this Synthea identifier.
 fn patient_ids(client: &reqwest::blocking::Client, base: &str, synthea_id: &str) -> Vec<String> {
-    let url = reqwest::Url::parse_with_params(&format!("{base}/Patient"), &[("identifier", format!("{SYNTHEA_ID}|{synthea_id}"))]).expect("url");
-    search_all(client, url.as_str()).iter().map(|p| p["id"].as_str().expect("Patient id").to_string()).collect()
+    let url = reqwest::Url::parse_with_params(
+        &format!("{base}/Patient"),
+        &[("identifier", format!("{SYNTHEA_ID}|{synthea_id}"))],
+    )
+    .expect("url");
+    search_all(client, url.as_str())
+        .iter()
+        .map(|p| p["id"].as_str().expect("Patient id").to_string())
+        .collect()
 }
 
 /// Checks that each patient Bundle is all or nothing, and that the totals per type are exactly
 /// those of the Bundles present. Returns the Bundles present, and the failures found.
-fn check_all_or_nothing<'a>(client: &reqwest::blocking::Client, base: &str, source: &'a Source, stage: &str) -> (Vec<&'a PatientBundle>, Vec<String>) {
+fn check_all_or_nothing<'a>(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    source: &'a Source,
+    stage: &str,
+) -> (Vec<&'a PatientBundle>, Vec<String>) {
     let mut failures = Vec::new();
     let mut present = Vec::new();
     for bundle in &source.patients {
@@ -107,7 +164,11 @@ fn check_all_or_nothing<'a>(client: &reqwest::blocking::Client, base: &str, sour
                     failures.push(format!("{stage}: {} (Patient/{id}): {got} Observations stored, the Bundle holds {expected}: a half-written transaction", bundle.file));
                 }
             }
-            many => failures.push(format!("{stage}: {}: its Patient is stored {} times: {many:?}", bundle.file, many.len())),
+            many => failures.push(format!(
+                "{stage}: {}: its Patient is stored {} times: {many:?}",
+                bundle.file,
+                many.len()
+            )),
         }
     }
     // Totals per type: exactly what the Bundles present hold (the batch Bundles hold only
@@ -171,7 +232,10 @@ fn import_killed_with_sigkill_resumes_without_loss_or_duplicates() {
         if std::fs::metadata(&db).map_or(0, |m| m.len()) >= KILL_AT_DB_BYTES {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(900), "keel.sqlite did not reach {KILL_AT_DB_BYTES} bytes in 15 minutes");
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "keel.sqlite did not reach {KILL_AT_DB_BYTES} bytes in 15 minutes"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     child.kill().expect("SIGKILL keel import"); // SIGKILL on unix
@@ -182,12 +246,20 @@ fn import_killed_with_sigkill_resumes_without_loss_or_duplicates() {
         started.elapsed().as_secs_f64(),
         std::fs::metadata(&db).map_or(0, |m| m.len())
     );
-    assert!(!status.success(), "keel import was expected to die of SIGKILL, but exited {status}");
+    assert!(
+        !status.success(),
+        "keel import was expected to die of SIGKILL, but exited {status}"
+    );
 
     let source = reader.join().expect("read the source Bundles");
     assert_eq!(source.files, 122, "the Blaze set has 122 Bundles");
-    assert_eq!(source.patients.len(), 120, "the Blaze set has 120 patient Bundles");
-    let all_entries = source.information_entries + source.patients.iter().map(|b| b.entries).sum::<u64>();
+    assert_eq!(
+        source.patients.len(),
+        120,
+        "the Blaze set has 120 patient Bundles"
+    );
+    let all_entries =
+        source.information_entries + source.patients.iter().map(|b| b.entries).sum::<u64>();
 
     // 2. The database opens after the crash and is consistent.
     let server = Server::start(data);
@@ -195,24 +267,40 @@ fn import_killed_with_sigkill_resumes_without_loss_or_duplicates() {
     let base = server.base.clone();
     let patients_after_crash = summary_count(&client, &base, "Patient");
     let observations_after_crash = summary_count(&client, &base, "Observation");
-    println!("after the crash: {patients_after_crash} Patients, {observations_after_crash} Observations");
+    println!(
+        "after the crash: {patients_after_crash} Patients, {observations_after_crash} Observations"
+    );
     let mut failures = Vec::new();
     for patient in search_all(&client, &format!("{base}/Patient?_count=200")) {
         let id = patient["id"].as_str().unwrap_or_default();
-        let response = client.get(format!("{base}/Patient/{id}")).send().expect("read Patient");
+        let response = client
+            .get(format!("{base}/Patient/{id}"))
+            .send()
+            .expect("read Patient");
         if response.status().as_u16() != 200 {
-            failures.push(format!("after the crash: Patient/{id} is found by search but reads {}", response.status()));
+            failures.push(format!(
+                "after the crash: Patient/{id} is found by search but reads {}",
+                response.status()
+            ));
         }
     }
     let (present, mut found) = check_all_or_nothing(&client, &base, &source, "after the crash");
     failures.append(&mut found);
-    let present_observations: u64 = present.iter().map(|b| b.types.get("Observation").copied().unwrap_or(0)).sum();
+    let present_observations: u64 = present
+        .iter()
+        .map(|b| b.types.get("Observation").copied().unwrap_or(0))
+        .sum();
     if present_observations != observations_after_crash {
         failures.push(format!(
             "after the crash: {observations_after_crash} Observations stored, but only {present_observations} have their subject among the stored Patients"
         ));
     }
-    assert!(failures.is_empty(), "{} failure(s) after the crash:\n  {}", failures.len(), failures.join("\n  "));
+    assert!(
+        failures.is_empty(),
+        "{} failure(s) after the crash:\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
     assert!(
         !present.is_empty() && present.len() < source.patients.len(),
         "the kill should land in the middle of the import, but {} of {} patient Bundles were committed: adjust KILL_AT_DB_BYTES",
@@ -224,12 +312,35 @@ fn import_killed_with_sigkill_resumes_without_loss_or_duplicates() {
     // 3. Resume: only what was not committed is imported, and the result is a full import.
     let resumed = Instant::now();
     let (ok, stdout, stderr) = import(data, std::slice::from_ref(&dir));
-    let stderr_tail: String = stderr.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-    println!("resumed import in {:.1} s: {}", resumed.elapsed().as_secs_f64(), stdout.trim());
-    assert!(ok, "the resumed keel import failed:\n{stdout}\n{stderr_tail}");
-    assert!(stdout.contains("from 122 files") && stdout.contains("; 0 failure(s)"), "the resumed keel import reported:\n{stdout}\n{stderr_tail}");
+    let stderr_tail: String = stderr
+        .lines()
+        .rev()
+        .take(40)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
+    println!(
+        "resumed import in {:.1} s: {}",
+        resumed.elapsed().as_secs_f64(),
+        stdout.trim()
+    );
+    assert!(
+        ok,
+        "the resumed keel import failed:\n{stdout}\n{stderr_tail}"
+    );
+    assert!(
+        stdout.contains("from 122 files") && stdout.contains("; 0 failure(s)"),
+        "the resumed keel import reported:\n{stdout}\n{stderr_tail}"
+    );
     // Both batch Bundles were checkpointed before the first patient Bundle started.
-    let expected_resumed: u64 = source.patients.iter().filter(|b| !present.iter().any(|p| p.file == b.file)).map(|b| b.entries).sum();
+    let expected_resumed: u64 = source
+        .patients
+        .iter()
+        .filter(|b| !present.iter().any(|p| p.file == b.file))
+        .map(|b| b.entries)
+        .sum();
     assert!(
         stdout.contains(&format!("imported {expected_resumed} resources ")),
         "the resumed import should import only the {} uncommitted patient Bundles ({expected_resumed} resources), not the {} committed ones or the batch Bundles: {stdout}",
@@ -239,12 +350,30 @@ fn import_killed_with_sigkill_resumes_without_loss_or_duplicates() {
 
     let server = Server::start(data);
     let base = server.base.clone();
-    let (present, failures) = check_all_or_nothing(&client, &base, &source, "after the resumed import");
-    assert!(failures.is_empty(), "{} failure(s) after the resumed import:\n  {}", failures.len(), failures.join("\n  "));
-    assert_eq!(present.len(), 120, "every patient Bundle is present after the resumed import");
+    let (present, failures) =
+        check_all_or_nothing(&client, &base, &source, "after the resumed import");
+    assert!(
+        failures.is_empty(),
+        "{} failure(s) after the resumed import:\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
+    assert_eq!(
+        present.len(),
+        120,
+        "every patient Bundle is present after the resumed import"
+    );
     // The clean full import's totals.
-    assert_eq!(summary_count(&client, &base, "Patient"), 120, "Patients after the resumed import");
-    assert_eq!(summary_count(&client, &base, "Observation"), 42_929, "Observations after the resumed import");
+    assert_eq!(
+        summary_count(&client, &base, "Patient"),
+        120,
+        "Patients after the resumed import"
+    );
+    assert_eq!(
+        summary_count(&client, &base, "Observation"),
+        42_929,
+        "Observations after the resumed import"
+    );
     println!(
         "crash and resume: {patients_after_crash} of 120 patient Bundles committed before the kill; {all_entries} entries in the set; {:.1} s in all",
         started.elapsed().as_secs_f64()

@@ -55,22 +55,42 @@ fn load_examples() -> (Vec<Example>, usize) {
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .map(|e| e.expect("directory entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .filter(|p| !matches!(p.file_name().and_then(|n| n.to_str()), Some("package.json" | ".index.json")))
+        .filter(|p| {
+            !matches!(
+                p.file_name().and_then(|n| n.to_str()),
+                Some("package.json" | ".index.json")
+            )
+        })
         .collect();
     paths.sort();
     let mut skipped = 0;
     let mut examples = Vec::new();
     for path in paths {
-        let file = path.file_name().and_then(|n| n.to_str()).expect("file name").to_string();
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: cannot read: {e}"));
-        let json: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: not JSON: {e}"));
-        let resource_type = json["resourceType"].as_str().unwrap_or_else(|| panic!("{file}: no resourceType")).to_string();
+        let file = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("file name")
+            .to_string();
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: cannot read: {e}"));
+        let json: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: not JSON: {e}"));
+        let resource_type = json["resourceType"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{file}: no resourceType"))
+            .to_string();
         if SKIPPED_TYPES.contains(&resource_type.as_str()) {
             skipped += 1;
             continue;
         }
         let id = json["id"].as_str().map(str::to_string);
-        examples.push(Example { file, text, json, resource_type, id });
+        examples.push(Example {
+            file,
+            text,
+            json,
+            resource_type,
+            id,
+        });
     }
     (examples, skipped)
 }
@@ -81,18 +101,34 @@ fn round_trip(client: &reqwest::blocking::Client, base: &str, example: &Example)
         Some(id) => ("PUT", format!("{base}/{}/{id}", example.resource_type)),
         None => ("POST", format!("{base}/{}", example.resource_type)),
     };
-    let request = if example.id.is_some() { client.put(&url) } else { client.post(&url) };
-    let response = match request.header("Content-Type", "application/fhir+json").body(example.text.clone()).send() {
+    let request = if example.id.is_some() {
+        client.put(&url)
+    } else {
+        client.post(&url)
+    };
+    let response = match request
+        .header("Content-Type", "application/fhir+json")
+        .body(example.text.clone())
+        .send()
+    {
         Ok(r) => r,
         Err(e) => return Outcome::Failed(format!("{file}: {method} {url}: {e}")),
     };
     let status = response.status().as_u16();
-    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let body = response.text().unwrap_or_default();
     match status {
         200 | 201 => {}
         422 => return Outcome::Rejected(format!("{file}: {method} {url}: 422 {body}")),
-        _ => return Outcome::Failed(format!("{file}: {method} {url}: expected 201 or 200, got {status}: {body}")),
+        _ => {
+            return Outcome::Failed(format!(
+                "{file}: {method} {url}: expected 201 or 200, got {status}: {body}"
+            ));
+        }
     }
     let read_url = match (&example.id, location) {
         (Some(_), _) => url.clone(),
@@ -102,18 +138,32 @@ fn round_trip(client: &reqwest::blocking::Client, base: &str, example: &Example)
                 Some((current, _)) => current.to_string(),
                 None => location,
             };
-            if location.starts_with("http") { location } else { format!("{base}/{}", location.trim_start_matches('/')) }
+            if location.starts_with("http") {
+                location
+            } else {
+                format!("{base}/{}", location.trim_start_matches('/'))
+            }
         }
-        (None, None) => return Outcome::Failed(format!("{file}: POST {url}: {status} without a Location header")),
+        (None, None) => {
+            return Outcome::Failed(format!(
+                "{file}: POST {url}: {status} without a Location header"
+            ));
+        }
     };
-    let response = match client.get(&read_url).header("Accept", "application/fhir+json").send() {
+    let response = match client
+        .get(&read_url)
+        .header("Accept", "application/fhir+json")
+        .send()
+    {
         Ok(r) => r,
         Err(e) => return Outcome::Failed(format!("{file}: GET {read_url}: {e}")),
     };
     let status = response.status().as_u16();
     let text = response.text().unwrap_or_default();
     if status != 200 {
-        return Outcome::Failed(format!("{file}: GET {read_url} after a {method} that was accepted: {status} {text}"));
+        return Outcome::Failed(format!(
+            "{file}: GET {read_url} after a {method} that was accepted: {status} {text}"
+        ));
     }
     let got: Value = match serde_json::from_str(&text) {
         Ok(v) => v,
@@ -122,18 +172,30 @@ fn round_trip(client: &reqwest::blocking::Client, base: &str, example: &Example)
     if let Some(id) = &example.id
         && got["id"].as_str() != Some(id.as_str())
     {
-        return Outcome::Failed(format!("{file}: GET {read_url}: id {} instead of {id}", got["id"]));
+        return Outcome::Failed(format!(
+            "{file}: GET {read_url}: id {} instead of {id}",
+            got["id"]
+        ));
     }
-    match first_difference(&without_id_and_meta(&example.json), &without_id_and_meta(&got)) {
+    match first_difference(
+        &without_id_and_meta(&example.json),
+        &without_id_and_meta(&got),
+    ) {
         None => Outcome::RoundTripped,
-        Some(difference) => Outcome::Failed(format!("{file}: read back differs from what was sent: {difference}")),
+        Some(difference) => Outcome::Failed(format!(
+            "{file}: read back differs from what was sent: {difference}"
+        )),
     }
 }
 
 #[test]
 fn hl7_r4_examples_round_trip_through_the_api() {
     let (examples, skipped) = load_examples();
-    assert!(examples.len() >= 650, "only {} example resources found (skipped {skipped} definitions): is the package complete?", examples.len());
+    assert!(
+        examples.len() >= 650,
+        "only {} example resources found (skipped {skipped} definitions): is the package complete?",
+        examples.len()
+    );
 
     let data = tempfile::tempdir().expect("tempdir");
     let server = Server::start(data.path());
@@ -148,9 +210,14 @@ fn hl7_r4_examples_round_trip_through_the_api() {
                 let client = Server::client();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(example) = examples.get(i) else { break };
+                    let Some(example) = examples.get(i) else {
+                        break;
+                    };
                     let outcome = round_trip(&client, &base, example);
-                    results.lock().unwrap_or_else(|e| e.into_inner()).push((i, outcome));
+                    results
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((i, outcome));
                 }
             });
         }
@@ -173,7 +240,10 @@ fn hl7_r4_examples_round_trip_through_the_api() {
             Outcome::Failed(message) => failures.push(message.clone()),
         }
     }
-    let bundles = examples.iter().filter(|e| e.resource_type == "Bundle").count();
+    let bundles = examples
+        .iter()
+        .filter(|e| e.resource_type == "Bundle")
+        .count();
     println!(
         "HL7 R4 examples: {} resources ({bundles} Bundles) after skipping {skipped} definitions; {round_tripped} round-tripped, {} rejected (422), {} failed; {:.1} s with {CLIENTS} clients",
         examples.len(),
@@ -185,12 +255,19 @@ fn hl7_r4_examples_round_trip_through_the_api() {
     let expected: BTreeSet<String> = EXPECTED_REJECTED.iter().map(|s| s.to_string()).collect();
     let mut problems = Vec::new();
     if !failures.is_empty() {
-        problems.push(format!("{} accepted examples did not round-trip (or failed otherwise):\n  {}", failures.len(), failures.join("\n  ")));
+        problems.push(format!(
+            "{} accepted examples did not round-trip (or failed otherwise):\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        ));
     }
     if rejected != expected {
         let unexpected: Vec<&String> = rejected.difference(&expected).collect();
         let missing: Vec<&String> = expected.difference(&rejected).collect();
-        let details: Vec<&String> = rejections.iter().filter(|m| unexpected.iter().any(|f| m.starts_with(f.as_str()))).collect();
+        let details: Vec<&String> = rejections
+            .iter()
+            .filter(|m| unexpected.iter().any(|f| m.starts_with(f.as_str())))
+            .collect();
         problems.push(format!(
             "the set of rejected (422) examples is wrong: rejected but valid {unexpected:?}; accepted but invalid {missing:?}\n  {}",
             details.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  ")

@@ -34,22 +34,51 @@ fn smart_synthea_300_loads_with_keel_import() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".json.xz")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".json.xz"))
+        })
         .collect();
     files.sort();
-    assert_eq!(files.len(), 302, "expected 302 .json.xz files in {}", dir.display());
+    assert_eq!(
+        files.len(),
+        302,
+        "expected 302 .json.xz files in {}",
+        dir.display()
+    );
 
     let data = tempfile::tempdir().expect("tempdir");
     let started = std::time::Instant::now();
     let (ok, stdout, stderr) = import(data.path(), &files);
     let seconds = started.elapsed().as_secs_f64();
     println!("keel import: {}", stdout.trim());
-    let stderr_tail: String = stderr.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-    assert!(ok, "keel import exited with failure:\n{stdout}\n{stderr_tail}");
-    assert!(stdout.contains("from 302 files"), "keel import did not report 302 files: {stdout}");
-    assert!(stdout.contains("; 0 failure(s)"), "keel import reported failures:\n{stdout}\n{stderr_tail}");
+    let stderr_tail: String = stderr
+        .lines()
+        .rev()
+        .take(40)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        ok,
+        "keel import exited with failure:\n{stdout}\n{stderr_tail}"
+    );
+    assert!(
+        stdout.contains("from 302 files"),
+        "keel import did not report 302 files: {stdout}"
+    );
+    assert!(
+        stdout.contains("; 0 failure(s)"),
+        "keel import reported failures:\n{stdout}\n{stderr_tail}"
+    );
     let total: u64 = EXPECTED.iter().map(|(_, n)| n).sum();
-    assert!(stdout.contains(&format!("imported {total} resources")), "keel import should report {total} resources: {stdout}");
+    assert!(
+        stdout.contains(&format!("imported {total} resources")),
+        "keel import should report {total} resources: {stdout}"
+    );
 
     let server = Server::start(data.path());
     let client = Server::client();
@@ -57,10 +86,24 @@ fn smart_synthea_300_loads_with_keel_import() {
     for (resource_type, expected) in EXPECTED {
         let got = summary_count(&client, &server.base, resource_type);
         if got != *expected {
-            wrong.push(format!("{resource_type}: {got} stored, expected {expected}"));
+            wrong.push(format!(
+                "{resource_type}: {got} stored, expected {expected}"
+            ));
         }
     }
-    println!("SMART Synthea: import {seconds:.1} s; {} of {} type counts wrong", wrong.len(), EXPECTED.len());
-    assert_eq!(summary_count(&client, &server.base, "Patient"), 300, "Patient?_summary=count");
-    assert!(wrong.is_empty(), "resource counts after the import are wrong:\n  {}", wrong.join("\n  "));
+    println!(
+        "SMART Synthea: import {seconds:.1} s; {} of {} type counts wrong",
+        wrong.len(),
+        EXPECTED.len()
+    );
+    assert_eq!(
+        summary_count(&client, &server.base, "Patient"),
+        300,
+        "Patient?_summary=count"
+    );
+    assert!(
+        wrong.is_empty(),
+        "resource counts after the import are wrong:\n  {}",
+        wrong.join("\n  ")
+    );
 }

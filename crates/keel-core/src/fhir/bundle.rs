@@ -64,13 +64,22 @@ pub struct BundleResponse {
 impl FhirService {
     /// Processes a batch or transaction Bundle. A failed transaction is an error as a whole;
     /// a batch reports each entry's own outcome.
-    pub fn process_bundle(&self, ctx: &RequestContext, bundle: Value) -> FhirResult<BundleResponse> {
+    pub fn process_bundle(
+        &self,
+        ctx: &RequestContext,
+        bundle: Value,
+    ) -> FhirResult<BundleResponse> {
         self.process_bundle_with_checkpoint(ctx, bundle, None)
     }
 
     /// As [`process_bundle`](Self::process_bundle), also setting a named checkpoint: in the
     /// same transaction for a transaction Bundle, after the last entry for a batch.
-    pub fn process_bundle_with_checkpoint(&self, ctx: &RequestContext, bundle: Value, checkpoint: Option<(&str, &str)>) -> FhirResult<BundleResponse> {
+    pub fn process_bundle_with_checkpoint(
+        &self,
+        ctx: &RequestContext,
+        bundle: Value,
+        checkpoint: Option<(&str, &str)>,
+    ) -> FhirResult<BundleResponse> {
         let (kind, entries) = parse_bundle(bundle)?;
         match kind {
             BundleKind::Transaction => self.transaction(ctx, entries, checkpoint),
@@ -91,7 +100,12 @@ impl FhirService {
         Ok(self.store.reader()?.checkpoint(key)?)
     }
 
-    fn transaction(&self, ctx: &RequestContext, mut entries: Vec<Entry>, checkpoint: Option<(&str, &str)>) -> FhirResult<BundleResponse> {
+    fn transaction(
+        &self,
+        ctx: &RequestContext,
+        mut entries: Vec<Entry>,
+        checkpoint: Option<(&str, &str)>,
+    ) -> FhirResult<BundleResponse> {
         let mut tx = self.store.begin()?;
         let mut ids: HashMap<String, String> = HashMap::new();
         let mut conditional_cache: HashMap<String, String> = HashMap::new();
@@ -101,15 +115,25 @@ impl FhirService {
             let target = match entry.method {
                 Method::Post => {
                     let resource_type = entry.url.trim_matches('/').to_string();
-                    self.check_type(&resource_type).map_err(|e| e.in_entry(entry.index))?;
+                    self.check_type(&resource_type)
+                        .map_err(|e| e.in_entry(entry.index))?;
                     let existing = match &entry.if_none_exist {
-                        Some(criteria) => self.single_match(tx.as_mut(), &resource_type, criteria).map_err(|e| e.in_entry(entry.index))?,
+                        Some(criteria) => self
+                            .single_match(tx.as_mut(), &resource_type, criteria)
+                            .map_err(|e| e.in_entry(entry.index))?,
                         None => None,
                     };
                     match existing {
                         Some(found) => {
                             let target = format!("{resource_type}/{}", found.id);
-                            pre_resolved.insert(entry.index, EntryResponse { status: "200 OK", resource: Some(found), body: None });
+                            pre_resolved.insert(
+                                entry.index,
+                                EntryResponse {
+                                    status: "200 OK",
+                                    resource: Some(found),
+                                    body: None,
+                                },
+                            );
                             Some(target)
                         }
                         None => Some(format!("{resource_type}/{}", self.ids.new_id())),
@@ -121,16 +145,20 @@ impl FhirService {
                 },
                 _ => None,
             };
-            if let (Some(full_url), Some(target)) = (&entry.full_url, target) {
-                if ids.insert(full_url.clone(), target).is_some() {
-                    return Err(FhirError::BadRequest(format!("fullUrl {full_url} appears more than once")).in_entry(entry.index));
-                }
+            if let (Some(full_url), Some(target)) = (&entry.full_url, target)
+                && ids.insert(full_url.clone(), target).is_some()
+            {
+                return Err(FhirError::BadRequest(format!(
+                    "fullUrl {full_url} appears more than once"
+                ))
+                .in_entry(entry.index));
             }
         }
         // 2. Rewrite references.
         for entry in &mut entries {
             if let Some(resource) = &mut entry.resource {
-                self.rewrite_references(tx.as_mut(), resource, &ids, &mut conditional_cache).map_err(|e| e.in_entry(entry.index))?;
+                self.rewrite_references(tx.as_mut(), resource, &ids, &mut conditional_cache)
+                    .map_err(|e| e.in_entry(entry.index))?;
             }
         }
         // 3. Validate and index every resource, spread over the cores, before taking writes.
@@ -145,7 +173,8 @@ impl FhirService {
                 Some(done) => done,
                 None => {
                     let assigned = entry.full_url.as_ref().and_then(|f| ids.get(f)).cloned();
-                    self.execute(ctx, tx.as_mut(), entry, assigned).map_err(|e| e.in_entry(entry.index))?
+                    self.execute(ctx, tx.as_mut(), entry, assigned)
+                        .map_err(|e| e.in_entry(entry.index))?
                 }
             };
             responses[i] = Some(response);
@@ -154,7 +183,10 @@ impl FhirService {
             tx.set_checkpoint(key, value)?;
         }
         tx.commit()?;
-        Ok(BundleResponse { kind: BundleKind::Transaction, entries: responses.into_iter().flatten().map(Ok).collect() })
+        Ok(BundleResponse {
+            kind: BundleKind::Transaction,
+            entries: responses.into_iter().flatten().map(Ok).collect(),
+        })
     }
 
     fn batch(&self, ctx: &RequestContext, mut entries: Vec<Entry>) -> BundleResponse {
@@ -171,10 +203,19 @@ impl FhirService {
             .map_err(|e: FhirError| e.in_entry(index));
             results.push(result);
         }
-        BundleResponse { kind: BundleKind::Batch, entries: results }
+        BundleResponse {
+            kind: BundleKind::Batch,
+            entries: results,
+        }
     }
 
-    fn execute(&self, ctx: &RequestContext, tx: &mut dyn StoreTx, entry: &mut Entry, assigned: Option<String>) -> FhirResult<EntryResponse> {
+    fn execute(
+        &self,
+        ctx: &RequestContext,
+        tx: &mut dyn StoreTx,
+        entry: &mut Entry,
+        assigned: Option<String>,
+    ) -> FhirResult<EntryResponse> {
         let url = entry.url.trim_start_matches('/').to_string();
         let (path, query) = match url.split_once('?') {
             Some((p, q)) => (p.trim_end_matches('/').to_string(), Some(q.to_string())),
@@ -184,10 +225,17 @@ impl FhirService {
         let resource_type = segments[0];
         self.check_type(resource_type)?;
         let take_resource = |entry: &mut Entry| {
-            entry.resource.take().ok_or_else(|| FhirError::BadRequest(format!("{:?} entry has no resource", entry.method)))
+            entry.resource.take().ok_or_else(|| {
+                FhirError::BadRequest(format!("{:?} entry has no resource", entry.method))
+            })
         };
         let take_checked = |entry: &mut Entry| {
-            entry.checked.take().unwrap_or_else(|| Err(FhirError::BadRequest(format!("{:?} entry has no resource", entry.method))))
+            entry.checked.take().unwrap_or_else(|| {
+                Err(FhirError::BadRequest(format!(
+                    "{:?} entry has no resource",
+                    entry.method
+                )))
+            })
         };
         let written = |o: WriteOutcome| EntryResponse {
             status: if o.created { "201 Created" } else { "200 OK" },
@@ -199,35 +247,58 @@ impl FhirService {
                 let body = take_checked(entry)?;
                 let id = assigned.and_then(|a| a.split_once('/').map(|(_, id)| id.to_string()));
                 let criteria = entry.if_none_exist.clone();
-                self.create_in(tx, resource_type, body, criteria.as_deref(), id).map(written)
+                self.create_in(tx, resource_type, body, criteria.as_deref(), id)
+                    .map(written)
             }
             (Method::Put, [_, id], None) => {
                 let body = take_checked(entry)?;
-                self.update_in(tx, resource_type, id, body, entry.if_match).map(written)
+                self.update_in(tx, resource_type, id, body, entry.if_match)
+                    .map(written)
             }
             (Method::Put, [_], Some(criteria)) => {
                 let body = take_checked(entry)?;
-                self.conditional_update_in(tx, resource_type, &criteria, body, entry.if_match).map(written)
+                self.conditional_update_in(tx, resource_type, &criteria, body, entry.if_match)
+                    .map(written)
             }
             (Method::Patch, [_, id], None) => {
                 let patch = take_resource(entry).map(binary_patch)??;
-                self.patch_in(tx, resource_type, id, patch, entry.if_match).map(written)
+                self.patch_in(tx, resource_type, id, patch, entry.if_match)
+                    .map(written)
             }
             (Method::Delete, [_, id], None) => {
                 let outcome = self.delete_in(tx, resource_type, id)?;
-                Ok(EntryResponse { status: delete_status(&outcome), resource: None, body: None })
+                Ok(EntryResponse {
+                    status: delete_status(&outcome),
+                    resource: None,
+                    body: None,
+                })
             }
             (Method::Delete, [_], Some(criteria)) => {
-                let outcome = match self.match_condition(tx, resource_type, &criteria)?.as_slice() {
+                let outcome = match self
+                    .match_condition(tx, resource_type, &criteria)?
+                    .as_slice()
+                {
                     [] => DeleteOutcome::NothingToDelete,
                     [one] => self.delete_in(tx, resource_type, &one.id.clone())?,
-                    _ => return Err(FhirError::MultipleMatches { condition: criteria }),
+                    _ => {
+                        return Err(FhirError::MultipleMatches {
+                            condition: criteria,
+                        });
+                    }
                 };
-                Ok(EntryResponse { status: delete_status(&outcome), resource: None, body: None })
+                Ok(EntryResponse {
+                    status: delete_status(&outcome),
+                    resource: None,
+                    body: None,
+                })
             }
             (Method::Get, [_, id], None) => {
                 let found = super::live(tx.read(resource_type, id)?, resource_type, id)?;
-                Ok(EntryResponse { status: "200 OK", resource: Some(found), body: None })
+                Ok(EntryResponse {
+                    status: "200 OK",
+                    resource: Some(found),
+                    body: None,
+                })
             }
             (Method::Get, [_], query) => {
                 let pairs = parse_query_string(query.as_deref().unwrap_or(""));
@@ -239,13 +310,21 @@ impl FhirService {
                     .iter()
                     .map(|r| json!({"fullUrl": format!("{}/{}", r.resource_type, r.id), "resource": stored_json(r)}))
                     .collect();
-                let mut bundle = json!({"resourceType": "Bundle", "type": "searchset", "entry": entries});
+                let mut bundle =
+                    json!({"resourceType": "Bundle", "type": "searchset", "entry": entries});
                 if let Some(total) = result.total {
                     bundle["total"] = json!(total);
                 }
-                Ok(EntryResponse { status: "200 OK", resource: None, body: Some(bundle) })
+                Ok(EntryResponse {
+                    status: "200 OK",
+                    resource: None,
+                    body: Some(bundle),
+                })
             }
-            _ => Err(FhirError::BadRequest(format!("unsupported request {:?} {}", entry.method, entry.url))),
+            _ => Err(FhirError::BadRequest(format!(
+                "unsupported request {:?} {}",
+                entry.method, entry.url
+            ))),
         }
     }
 
@@ -255,7 +334,12 @@ impl FhirService {
             if matches!(entry.method, Method::Post | Method::Put)
                 && let Some(resource) = entry.resource.take()
             {
-                let resource_type = entry.url.split(['/', '?']).find(|s| !s.is_empty()).unwrap_or("").to_string();
+                let resource_type = entry
+                    .url
+                    .split(['/', '?'])
+                    .find(|s| !s.is_empty())
+                    .unwrap_or("")
+                    .to_string();
                 entry.checked = Some(self.check(&resource_type, resource));
             }
         };
@@ -272,11 +356,21 @@ impl FhirService {
         });
     }
 
-    fn single_match(&self, tx: &mut dyn StoreTx, resource_type: &str, criteria: &str) -> FhirResult<Option<StoredResource>> {
-        match self.match_condition(tx, resource_type, criteria)?.as_slice() {
+    fn single_match(
+        &self,
+        tx: &mut dyn StoreTx,
+        resource_type: &str,
+        criteria: &str,
+    ) -> FhirResult<Option<StoredResource>> {
+        match self
+            .match_condition(tx, resource_type, criteria)?
+            .as_slice()
+        {
             [] => Ok(None),
             [one] => Ok(Some(one.clone())),
-            _ => Err(FhirError::MultipleMatches { condition: criteria.to_string() }),
+            _ => Err(FhirError::MultipleMatches {
+                condition: criteria.to_string(),
+            }),
         }
     }
 
@@ -306,15 +400,21 @@ impl FhirService {
                                     self.check_type(resource_type)?;
                                     let found = self
                                         .single_match(tx, resource_type, criteria)?
-                                        .ok_or_else(|| FhirError::ConditionNotMatched { condition: reference.clone() })?;
+                                        .ok_or_else(|| FhirError::ConditionNotMatched {
+                                            condition: reference.clone(),
+                                        })?;
                                     let target = format!("{resource_type}/{}", found.id);
                                     cache.insert(reference.clone(), target.clone());
                                     target
                                 }
                             };
                             *reference = resolved;
-                        } else if reference.starts_with("urn:uuid:") || reference.starts_with("urn:oid:") {
-                            return Err(FhirError::BadRequest(format!("reference {reference} names no entry of this Bundle")));
+                        } else if reference.starts_with("urn:uuid:")
+                            || reference.starts_with("urn:oid:")
+                        {
+                            return Err(FhirError::BadRequest(format!(
+                                "reference {reference} names no entry of this Bundle"
+                            )));
                         }
                     } else {
                         self.rewrite_references(tx, v, ids, cache)?;
@@ -342,18 +442,28 @@ fn delete_status(outcome: &DeleteOutcome) -> &'static str {
 /// A PATCH entry carries its JSON Patch as a Binary resource (R4 §3.1.0.11.1).
 fn binary_patch(resource: Value) -> FhirResult<Value> {
     if resource.get("resourceType").and_then(Value::as_str) != Some("Binary") {
-        return Err(FhirError::BadRequest("a PATCH entry's resource must be a Binary holding a JSON Patch".into()));
+        return Err(FhirError::BadRequest(
+            "a PATCH entry's resource must be a Binary holding a JSON Patch".into(),
+        ));
     }
-    let data = resource.get("data").and_then(Value::as_str).ok_or_else(|| FhirError::BadRequest("the Binary has no data".into()))?;
-    let bytes = base64_decode(data).ok_or_else(|| FhirError::BadRequest("the Binary data is not base64".into()))?;
-    serde_json::from_slice(&bytes).map_err(|e| FhirError::BadRequest(format!("the Binary data is not a JSON Patch: {e}")))
+    let data = resource
+        .get("data")
+        .and_then(Value::as_str)
+        .ok_or_else(|| FhirError::BadRequest("the Binary has no data".into()))?;
+    let bytes = base64_decode(data)
+        .ok_or_else(|| FhirError::BadRequest("the Binary data is not base64".into()))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| FhirError::BadRequest(format!("the Binary data is not a JSON Patch: {e}")))
 }
 
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let mut buffer = 0u32;
     let mut bits = 0;
-    for c in text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
+    for c in text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+    {
         let v = match c {
             b'A'..=b'Z' => c - b'A',
             b'a'..=b'z' => c - b'a' + 26,
@@ -375,22 +485,33 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 
 fn parse_bundle(bundle: Value) -> FhirResult<(BundleKind, Vec<Entry>)> {
     let Value::Object(mut map) = bundle else {
-        return Err(FhirError::BadRequest("the body is not a JSON object".into()));
+        return Err(FhirError::BadRequest(
+            "the body is not a JSON object".into(),
+        ));
     };
     if map.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
-        return Err(FhirError::BadRequest("only a Bundle of type batch or transaction can be posted to the base URL".into()));
+        return Err(FhirError::BadRequest(
+            "only a Bundle of type batch or transaction can be posted to the base URL".into(),
+        ));
     }
     let kind = match map.get("type").and_then(Value::as_str) {
         Some("transaction") => BundleKind::Transaction,
         Some("batch") => BundleKind::Batch,
         other => {
-            return Err(FhirError::BadRequest(format!("Bundle.type must be batch or transaction, not {}", other.unwrap_or("missing"))));
+            return Err(FhirError::BadRequest(format!(
+                "Bundle.type must be batch or transaction, not {}",
+                other.unwrap_or("missing")
+            )));
         }
     };
     let raw_entries = match map.remove("entry") {
         Some(Value::Array(entries)) => entries,
         None => Vec::new(),
-        Some(_) => return Err(FhirError::BadRequest("Bundle.entry must be an array".into())),
+        Some(_) => {
+            return Err(FhirError::BadRequest(
+                "Bundle.entry must be an array".into(),
+            ));
+        }
     };
     let mut entries = Vec::with_capacity(raw_entries.len());
     for (index, raw) in raw_entries.into_iter().enumerate() {
@@ -410,7 +531,11 @@ fn parse_entry(index: usize, raw: Value) -> FhirResult<Entry> {
         Some("PUT") => Method::Put,
         Some("PATCH") => Method::Patch,
         Some("DELETE") => Method::Delete,
-        other => return Err(FhirError::BadRequest(format!("entry.request.method {other:?} is not supported"))),
+        other => {
+            return Err(FhirError::BadRequest(format!(
+                "entry.request.method {other:?} is not supported"
+            )));
+        }
     };
     let url = request
         .get("url")
@@ -418,27 +543,42 @@ fn parse_entry(index: usize, raw: Value) -> FhirResult<Entry> {
         .ok_or_else(|| FhirError::BadRequest("entry.request.url is missing".into()))?
         .to_string();
     let if_match = match request.get("ifMatch").and_then(Value::as_str) {
-        Some(tag) => Some(parse_etag(tag).ok_or_else(|| FhirError::BadRequest(format!("ifMatch '{tag}' is not a version ETag")))?),
+        Some(tag) => Some(parse_etag(tag).ok_or_else(|| {
+            FhirError::BadRequest(format!("ifMatch '{tag}' is not a version ETag"))
+        })?),
         None => None,
     };
     Ok(Entry {
         index,
         method,
         url,
-        full_url: map.get("fullUrl").and_then(Value::as_str).map(str::to_string),
+        full_url: map
+            .get("fullUrl")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         resource: map.remove("resource"),
         checked: None,
-        if_none_exist: request.get("ifNoneExist").and_then(Value::as_str).map(str::to_string),
+        if_none_exist: request
+            .get("ifNoneExist")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         if_match,
     })
 }
 
 /// Parses `W/"3"` or `"3"` or `3`.
 pub fn parse_etag(tag: &str) -> Option<u64> {
-    tag.trim().trim_start_matches("W/").trim_matches('"').parse().ok()
+    tag.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .ok()
 }
 
 /// A stored resource as JSON (for bundle entries).
 pub(crate) fn stored_json(r: &StoredResource) -> Value {
-    r.body.as_deref().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(Value::Null)
+    r.body
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null)
 }

@@ -24,13 +24,21 @@ pub struct WriteOutcome {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeleteOutcome {
-    Deleted { version: u64 },
+    Deleted {
+        version: u64,
+    },
     /// There was nothing to delete (unknown or already deleted): still a success.
     NothingToDelete,
 }
 
 impl FhirService {
-    pub fn create(&self, _ctx: &RequestContext, resource_type: &str, body: Value, if_none_exist: Option<&str>) -> FhirResult<WriteOutcome> {
+    pub fn create(
+        &self,
+        _ctx: &RequestContext,
+        resource_type: &str,
+        body: Value,
+        if_none_exist: Option<&str>,
+    ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
         let body = self.check(resource_type, body)?;
         let mut tx = self.store.begin()?;
@@ -40,7 +48,14 @@ impl FhirService {
     }
 
     /// Update (or create with the client's id). `if_match` is the version the client last saw.
-    pub fn update(&self, _ctx: &RequestContext, resource_type: &str, id: &str, body: Value, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
+    pub fn update(
+        &self,
+        _ctx: &RequestContext,
+        resource_type: &str,
+        id: &str,
+        body: Value,
+        if_match: Option<u64>,
+    ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
         let body = self.check(resource_type, body)?;
         let mut tx = self.store.begin()?;
@@ -50,17 +65,32 @@ impl FhirService {
     }
 
     /// `PUT Type?criteria`: no match creates, one match updates it, several fail.
-    pub fn conditional_update(&self, _ctx: &RequestContext, resource_type: &str, criteria: &str, body: Value, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
+    pub fn conditional_update(
+        &self,
+        _ctx: &RequestContext,
+        resource_type: &str,
+        criteria: &str,
+        body: Value,
+        if_match: Option<u64>,
+    ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
         let body = self.check(resource_type, body)?;
         let mut tx = self.store.begin()?;
-        let outcome = self.conditional_update_in(tx.as_mut(), resource_type, criteria, body, if_match)?;
+        let outcome =
+            self.conditional_update_in(tx.as_mut(), resource_type, criteria, body, if_match)?;
         tx.commit()?;
         Ok(outcome)
     }
 
     /// JSON Patch (RFC 6902) applied to the current version.
-    pub fn patch(&self, _ctx: &RequestContext, resource_type: &str, id: &str, patch: Value, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
+    pub fn patch(
+        &self,
+        _ctx: &RequestContext,
+        resource_type: &str,
+        id: &str,
+        patch: Value,
+        if_match: Option<u64>,
+    ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
         let mut tx = self.store.begin()?;
         let outcome = self.patch_in(tx.as_mut(), resource_type, id, patch, if_match)?;
@@ -68,7 +98,12 @@ impl FhirService {
         Ok(outcome)
     }
 
-    pub fn delete(&self, _ctx: &RequestContext, resource_type: &str, id: &str) -> FhirResult<DeleteOutcome> {
+    pub fn delete(
+        &self,
+        _ctx: &RequestContext,
+        resource_type: &str,
+        id: &str,
+    ) -> FhirResult<DeleteOutcome> {
         self.check_type(resource_type)?;
         let mut tx = self.store.begin()?;
         let outcome = self.delete_in(tx.as_mut(), resource_type, id)?;
@@ -77,13 +112,25 @@ impl FhirService {
     }
 
     /// `DELETE Type?criteria`: deletes the one match; several matches fail.
-    pub fn conditional_delete(&self, _ctx: &RequestContext, resource_type: &str, criteria: &str) -> FhirResult<DeleteOutcome> {
+    pub fn conditional_delete(
+        &self,
+        _ctx: &RequestContext,
+        resource_type: &str,
+        criteria: &str,
+    ) -> FhirResult<DeleteOutcome> {
         self.check_type(resource_type)?;
         let mut tx = self.store.begin()?;
-        let outcome = match self.match_condition(tx.as_mut(), resource_type, criteria)?.as_slice() {
+        let outcome = match self
+            .match_condition(tx.as_mut(), resource_type, criteria)?
+            .as_slice()
+        {
             [] => DeleteOutcome::NothingToDelete,
             [one] => self.delete_in(tx.as_mut(), resource_type, &one.id)?,
-            _ => return Err(FhirError::MultipleMatches { condition: criteria.to_string() }),
+            _ => {
+                return Err(FhirError::MultipleMatches {
+                    condition: criteria.to_string(),
+                });
+            }
         };
         tx.commit()?;
         Ok(outcome)
@@ -100,23 +147,53 @@ impl FhirService {
         assigned_id: Option<String>,
     ) -> FhirResult<WriteOutcome> {
         if let Some(criteria) = if_none_exist {
-            match self.match_condition(tx, resource_type, criteria)?.as_slice() {
+            match self
+                .match_condition(tx, resource_type, criteria)?
+                .as_slice()
+            {
                 [] => {}
-                [existing] => return Ok(WriteOutcome { resource: existing.clone(), created: false, matched_existing: true }),
-                _ => return Err(FhirError::MultipleMatches { condition: criteria.to_string() }),
+                [existing] => {
+                    return Ok(WriteOutcome {
+                        resource: existing.clone(),
+                        created: false,
+                        matched_existing: true,
+                    });
+                }
+                _ => {
+                    return Err(FhirError::MultipleMatches {
+                        condition: criteria.to_string(),
+                    });
+                }
             }
         }
         let id = assigned_id.unwrap_or_else(|| self.ids.new_id());
         let resource = self.store_version(tx, resource_type, &id, body, 1, WriteMethod::Create)?;
-        Ok(WriteOutcome { resource, created: true, matched_existing: false })
+        Ok(WriteOutcome {
+            resource,
+            created: true,
+            matched_existing: false,
+        })
     }
 
-    pub(crate) fn update_in(&self, tx: &mut dyn StoreTx, resource_type: &str, id: &str, body: Checked, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
+    pub(crate) fn update_in(
+        &self,
+        tx: &mut dyn StoreTx,
+        resource_type: &str,
+        id: &str,
+        body: Checked,
+        if_match: Option<u64>,
+    ) -> FhirResult<WriteOutcome> {
         match body.body.get("id").and_then(Value::as_str) {
             Some(body_id) if body_id != id => {
-                return Err(FhirError::BadRequest(format!("the resource id '{body_id}' does not match the id '{id}' in the URL")));
+                return Err(FhirError::BadRequest(format!(
+                    "the resource id '{body_id}' does not match the id '{id}' in the URL"
+                )));
             }
-            None => return Err(FhirError::BadRequest("an update must carry the resource id in the body".into())),
+            None => {
+                return Err(FhirError::BadRequest(
+                    "an update must carry the resource id in the body".into(),
+                ));
+            }
             Some(_) => {}
         }
         let current = tx.read(resource_type, id)?;
@@ -124,18 +201,46 @@ impl FhirService {
         if let Some(expected) = if_match
             && expected != current_version
         {
-            return Err(FhirError::VersionConflict { resource_type: resource_type.into(), id: id.into(), expected, current: current_version });
+            return Err(FhirError::VersionConflict {
+                resource_type: resource_type.into(),
+                id: id.into(),
+                expected,
+                current: current_version,
+            });
         }
         let created = current.as_ref().is_none_or(|c| c.is_deleted());
-        let method = if current.is_none() { WriteMethod::Create } else { WriteMethod::Update };
-        let resource = self.store_version(tx, resource_type, id, body, current_version + 1, method)?;
-        Ok(WriteOutcome { resource, created, matched_existing: false })
+        let method = if current.is_none() {
+            WriteMethod::Create
+        } else {
+            WriteMethod::Update
+        };
+        let resource =
+            self.store_version(tx, resource_type, id, body, current_version + 1, method)?;
+        Ok(WriteOutcome {
+            resource,
+            created,
+            matched_existing: false,
+        })
     }
 
-    pub(crate) fn conditional_update_in(&self, tx: &mut dyn StoreTx, resource_type: &str, criteria: &str, body: Checked, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
-        match self.match_condition(tx, resource_type, criteria)?.as_slice() {
+    pub(crate) fn conditional_update_in(
+        &self,
+        tx: &mut dyn StoreTx,
+        resource_type: &str,
+        criteria: &str,
+        body: Checked,
+        if_match: Option<u64>,
+    ) -> FhirResult<WriteOutcome> {
+        match self
+            .match_condition(tx, resource_type, criteria)?
+            .as_slice()
+        {
             [] => {
-                let id = body.body.get("id").and_then(Value::as_str).map(str::to_string);
+                let id = body
+                    .body
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
                 match id {
                     Some(id) => self.update_in(tx, resource_type, &id, body, if_match),
                     None => self.create_in(tx, resource_type, body, None, None),
@@ -146,29 +251,52 @@ impl FhirService {
                 if let Some(body_id) = body.body.get("id").and_then(Value::as_str)
                     && body_id != one.id
                 {
-                    return Err(FhirError::BadRequest(format!("the resource id '{body_id}' does not match the resource '{}' the condition found", one.id)));
+                    return Err(FhirError::BadRequest(format!(
+                        "the resource id '{body_id}' does not match the resource '{}' the condition found",
+                        one.id
+                    )));
                 }
                 body.body.insert("id".into(), Value::String(one.id.clone()));
                 self.update_in(tx, resource_type, &one.id.clone(), body, if_match)
             }
-            _ => Err(FhirError::MultipleMatches { condition: criteria.to_string() }),
+            _ => Err(FhirError::MultipleMatches {
+                condition: criteria.to_string(),
+            }),
         }
     }
 
-    pub(crate) fn patch_in(&self, tx: &mut dyn StoreTx, resource_type: &str, id: &str, patch: Value, if_match: Option<u64>) -> FhirResult<WriteOutcome> {
+    pub(crate) fn patch_in(
+        &self,
+        tx: &mut dyn StoreTx,
+        resource_type: &str,
+        id: &str,
+        patch: Value,
+        if_match: Option<u64>,
+    ) -> FhirResult<WriteOutcome> {
         let current = super::live(tx.read(resource_type, id)?, resource_type, id)?;
         let mut json: Value = parse_stored(&current)?;
-        let operations: json_patch::Patch = serde_json::from_value(patch)
-            .map_err(|e| FhirError::BadRequest(format!("the body is not a JSON Patch document: {e}")))?;
-        json_patch::patch(&mut json, &operations).map_err(|e| FhirError::Invalid(vec![patch_issue(e.to_string())]))?;
-        if json.get("resourceType").and_then(Value::as_str) != Some(resource_type) || json.get("id").and_then(Value::as_str) != Some(id) {
-            return Err(FhirError::Invalid(vec![patch_issue("a patch may not change resourceType or id".into())]));
+        let operations: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
+            FhirError::BadRequest(format!("the body is not a JSON Patch document: {e}"))
+        })?;
+        json_patch::patch(&mut json, &operations)
+            .map_err(|e| FhirError::Invalid(vec![patch_issue(e.to_string())]))?;
+        if json.get("resourceType").and_then(Value::as_str) != Some(resource_type)
+            || json.get("id").and_then(Value::as_str) != Some(id)
+        {
+            return Err(FhirError::Invalid(vec![patch_issue(
+                "a patch may not change resourceType or id".into(),
+            )]));
         }
         let checked = self.check(resource_type, json)?;
         self.update_in(tx, resource_type, id, checked, if_match)
     }
 
-    pub(crate) fn delete_in(&self, tx: &mut dyn StoreTx, resource_type: &str, id: &str) -> FhirResult<DeleteOutcome> {
+    pub(crate) fn delete_in(
+        &self,
+        tx: &mut dyn StoreTx,
+        resource_type: &str,
+        id: &str,
+    ) -> FhirResult<DeleteOutcome> {
         match tx.read(resource_type, id)? {
             Some(current) if !current.is_deleted() => {
                 let version = current.version + 1;
@@ -189,10 +317,17 @@ impl FhirService {
 
     /// Resources of `resource_type` matching `criteria` (a query string), read inside the
     /// transaction. At most two are fetched: callers only distinguish none, one and several.
-    pub(crate) fn match_condition(&self, tx: &mut dyn StoreTx, resource_type: &str, criteria: &str) -> FhirResult<Vec<StoredResource>> {
+    pub(crate) fn match_condition(
+        &self,
+        tx: &mut dyn StoreTx,
+        resource_type: &str,
+        criteria: &str,
+    ) -> FhirResult<Vec<StoredResource>> {
         let pairs = parse_query_string(criteria);
         if pairs.is_empty() {
-            return Err(FhirError::BadRequest(format!("the condition '{criteria}' has no search parameters")));
+            return Err(FhirError::BadRequest(format!(
+                "the condition '{criteria}' has no search parameters"
+            )));
         }
         let mut query: SearchQuery = self.parse_search(resource_type, &pairs, Handling::Strict)?;
         query.count = 2;
@@ -207,28 +342,48 @@ impl FhirService {
     /// a Bundle's entries).
     pub(crate) fn check(&self, resource_type: &str, body: Value) -> FhirResult<Checked> {
         let Value::Object(map) = &body else {
-            return Err(FhirError::BadRequest("the body is not a JSON object".into()));
+            return Err(FhirError::BadRequest(
+                "the body is not a JSON object".into(),
+            ));
         };
         match map.get("resourceType").and_then(Value::as_str) {
             Some(t) if t == resource_type => {}
-            Some(t) => return Err(FhirError::BadRequest(format!("the body is a {t}, not a {resource_type}"))),
+            Some(t) => {
+                return Err(FhirError::BadRequest(format!(
+                    "the body is a {t}, not a {resource_type}"
+                )));
+            }
             None => return Err(FhirError::BadRequest("the body has no resourceType".into())),
         }
-        let errors: Vec<_> = validate::validate(&body).into_iter().filter(|i| i.severity == Severity::Error).collect();
+        let errors: Vec<_> = validate::validate(&body)
+            .into_iter()
+            .filter(|i| i.severity == Severity::Error)
+            .collect();
         if !errors.is_empty() {
             return Err(FhirError::Invalid(errors));
         }
         // The index does not depend on `id` or on the meta elements the server stamps.
         let index = self.indexer.extract(&body);
-        let Value::Object(body) = body else { unreachable!("checked above") };
+        let Value::Object(body) = body else {
+            unreachable!("checked above")
+        };
         Ok(Checked { body, index })
     }
 
     /// Stamps `id` and `meta` and writes one version.
-    fn store_version(&self, tx: &mut dyn StoreTx, resource_type: &str, id: &str, checked: Checked, version: u64, method: WriteMethod) -> FhirResult<StoredResource> {
+    fn store_version(
+        &self,
+        tx: &mut dyn StoreTx,
+        resource_type: &str,
+        id: &str,
+        checked: Checked,
+        version: u64,
+        method: WriteMethod,
+    ) -> FhirResult<StoredResource> {
         let last_updated = self.now();
         let stamped = stamp(checked.body, id, version, last_updated);
-        let text = serde_json::to_string(&stamped).map_err(|e| FhirError::BadRequest(e.to_string()))?;
+        let text =
+            serde_json::to_string(&stamped).map_err(|e| FhirError::BadRequest(e.to_string()))?;
         tx.write(NewVersion {
             resource_type: resource_type.into(),
             id: id.into(),
@@ -238,7 +393,14 @@ impl FhirService {
             body: Some(text.clone()),
             index: checked.index,
         })?;
-        Ok(StoredResource { resource_type: resource_type.into(), id: id.into(), version, last_updated, body: Some(Arc::from(text)), method })
+        Ok(StoredResource {
+            resource_type: resource_type.into(),
+            id: id.into(),
+            version,
+            last_updated,
+            body: Some(Arc::from(text)),
+            method,
+        })
     }
 }
 
@@ -260,11 +422,17 @@ fn stamp(mut map: Map<String, Value>, id: &str, version: u64, last_updated: i64)
     meta.remove("lastUpdated");
     let mut stamped = Map::new();
     stamped.insert("versionId".into(), Value::String(version.to_string()));
-    stamped.insert("lastUpdated".into(), Value::String(format_instant(last_updated)));
+    stamped.insert(
+        "lastUpdated".into(),
+        Value::String(format_instant(last_updated)),
+    );
     stamped.extend(meta);
     map.remove("id");
     let mut out = Map::new();
-    out.insert("resourceType".into(), map.remove("resourceType").unwrap_or(Value::Null));
+    out.insert(
+        "resourceType".into(),
+        map.remove("resourceType").unwrap_or(Value::Null),
+    );
     out.insert("id".into(), Value::String(id.to_string()));
     out.insert("meta".into(), Value::Object(stamped));
     out.extend(map);
@@ -272,12 +440,21 @@ fn stamp(mut map: Map<String, Value>, id: &str, version: u64, last_updated: i64)
 }
 
 fn patch_issue(message: String) -> validate::ValidationIssue {
-    validate::ValidationIssue { severity: Severity::Error, kind: validate::IssueKind::Value, location: String::new(), message }
+    validate::ValidationIssue {
+        severity: Severity::Error,
+        kind: validate::IssueKind::Value,
+        location: String::new(),
+        message,
+    }
 }
 
 pub(crate) fn parse_stored(resource: &StoredResource) -> FhirResult<Value> {
     let body = resource.body.as_deref().unwrap_or("null");
-    serde_json::from_str(body).map_err(|e| FhirError::Store(crate::store::StoreError::Integrity(format!("stored JSON unreadable: {e}"))))
+    serde_json::from_str(body).map_err(|e| {
+        FhirError::Store(crate::store::StoreError::Integrity(format!(
+            "stored JSON unreadable: {e}"
+        )))
+    })
 }
 
 /// Splits `a=1&b=2` (percent-encoded) into decoded pairs.
@@ -331,9 +508,18 @@ mod tests {
 
     #[test]
     fn query_strings_decode() {
-        assert_eq!(parse_query_string("identifier=a%7Cb&x=1+2"), vec![("identifier".into(), "a|b".into()), ("x".into(), "1 2".into())]);
+        assert_eq!(
+            parse_query_string("identifier=a%7Cb&x=1+2"),
+            vec![
+                ("identifier".into(), "a|b".into()),
+                ("x".into(), "1 2".into())
+            ]
+        );
         assert_eq!(parse_query_string("a=%"), vec![("a".into(), "%".into())]);
         assert_eq!(parse_query_string("a=%4"), vec![("a".into(), "%4".into())]);
-        assert_eq!(parse_query_string("a=50%25"), vec![("a".into(), "50%".into())]);
+        assert_eq!(
+            parse_query_string("a=50%25"),
+            vec![("a".into(), "50%".into())]
+        );
     }
 }

@@ -12,7 +12,11 @@ pub fn keel() -> Command {
 
 pub fn shared_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    assert!(dir.is_dir(), "the shared test assets are expected at {}", dir.display());
+    assert!(
+        dir.is_dir(),
+        "the shared test assets are expected at {}",
+        dir.display()
+    );
     dir
 }
 
@@ -22,8 +26,18 @@ pub fn blaze_dir() -> PathBuf {
 
 /// Runs `keel import` and returns (success, stdout, stderr).
 pub fn import(data: &Path, paths: &[PathBuf]) -> (bool, String, String) {
-    let output = keel().arg("import").arg("--data").arg(data).args(paths).output().expect("run keel import");
-    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    let output = keel()
+        .arg("import")
+        .arg("--data")
+        .arg(data)
+        .args(paths)
+        .output()
+        .expect("run keel import");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// A running `keel serve`, stopped when dropped.
@@ -44,7 +58,10 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let base = loop {
-            let line = lines.next().expect("keel serve exited before listening").expect("read stdout");
+            let line = lines
+                .next()
+                .expect("keel serve exited before listening")
+                .expect("read stdout");
             if let Some(url) = line.strip_prefix("keel: listening on ") {
                 break url.trim().to_string();
             }
@@ -53,7 +70,10 @@ impl Server {
     }
 
     pub fn client() -> reqwest::blocking::Client {
-        reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().expect("client")
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("client")
     }
 
     pub fn kill(mut self) {
@@ -84,8 +104,14 @@ pub fn count_across_pages(client: &reqwest::blocking::Client, url: &str) -> (usi
             total = body["total"].as_u64();
         }
         pages += 1;
-        count += body["entry"].as_array().map_or(0, |e| e.iter().filter(|e| e["search"]["mode"] == "match").count());
-        next = body["link"].as_array().and_then(|links| links.iter().find(|l| l["relation"] == "next")).and_then(|l| l["url"].as_str()).map(str::to_string);
+        count += body["entry"].as_array().map_or(0, |e| {
+            e.iter().filter(|e| e["search"]["mode"] == "match").count()
+        });
+        next = body["link"]
+            .as_array()
+            .and_then(|links| links.iter().find(|l| l["relation"] == "next"))
+            .and_then(|l| l["url"].as_str())
+            .map(str::to_string);
         assert!(pages < 10_000, "paging does not end");
     }
     (count, total)
@@ -132,7 +158,11 @@ pub fn first_difference(sent: &serde_json::Value, got: &serde_json::Value) -> Op
             None => "(absent)".into(),
             Some(v) => {
                 let s = v.to_string();
-                if s.chars().count() > 160 { format!("{}…", s.chars().take(160).collect::<String>()) } else { s }
+                if s.chars().count() > 160 {
+                    format!("{}…", s.chars().take(160).collect::<String>())
+                } else {
+                    s
+                }
             }
         }
     }
@@ -143,7 +173,9 @@ pub fn first_difference(sent: &serde_json::Value, got: &serde_json::Value) -> Op
                 for (k, va) in a {
                     let p = format!("{path}.{k}");
                     match b.get(k) {
-                        None => return Some(format!("{p}: sent {}, got (absent)", short(Some(va)))),
+                        None => {
+                            return Some(format!("{p}: sent {}, got (absent)", short(Some(va))));
+                        }
                         Some(vb) => {
                             if let Some(d) = walk(&p, va, vb) {
                                 return Some(d);
@@ -164,13 +196,25 @@ pub fn first_difference(sent: &serde_json::Value, got: &serde_json::Value) -> Op
                                 return Some(d);
                             }
                         }
-                        (va, vb) => return Some(format!("{p}: sent {}, got {} (arrays of {} and {})", short(va), short(vb), a.len(), b.len())),
+                        (va, vb) => {
+                            return Some(format!(
+                                "{p}: sent {}, got {} (arrays of {} and {})",
+                                short(va),
+                                short(vb),
+                                a.len(),
+                                b.len()
+                            ));
+                        }
                     }
                 }
                 None
             }
             (a, b) if a == b => None,
-            (a, b) => Some(format!("{path}: sent {}, got {}", short(Some(a)), short(Some(b)))),
+            (a, b) => Some(format!(
+                "{path}: sent {}, got {}",
+                short(Some(a)),
+                short(Some(b))
+            )),
         }
     }
     walk("$", sent, got)
@@ -180,12 +224,20 @@ pub fn first_difference(sent: &serde_json::Value, got: &serde_json::Value) -> Op
 pub fn summary_count(client: &reqwest::blocking::Client, base: &str, query: &str) -> u64 {
     let sep = if query.contains('?') { '&' } else { '?' };
     let url = format!("{base}/{query}{sep}_summary=count");
-    let response = client.get(&url).send().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let response = client
+        .get(&url)
+        .send()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = response.status();
-    let text = response.text().unwrap_or_else(|e| panic!("GET {url}: cannot read the body: {e}"));
+    let text = response
+        .text()
+        .unwrap_or_else(|e| panic!("GET {url}: cannot read the body: {e}"));
     assert!(status.is_success(), "GET {url}: {status} {text}");
-    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {text}"));
-    body["total"].as_u64().unwrap_or_else(|| panic!("GET {url}: no total in {text}"))
+    let body: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {text}"));
+    body["total"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("GET {url}: no total in {text}"))
 }
 
 /// Follows `next` links from `url` and returns every `match` resource.
@@ -194,18 +246,28 @@ pub fn search_all(client: &reqwest::blocking::Client, url: &str) -> Vec<serde_js
     let mut out = Vec::new();
     let mut pages = 0;
     while let Some(url) = next.take() {
-        let response = client.get(&url).send().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let response = client
+            .get(&url)
+            .send()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
         let status = response.status();
-        let text = response.text().unwrap_or_else(|e| panic!("GET {url}: cannot read the body: {e}"));
+        let text = response
+            .text()
+            .unwrap_or_else(|e| panic!("GET {url}: cannot read the body: {e}"));
         assert!(status.is_success(), "GET {url}: {status} {text}");
-        let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {text}"));
+        let body: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {text}"));
         pages += 1;
         for entry in body["entry"].as_array().into_iter().flatten() {
             if entry["search"]["mode"] == "match" {
                 out.push(entry["resource"].clone());
             }
         }
-        next = body["link"].as_array().and_then(|links| links.iter().find(|l| l["relation"] == "next")).and_then(|l| l["url"].as_str()).map(str::to_string);
+        next = body["link"]
+            .as_array()
+            .and_then(|links| links.iter().find(|l| l["relation"] == "next"))
+            .and_then(|l| l["url"].as_str())
+            .map(str::to_string);
         assert!(pages < 10_000, "paging does not end at {url}");
     }
     out
@@ -225,7 +287,10 @@ pub fn start_logging_to(data: &Path, log: &Path) -> Server {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let base = loop {
-        let line = lines.next().expect("keel serve exited before listening").expect("read stdout");
+        let line = lines
+            .next()
+            .expect("keel serve exited before listening")
+            .expect("read stdout");
         if let Some(url) = line.strip_prefix("keel: listening on ") {
             break url.trim().to_string();
         }
