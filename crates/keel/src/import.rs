@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::time::Instant;
 
 #[derive(Args)]
@@ -29,6 +29,9 @@ pub struct ImportArgs {
     #[arg(long, default_value_t = 1000)]
     chunk: usize,
 }
+
+/// Units the reader may have parsed ahead of the writer.
+const READ_AHEAD: usize = 8;
 
 /// A failure to report: where, and what.
 struct Failure {
@@ -76,7 +79,7 @@ pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
         CorrelationId::parse("import").ok_or("bad correlation id")?,
     );
     let chunk = args.chunk.max(1);
-    let (sender, receiver) = sync_channel::<Message>(2);
+    let (sender, receiver) = sync_channel::<Message>(READ_AHEAD);
     let reader_fhir = fhir.clone();
     let reader_files = files.clone();
     let reader = std::thread::Builder::new()
@@ -114,7 +117,11 @@ fn rate(count: u64, started: Instant) -> f64 {
     count as f64 / started.elapsed().as_secs_f64().max(1e-9)
 }
 
-/// The main thread: stores each unit in its own transaction.
+/// Units stored in one store transaction (each on its own savepoint), by entry count.
+const GROUP_ENTRIES: usize = 4000;
+
+/// The main thread: stores the units, grouping whatever the reader has ready into one store
+/// transaction (fewer commits), each unit still all or nothing with its own checkpoint.
 fn store_all(
     fhir: &FhirService,
     ctx: &RequestContext,
@@ -122,67 +129,108 @@ fn store_all(
     progress: &ProgressBar,
     started: Instant,
 ) -> (u64, Vec<Failure>) {
-    let mut resources = 0;
-    let mut failures = Vec::new();
-    for message in receiver {
+    let mut tally = Tally { resources: 0, failures: Vec::new() };
+    let mut group: Vec<Unit> = Vec::new();
+    let mut group_entries = 0;
+    loop {
+        let message = if group.is_empty() {
+            match receiver.recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            }
+        } else {
+            match receiver.try_recv() {
+                Ok(m) => m,
+                Err(TryRecvError::Empty) => {
+                    tally.store_group(fhir, ctx, std::mem::take(&mut group), progress);
+                    group_entries = 0;
+                    progress.set_message(format!("{} resources, {:.0} resources/s", tally.resources, rate(tally.resources, started)));
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => break,
+            }
+        };
         match message {
             Message::Skipped => progress.inc(1),
             Message::FileFailure(f) => {
-                failures.push(f);
+                tally.failures.push(f);
                 progress.inc(1);
             }
-            Message::LineFailure(f) => failures.push(f),
+            Message::LineFailure(f) => tally.failures.push(f),
             Message::Unit(unit) => {
-                let entries = unit
-                    .bundle
-                    .get("entry")
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len) as u64;
-                let locate = |index: usize| match unit.lines.get(index) {
-                    Some(line) => format!("line {line}"),
-                    None => format!("entry {index}"),
-                };
-                let (key, value) = (&unit.checkpoint.0, &unit.checkpoint.1);
-                match fhir.process_bundle_with_checkpoint(ctx, unit.bundle, Some((key, value))) {
-                    Ok(response) => {
-                        resources += entries;
-                        if response.kind == BundleKind::Batch {
-                            for (index, entry) in response.entries.iter().enumerate() {
-                                if let Err(e) = entry {
-                                    resources -= 1;
-                                    failures.push(Failure {
-                                        file: unit.file.clone(),
-                                        location: locate(index),
-                                        message: e.to_string(),
-                                    });
-                                }
-                            }
-                        }
-                    }
-                    Err(FhirError::InEntry { index, source }) => {
-                        failures.push(Failure {
-                            file: unit.file.clone(),
-                            location: locate(index),
-                            message: source.to_string(),
-                        });
-                    }
-                    Err(e) => failures.push(Failure {
-                        file: unit.file.clone(),
-                        location: "file".into(),
-                        message: e.to_string(),
-                    }),
+                group_entries += entry_count(&unit.bundle);
+                group.push(unit);
+                if group_entries >= GROUP_ENTRIES {
+                    tally.store_group(fhir, ctx, std::mem::take(&mut group), progress);
+                    group_entries = 0;
                 }
-                if unit.last_of_file {
-                    progress.inc(1);
-                }
-                progress.set_message(format!(
-                    "{resources} resources, {:.0} resources/s",
-                    rate(resources, started)
-                ));
             }
         }
     }
-    (resources, failures)
+    tally.store_group(fhir, ctx, group, progress);
+    (tally.resources, tally.failures)
+}
+
+fn entry_count(bundle: &Value) -> usize {
+    bundle.get("entry").and_then(Value::as_array).map_or(0, Vec::len)
+}
+
+struct Tally {
+    resources: u64,
+    failures: Vec<Failure>,
+}
+
+impl Tally {
+    fn store_group(&mut self, fhir: &FhirService, ctx: &RequestContext, group: Vec<Unit>, progress: &ProgressBar) {
+        if group.is_empty() {
+            return;
+        }
+        let mut described = Vec::with_capacity(group.len());
+        let mut bundles = Vec::with_capacity(group.len());
+        for unit in group {
+            described.push((unit.file, unit.lines, entry_count(&unit.bundle) as u64, unit.last_of_file));
+            bundles.push((unit.bundle, unit.checkpoint));
+        }
+        let results = match fhir.process_bundles_with_checkpoints(ctx, bundles) {
+            Ok(results) => results,
+            Err(e) => {
+                // The whole group failed to commit: report every unit of it.
+                for (file, _, _, last) in described {
+                    self.failures.push(Failure { file, location: "file".into(), message: e.to_string() });
+                    if last {
+                        progress.inc(1);
+                    }
+                }
+                return;
+            }
+        };
+        for ((file, lines, entries, last), result) in described.into_iter().zip(results) {
+            let locate = |index: usize| match lines.get(index) {
+                Some(line) => format!("line {line}"),
+                None => format!("entry {index}"),
+            };
+            match result {
+                Ok(response) => {
+                    self.resources += entries;
+                    if response.kind == BundleKind::Batch {
+                        for (index, entry) in response.entries.iter().enumerate() {
+                            if let Err(e) = entry {
+                                self.resources -= 1;
+                                self.failures.push(Failure { file: file.clone(), location: locate(index), message: e.to_string() });
+                            }
+                        }
+                    }
+                }
+                Err(FhirError::InEntry { index, source }) => {
+                    self.failures.push(Failure { file: file.clone(), location: locate(index), message: source.to_string() });
+                }
+                Err(e) => self.failures.push(Failure { file: file.clone(), location: "file".into(), message: e.to_string() }),
+            }
+            if last {
+                progress.inc(1);
+            }
+        }
+    }
 }
 
 /// The reader thread: turns files into units. Stops early if the main thread has gone.

@@ -72,27 +72,58 @@ impl FhirService {
         self.process_bundle_with_checkpoint(ctx, bundle, None)
     }
 
-    /// As [`process_bundle`](Self::process_bundle), also setting a named checkpoint: in the
-    /// same transaction for a transaction Bundle, after the last entry for a batch.
+    /// As [`process_bundle`](Self::process_bundle), also setting a named checkpoint in the
+    /// same store transaction.
     pub fn process_bundle_with_checkpoint(
         &self,
         ctx: &RequestContext,
         bundle: Value,
         checkpoint: Option<(&str, &str)>,
     ) -> FhirResult<BundleResponse> {
-        let (kind, entries) = parse_bundle(bundle)?;
-        match kind {
-            BundleKind::Transaction => self.transaction(ctx, entries, checkpoint),
-            BundleKind::Batch => {
-                let response = self.batch(ctx, entries);
-                if let Some((key, value)) = checkpoint {
-                    let mut tx = self.store.begin()?;
-                    tx.set_checkpoint(key, value)?;
-                    tx.commit()?;
+        let mut tx = self.store.begin()?;
+        let response = self.run_bundle(ctx, tx.as_mut(), bundle)?;
+        if let Some((key, value)) = checkpoint {
+            tx.set_checkpoint(key, value)?;
+        }
+        tx.commit()?;
+        Ok(response)
+    }
+
+    /// Processes several Bundles in one store transaction, each on its own savepoint: each
+    /// transaction Bundle is still all or nothing, and each successful Bundle's checkpoint is
+    /// set with it. Fewer commits make bulk import faster; the caller gets one result per Bundle.
+    pub fn process_bundles_with_checkpoints(
+        &self,
+        ctx: &RequestContext,
+        bundles: Vec<(Value, (String, String))>,
+    ) -> FhirResult<Vec<FhirResult<BundleResponse>>> {
+        let mut tx = self.store.begin()?;
+        let mut results = Vec::with_capacity(bundles.len());
+        for (bundle, (key, value)) in bundles {
+            tx.savepoint()?;
+            match self.run_bundle(ctx, tx.as_mut(), bundle) {
+                Ok(response) => {
+                    tx.set_checkpoint(&key, &value)?;
+                    tx.release_savepoint()?;
+                    results.push(Ok(response));
                 }
-                Ok(response)
+                Err(error) => {
+                    tx.rollback_to_savepoint()?;
+                    results.push(Err(error));
+                }
             }
         }
+        tx.commit()?;
+        Ok(results)
+    }
+
+    /// Runs a Bundle inside an open store transaction.
+    fn run_bundle(&self, ctx: &RequestContext, tx: &mut dyn StoreTx, bundle: Value) -> FhirResult<BundleResponse> {
+        let (kind, entries) = parse_bundle(bundle)?;
+        Ok(match kind {
+            BundleKind::Transaction => BundleResponse { kind, entries: self.transaction(ctx, tx, entries)?.into_iter().map(Ok).collect() },
+            BundleKind::Batch => BundleResponse { kind, entries: self.batch(ctx, tx, entries)? },
+        })
     }
 
     /// The value of a named checkpoint.
@@ -100,13 +131,13 @@ impl FhirService {
         Ok(self.store.reader()?.checkpoint(key)?)
     }
 
+    /// All entries or none: the caller rolls back on error.
     fn transaction(
         &self,
         ctx: &RequestContext,
+        tx: &mut dyn StoreTx,
         mut entries: Vec<Entry>,
-        checkpoint: Option<(&str, &str)>,
-    ) -> FhirResult<BundleResponse> {
-        let mut tx = self.store.begin()?;
+    ) -> FhirResult<Vec<EntryResponse>> {
         let mut ids: HashMap<String, String> = HashMap::new();
         let mut conditional_cache: HashMap<String, String> = HashMap::new();
         // 1. Decide every new resource's identity, so references can be rewritten before any write.
@@ -119,7 +150,7 @@ impl FhirService {
                         .map_err(|e| e.in_entry(entry.index))?;
                     let existing = match &entry.if_none_exist {
                         Some(criteria) => self
-                            .single_match(tx.as_mut(), &resource_type, criteria)
+                            .single_match(tx, &resource_type, criteria)
                             .map_err(|e| e.in_entry(entry.index))?,
                         None => None,
                     };
@@ -157,7 +188,7 @@ impl FhirService {
         // 2. Rewrite references.
         for entry in &mut entries {
             if let Some(resource) = &mut entry.resource {
-                self.rewrite_references(tx.as_mut(), resource, &ids, &mut conditional_cache)
+                self.rewrite_references(tx, resource, &ids, &mut conditional_cache)
                     .map_err(|e| e.in_entry(entry.index))?;
             }
         }
@@ -173,40 +204,34 @@ impl FhirService {
                 Some(done) => done,
                 None => {
                     let assigned = entry.full_url.as_ref().and_then(|f| ids.get(f)).cloned();
-                    self.execute(ctx, tx.as_mut(), entry, assigned)
+                    self.execute(ctx, tx, entry, assigned)
                         .map_err(|e| e.in_entry(entry.index))?
                 }
             };
             responses[i] = Some(response);
         }
-        if let Some((key, value)) = checkpoint {
-            tx.set_checkpoint(key, value)?;
-        }
-        tx.commit()?;
-        Ok(BundleResponse {
-            kind: BundleKind::Transaction,
-            entries: responses.into_iter().flatten().map(Ok).collect(),
-        })
+        Ok(responses.into_iter().flatten().collect())
     }
 
-    fn batch(&self, ctx: &RequestContext, mut entries: Vec<Entry>) -> BundleResponse {
+    /// Each entry on its own savepoint: a failed entry leaves no trace and the others go on.
+    fn batch(&self, ctx: &RequestContext, tx: &mut dyn StoreTx, mut entries: Vec<Entry>) -> FhirResult<Vec<FhirResult<EntryResponse>>> {
         let mut results = Vec::with_capacity(entries.len());
         self.check_entries(&mut entries);
         for entry in &mut entries {
             let index = entry.index;
-            let result = (|| {
-                let mut tx = self.store.begin()?;
-                let response = self.execute(ctx, tx.as_mut(), entry, None)?;
-                tx.commit()?;
-                Ok(response)
-            })()
-            .map_err(|e: FhirError| e.in_entry(index));
-            results.push(result);
+            tx.savepoint()?;
+            match self.execute(ctx, tx, entry, None) {
+                Ok(response) => {
+                    tx.release_savepoint()?;
+                    results.push(Ok(response));
+                }
+                Err(error) => {
+                    tx.rollback_to_savepoint()?;
+                    results.push(Err(error.in_entry(index)));
+                }
+            }
         }
-        BundleResponse {
-            kind: BundleKind::Batch,
-            entries: results,
-        }
+        Ok(results)
     }
 
     fn execute(
