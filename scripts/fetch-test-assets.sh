@@ -6,28 +6,65 @@
 #   $KEEL_TEST_ASSETS/hl7.fhir.r4.examples/package/...
 # where KEEL_TEST_ASSETS defaults to <repo>/.test-assets.
 #
-# Idempotent: does nothing when the package is already extracted.
+# Also installs FHIRPath.js (npm `fhirpath@5.2.2`, MIT, HL7's JavaScript FHIRPath engine) into
+#   $KEEL_TEST_ASSETS/node/node_modules/fhirpath
+# for the differential test crates/keel-fhir/tests/fhirpath_oracle.rs, which runs it through
+# scripts/fhirpath-oracle.mjs.
+#
+# Idempotent: does nothing when the package is already extracted and FHIRPath.js is
+# already installed at that version.
 # Uses only npm and tar.
 set -euo pipefail
 
 PKG_NAME="hl7.fhir.r4.examples"
 PKG_VERSION="4.0.1"
+FHIRPATH_VERSION="5.2.2"
+# fhirpath@5.2.2 asks for @lhncbc/ucum-lhc ^7.1.10, which the npm registry we reach does not
+# hold; 7.1.9 is used instead (UCUM unit conversion, which the oracle does not exercise).
+UCUM_LHC_VERSION="7.1.9"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 assets="${KEEL_TEST_ASSETS:-$repo_root/.test-assets}"
 dest="$assets/$PKG_NAME"
 marker="$dest/package/package.json"
 
+mkdir -p "$assets"
+tmp=""
+staging=""
+node_staging=""
+cleanup() { rm -rf "$tmp" "$staging" "$node_staging"; }
+trap cleanup EXIT
+
+# FHIRPath.js
+node_dir="$assets/node"
+fhirpath_marker="$node_dir/node_modules/fhirpath/package.json"
+if [[ -f "$fhirpath_marker" ]] && grep -q "\"version\" *: *\"$FHIRPATH_VERSION\"" "$fhirpath_marker"; then
+    echo "fetch-test-assets: fhirpath@$FHIRPATH_VERSION already present in $node_dir"
+else
+    echo "fetch-test-assets: npm install fhirpath@$FHIRPATH_VERSION -> $node_dir"
+    # Install into a scratch directory first so that an interrupted run never leaves a
+    # half-installed tree behind the marker check.
+    node_staging="$(mktemp -d "$assets/.npm-install.XXXXXX")"
+    chmod 755 "$node_staging"
+    printf '%s\n' \
+        '{' \
+        '  "private": true,' \
+        '  "description": "FHIRPath.js for the keel-fhir fhirpath_oracle test, written by scripts/fetch-test-assets.sh",' \
+        "  \"dependencies\": { \"fhirpath\": \"$FHIRPATH_VERSION\" }," \
+        "  \"overrides\": { \"@lhncbc/ucum-lhc\": \"$UCUM_LHC_VERSION\" }" \
+        '}' >"$node_staging/package.json"
+    npm install --prefix "$node_staging" --no-audit --no-fund --silent
+    rm -rf "$node_dir"
+    mv "$node_staging" "$node_dir"
+    node_staging=""
+    echo "fetch-test-assets: installed fhirpath@$FHIRPATH_VERSION in $node_dir"
+fi
+
+# HL7 R4 examples
 if [[ -f "$marker" ]] && grep -q "\"version\" *: *\"$PKG_VERSION\"" "$marker"; then
     echo "fetch-test-assets: $PKG_NAME@$PKG_VERSION already present in $dest"
     exit 0
 fi
-
-mkdir -p "$assets"
-tmp=""
-staging=""
-cleanup() { rm -rf "$tmp" "$staging"; }
-trap cleanup EXIT
 
 tarball="$assets/$PKG_NAME-$PKG_VERSION.tgz"
 if [[ ! -s "$tarball" ]]; then

@@ -2,7 +2,7 @@
 // FHIRPath oracle for crates/keel-fhir/tests/fhirpath_oracle.rs.
 //
 // Evaluates every R4 SearchParameter expression on every HL7 R4 example resource with
-// FHIRPath.js (HL7's reference implementation, npm `fhirpath`, MIT), independently of Keel's
+// FHIRPath.js (npm `fhirpath`, MIT; the HL7 project's JavaScript engine), independently of Keel's
 // own evaluator, and prints one JSON object per (example file, search parameter) on stdout:
 //
 //   {"file":"Patient-example.json","resourceType":"Patient","code":"family","url":"...",
@@ -176,6 +176,11 @@ const files = fs.readdirSync(pkgDir)
 const out = [];
 let jobs = 0;
 for (const file of files) {
+  // The package names its files `<resourceType>-<id>.json`: conformance resources (most of
+  // its 190 MB) are skipped without parsing them. Every other file's resourceType is read.
+  if (SKIPPED_TYPES.has(file.split('-')[0])) {
+    continue;
+  }
   const text = fs.readFileSync(path.join(pkgDir, file), 'utf8');
   let resource;
   try {
@@ -187,6 +192,7 @@ for (const file of files) {
   if (typeof resourceType !== 'string' || SKIPPED_TYPES.has(resourceType)) {
     continue;
   }
+  const asParsed = JSON.stringify(resource);
   for (const sp of paramsFor(resourceType)) {
     const job = {
       file, resourceType, code: sp.code, url: sp.url, expression: sp.expression,
@@ -216,7 +222,7 @@ for (const file of files) {
     }
   }
   // One parse serves every expression of a file; make sure FHIRPath.js left it as it was.
-  if (JSON.stringify(resource) !== JSON.stringify(JSON.parse(text))) {
+  if (JSON.stringify(resource) !== asParsed) {
     fail(`${file}: FHIRPath.js changed the resource it evaluated`);
   }
 }

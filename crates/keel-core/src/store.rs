@@ -133,13 +133,6 @@ pub trait StoreRead {
 /// are race-free. Dropping it without commit rolls back.
 pub trait StoreTx: StoreRead {
     fn write(&mut self, version: NewVersion) -> StoreResult<()>;
-    /// Marks a point to return to without ending the transaction. Savepoints nest: rollback
-    /// and release apply to the innermost one.
-    fn savepoint(&mut self) -> StoreResult<()>;
-    /// Undoes everything since the savepoint and discards it.
-    fn rollback_to_savepoint(&mut self) -> StoreResult<()>;
-    /// Keeps everything since the savepoint and discards it.
-    fn release_savepoint(&mut self) -> StoreResult<()>;
     fn set_checkpoint(&mut self, key: &str, value: &str) -> StoreResult<()>;
     fn commit(self: Box<Self>) -> StoreResult<()>;
 }

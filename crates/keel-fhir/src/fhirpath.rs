@@ -437,6 +437,7 @@ pub fn evaluate<'a>(expr: &Expr, resource: &'a Value, types: &dyn TypeInfo) -> V
     let eval = Evaluator {
         types,
         resource_type,
+        root: resource,
     };
     eval.eval(expr, &[Item::node(resource)], true)
 }
@@ -444,6 +445,8 @@ pub fn evaluate<'a>(expr: &Expr, resource: &'a Value, types: &dyn TypeInfo) -> V
 struct Evaluator<'t> {
     types: &'t dyn TypeInfo,
     resource_type: &'t str,
+    /// The resource evaluated: the container of the resources `#id` references name.
+    root: &'t Value,
 }
 
 impl Evaluator<'_> {
@@ -473,8 +476,13 @@ impl Evaluator<'_> {
                 .into_iter()
                 .collect(),
             Expr::Union(a, b) => {
-                let mut items = self.eval(a, context, top);
-                for item in self.eval(b, context, top) {
+                // Both collections merged without duplicates, within either operand too.
+                let mut items: Vec<Item<'a>> = Vec::new();
+                for item in self
+                    .eval(a, context, top)
+                    .into_iter()
+                    .chain(self.eval(b, context, top))
+                {
                     if !items.contains(&item) {
                         items.push(item);
                     }
@@ -550,7 +558,7 @@ impl Evaluator<'_> {
             Function::First => items.into_iter().take(1).collect(),
             Function::Resolve => items
                 .iter()
-                .filter_map(|item| reference_target_type(item.as_value()?))
+                .filter_map(|item| self.resolve_type(item.as_value()?))
                 .map(|resource_type| Item::Resolved { resource_type })
                 .collect(),
             Function::OfType(type_name) => items
@@ -567,6 +575,28 @@ impl Evaluator<'_> {
                         == Some(url)
                 })
                 .collect(),
+        }
+    }
+
+    /// The type of the resource a Reference points at: the contained resource a `#id`
+    /// reference names, else what the literal reference (or its `type`) says.
+    fn resolve_type(&self, reference: &Value) -> Option<String> {
+        let contained = reference
+            .get("reference")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix('#'))
+            .filter(|id| !id.is_empty())
+            .and_then(|id| {
+                self.root
+                    .get("contained")?
+                    .as_array()?
+                    .iter()
+                    .find(|c| c.get("id").and_then(Value::as_str) == Some(id))
+            })
+            .and_then(|c| c.get("resourceType")?.as_str());
+        match contained {
+            Some(resource_type) => Some(resource_type.to_string()),
+            None => reference_target_type(reference),
         }
     }
 
@@ -793,6 +823,25 @@ mod tests {
         assert_eq!(
             values("Observation.performer.where(resolve() is Patient)", &o),
             vec![json!({"reference":"http://x/fhir/Patient/3/_history/2"})]
+        );
+    }
+
+    #[test]
+    fn resolve_finds_contained_resources() {
+        let o = json!({"resourceType":"Observation","contained":[{"resourceType":"Patient","id":"p"}],"subject":{"reference":"#p"},"performer":[{"reference":"#missing"}]});
+        assert_eq!(
+            values("Observation.subject.where(resolve() is Patient)", &o),
+            vec![json!({"reference":"#p"})]
+        );
+        assert!(values("Observation.performer.where(resolve() is Patient)", &o).is_empty());
+    }
+
+    #[test]
+    fn unions_remove_duplicates_within_either_side() {
+        let p = json!({"resourceType":"Patient","name":[{"given":["A","B"]},{"given":["A"]}]});
+        assert_eq!(
+            values("Patient.name.given | Practitioner.name.given", &p),
+            vec![json!("A"), json!("B")]
         );
     }
 

@@ -252,18 +252,6 @@ impl StoreTx for SqliteTx<'_> {
         write_version(&self.conn, self.params, v)
     }
 
-    fn savepoint(&mut self) -> StoreResult<()> {
-        self.conn.execute_batch("SAVEPOINT keel").map_err(unavailable)
-    }
-
-    fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
-        self.conn.execute_batch("ROLLBACK TO keel; RELEASE keel").map_err(unavailable)
-    }
-
-    fn release_savepoint(&mut self) -> StoreResult<()> {
-        self.conn.execute_batch("RELEASE keel").map_err(unavailable)
-    }
-
     fn set_checkpoint(&mut self, key: &str, value: &str) -> StoreResult<()> {
         self.conn
             .prepare_cached("INSERT INTO checkpoints(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")

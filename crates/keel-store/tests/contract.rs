@@ -363,26 +363,6 @@ pub fn referencing_finds_the_compartment(store: &dyn ResourceStore) {
     );
 }
 
-pub fn savepoints_undo_only_what_follows_them(store: &dyn ResourceStore) {
-    let mut tx = store.begin().expect("begin");
-    tx.write(version("Patient", "kept", 1, 1000, vec![])).expect("write");
-    tx.savepoint().expect("savepoint");
-    tx.write(version("Patient", "undone", 1, 1001, vec![token("gender", None, "male")])).expect("write");
-    tx.savepoint().expect("nested savepoint");
-    tx.write(version("Patient", "inner", 1, 1002, vec![])).expect("write");
-    tx.release_savepoint().expect("release inner");
-    tx.rollback_to_savepoint().expect("rollback outer");
-    tx.savepoint().expect("savepoint");
-    tx.write(version("Patient", "released", 1, 1003, vec![])).expect("write");
-    tx.release_savepoint().expect("release");
-    tx.commit().expect("commit");
-    let mut reader = store.reader().expect("reader");
-    for (id, present) in [("kept", true), ("undone", false), ("inner", false), ("released", true)] {
-        assert_eq!(reader.read("Patient", id).expect("read").is_some(), present, "{id}");
-    }
-    assert_eq!(search(store, "Patient", "gender=male").1, Some(0));
-}
-
 macro_rules! contract_tests {
     ($make:expr) => {
         #[test]
@@ -429,11 +409,6 @@ macro_rules! contract_tests {
         fn ids_and_times_come_from_the_injected_sources() {
             let (_guard, store) = $make;
             super::ids_and_times_come_from_the_injected_sources(store);
-        }
-        #[test]
-        fn savepoints_undo_only_what_follows_them() {
-            let (_guard, store) = $make;
-            super::savepoints_undo_only_what_follows_them(store.as_ref());
         }
         #[test]
         fn referencing_finds_the_compartment() {

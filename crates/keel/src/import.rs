@@ -129,7 +129,10 @@ fn store_all(
     progress: &ProgressBar,
     started: Instant,
 ) -> (u64, Vec<Failure>) {
-    let mut tally = Tally { resources: 0, failures: Vec::new() };
+    let mut tally = Tally {
+        resources: 0,
+        failures: Vec::new(),
+    };
     let mut group: Vec<Unit> = Vec::new();
     let mut group_entries = 0;
     loop {
@@ -144,7 +147,11 @@ fn store_all(
                 Err(TryRecvError::Empty) => {
                     tally.store_group(fhir, ctx, std::mem::take(&mut group), progress);
                     group_entries = 0;
-                    progress.set_message(format!("{} resources, {:.0} resources/s", tally.resources, rate(tally.resources, started)));
+                    progress.set_message(format!(
+                        "{} resources, {:.0} resources/s",
+                        tally.resources,
+                        rate(tally.resources, started)
+                    ));
                     continue;
                 }
                 Err(TryRecvError::Disconnected) => break,
@@ -172,7 +179,10 @@ fn store_all(
 }
 
 fn entry_count(bundle: &Value) -> usize {
-    bundle.get("entry").and_then(Value::as_array).map_or(0, Vec::len)
+    bundle
+        .get("entry")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len)
 }
 
 struct Tally {
@@ -181,14 +191,25 @@ struct Tally {
 }
 
 impl Tally {
-    fn store_group(&mut self, fhir: &FhirService, ctx: &RequestContext, group: Vec<Unit>, progress: &ProgressBar) {
+    fn store_group(
+        &mut self,
+        fhir: &FhirService,
+        ctx: &RequestContext,
+        group: Vec<Unit>,
+        progress: &ProgressBar,
+    ) {
         if group.is_empty() {
             return;
         }
         let mut described = Vec::with_capacity(group.len());
         let mut bundles = Vec::with_capacity(group.len());
         for unit in group {
-            described.push((unit.file, unit.lines, entry_count(&unit.bundle) as u64, unit.last_of_file));
+            described.push((
+                unit.file,
+                unit.lines,
+                entry_count(&unit.bundle) as u64,
+                unit.last_of_file,
+            ));
             bundles.push((unit.bundle, unit.checkpoint));
         }
         let results = match fhir.process_bundles_with_checkpoints(ctx, bundles) {
@@ -196,7 +217,11 @@ impl Tally {
             Err(e) => {
                 // The whole group failed to commit: report every unit of it.
                 for (file, _, _, last) in described {
-                    self.failures.push(Failure { file, location: "file".into(), message: e.to_string() });
+                    self.failures.push(Failure {
+                        file,
+                        location: "file".into(),
+                        message: e.to_string(),
+                    });
                     if last {
                         progress.inc(1);
                     }
@@ -216,15 +241,27 @@ impl Tally {
                         for (index, entry) in response.entries.iter().enumerate() {
                             if let Err(e) = entry {
                                 self.resources -= 1;
-                                self.failures.push(Failure { file: file.clone(), location: locate(index), message: e.to_string() });
+                                self.failures.push(Failure {
+                                    file: file.clone(),
+                                    location: locate(index),
+                                    message: e.to_string(),
+                                });
                             }
                         }
                     }
                 }
                 Err(FhirError::InEntry { index, source }) => {
-                    self.failures.push(Failure { file: file.clone(), location: locate(index), message: source.to_string() });
+                    self.failures.push(Failure {
+                        file: file.clone(),
+                        location: locate(index),
+                        message: source.to_string(),
+                    });
                 }
-                Err(e) => self.failures.push(Failure { file: file.clone(), location: "file".into(), message: e.to_string() }),
+                Err(e) => self.failures.push(Failure {
+                    file: file.clone(),
+                    location: "file".into(),
+                    message: e.to_string(),
+                }),
             }
             if last {
                 progress.inc(1);

@@ -252,6 +252,10 @@ fn hl7_r4_examples_round_trip_through_the_api() {
         started.elapsed().as_secs_f64()
     );
 
+    for message in &rejections {
+        let shown: String = message.chars().take(600).collect();
+        println!("rejected: {shown}");
+    }
     let expected: BTreeSet<String> = EXPECTED_REJECTED.iter().map(|s| s.to_string()).collect();
     let mut problems = Vec::new();
     if !failures.is_empty() {
@@ -272,6 +276,14 @@ fn hl7_r4_examples_round_trip_through_the_api() {
             "the set of rejected (422) examples is wrong: rejected but valid {unexpected:?}; accepted but invalid {missing:?}\n  {}",
             details.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  ")
         ));
+    }
+    for message in rejections
+        .iter()
+        .filter(|m| m.starts_with("Questionnaire-qs1.json"))
+    {
+        if !message.contains("linkId") {
+            problems.push(format!("Questionnaire-qs1.json was rejected, but not for its items without linkId: {message}"));
+        }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert_eq!(round_tripped, examples.len() - expected.len());

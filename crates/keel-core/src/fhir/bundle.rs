@@ -89,40 +89,61 @@ impl FhirService {
         Ok(response)
     }
 
-    /// Processes several Bundles in one store transaction, each on its own savepoint: each
-    /// transaction Bundle is still all or nothing, and each successful Bundle's checkpoint is
-    /// set with it. Fewer commits make bulk import faster; the caller gets one result per Bundle.
+    /// Processes several Bundles in one store transaction with their checkpoints: fewer
+    /// commits make bulk import faster. If any Bundle fails, that transaction is rolled back
+    /// and each Bundle is processed again in a transaction of its own, so every transaction
+    /// Bundle is still all or nothing. One result per Bundle.
     pub fn process_bundles_with_checkpoints(
         &self,
         ctx: &RequestContext,
         bundles: Vec<(Value, (String, String))>,
     ) -> FhirResult<Vec<FhirResult<BundleResponse>>> {
-        let mut tx = self.store.begin()?;
-        let mut results = Vec::with_capacity(bundles.len());
-        for (bundle, (key, value)) in bundles {
-            tx.savepoint()?;
-            match self.run_bundle(ctx, tx.as_mut(), bundle) {
-                Ok(response) => {
-                    tx.set_checkpoint(&key, &value)?;
-                    tx.release_savepoint()?;
-                    results.push(Ok(response));
-                }
-                Err(error) => {
-                    tx.rollback_to_savepoint()?;
-                    results.push(Err(error));
+        if bundles.len() > 1 {
+            let mut tx = self.store.begin()?;
+            let mut responses = Vec::with_capacity(bundles.len());
+            for (bundle, (key, value)) in &bundles {
+                match self.run_bundle(ctx, tx.as_mut(), bundle.clone()) {
+                    Ok(response) => {
+                        tx.set_checkpoint(key, value)?;
+                        responses.push(Ok(response));
+                    }
+                    Err(_) => break,
                 }
             }
+            if responses.len() == bundles.len() {
+                tx.commit()?;
+                return Ok(responses);
+            }
         }
-        tx.commit()?;
-        Ok(results)
+        Ok(bundles
+            .into_iter()
+            .map(|(bundle, (key, value))| {
+                self.process_bundle_with_checkpoint(ctx, bundle, Some((&key, &value)))
+            })
+            .collect())
     }
 
     /// Runs a Bundle inside an open store transaction.
-    fn run_bundle(&self, ctx: &RequestContext, tx: &mut dyn StoreTx, bundle: Value) -> FhirResult<BundleResponse> {
+    fn run_bundle(
+        &self,
+        ctx: &RequestContext,
+        tx: &mut dyn StoreTx,
+        bundle: Value,
+    ) -> FhirResult<BundleResponse> {
         let (kind, entries) = parse_bundle(bundle)?;
         Ok(match kind {
-            BundleKind::Transaction => BundleResponse { kind, entries: self.transaction(ctx, tx, entries)?.into_iter().map(Ok).collect() },
-            BundleKind::Batch => BundleResponse { kind, entries: self.batch(ctx, tx, entries)? },
+            BundleKind::Transaction => BundleResponse {
+                kind,
+                entries: self
+                    .transaction(ctx, tx, entries)?
+                    .into_iter()
+                    .map(Ok)
+                    .collect(),
+            },
+            BundleKind::Batch => BundleResponse {
+                kind,
+                entries: self.batch(ctx, tx, entries)?,
+            },
         })
     }
 
@@ -213,22 +234,21 @@ impl FhirService {
         Ok(responses.into_iter().flatten().collect())
     }
 
-    /// Each entry on its own savepoint: a failed entry leaves no trace and the others go on.
-    fn batch(&self, ctx: &RequestContext, tx: &mut dyn StoreTx, mut entries: Vec<Entry>) -> FhirResult<Vec<FhirResult<EntryResponse>>> {
+    /// Each entry on its own: a failed entry leaves no trace and the others go on. An entry
+    /// writes at most once, after all its checks, so a refused entry has written nothing; a
+    /// store failure during a write fails the whole batch (the caller rolls back).
+    fn batch(
+        &self,
+        ctx: &RequestContext,
+        tx: &mut dyn StoreTx,
+        mut entries: Vec<Entry>,
+    ) -> FhirResult<Vec<FhirResult<EntryResponse>>> {
         let mut results = Vec::with_capacity(entries.len());
         self.check_entries(&mut entries);
         for entry in &mut entries {
-            let index = entry.index;
-            tx.savepoint()?;
             match self.execute(ctx, tx, entry, None) {
-                Ok(response) => {
-                    tx.release_savepoint()?;
-                    results.push(Ok(response));
-                }
-                Err(error) => {
-                    tx.rollback_to_savepoint()?;
-                    results.push(Err(error.in_entry(index)));
-                }
+                Err(FhirError::Store(failure)) => return Err(FhirError::Store(failure)),
+                result => results.push(result.map_err(|e| e.in_entry(entry.index))),
             }
         }
         Ok(results)
