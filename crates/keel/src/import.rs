@@ -61,6 +61,9 @@ enum Message {
     FileFailure(Failure),
     /// A file already imported by an earlier run.
     Skipped,
+    /// JSON that is not FHIR (no `resourceType`), such as a manifest beside the data: skipped
+    /// and named in the summary.
+    NotFhir(PathBuf),
 }
 
 pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
@@ -86,7 +89,7 @@ pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
         .name("keel-reader".into())
         .spawn(move || read_all(&reader_fhir, &reader_files, chunk, &sender))
         .map_err(|e| format!("cannot start the reader thread: {e}"))?;
-    let (resources, failures) = store_all(&fhir, &ctx, &receiver, &progress, started);
+    let Tally { resources, failures, not_fhir } = store_all(&fhir, &ctx, &receiver, &progress, started);
     progress.finish_and_clear();
     reader
         .join()
@@ -98,6 +101,9 @@ pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
             f.location,
             f.message
         );
+    }
+    for file in &not_fhir {
+        eprintln!("keel import: {}: skipped: JSON without a resourceType is not FHIR", file.display());
     }
     println!(
         "imported {resources} resources from {} files in {:.1} s ({:.0} resources/s); {} failure(s)",
@@ -128,11 +134,8 @@ fn store_all(
     receiver: &Receiver<Message>,
     progress: &ProgressBar,
     started: Instant,
-) -> (u64, Vec<Failure>) {
-    let mut tally = Tally {
-        resources: 0,
-        failures: Vec::new(),
-    };
+) -> Tally {
+    let mut tally = Tally { resources: 0, failures: Vec::new(), not_fhir: Vec::new() };
     let mut group: Vec<Unit> = Vec::new();
     let mut group_entries = 0;
     loop {
@@ -159,6 +162,10 @@ fn store_all(
         };
         match message {
             Message::Skipped => progress.inc(1),
+            Message::NotFhir(file) => {
+                tally.not_fhir.push(file);
+                progress.inc(1);
+            }
             Message::FileFailure(f) => {
                 tally.failures.push(f);
                 progress.inc(1);
@@ -175,7 +182,7 @@ fn store_all(
         }
     }
     tally.store_group(fhir, ctx, group, progress);
-    (tally.resources, tally.failures)
+    tally
 }
 
 fn entry_count(bundle: &Value) -> usize {
@@ -188,6 +195,7 @@ fn entry_count(bundle: &Value) -> usize {
 struct Tally {
     resources: u64,
     failures: Vec<Failure>,
+    not_fhir: Vec<PathBuf>,
 }
 
 impl Tally {
@@ -327,6 +335,9 @@ fn read_file(
     let json: Value =
         serde_json::from_str(&text).map_err(|e| ReadError::File(format!("not valid JSON: {e}")))?;
     drop(text);
+    if json.get("resourceType").is_none() {
+        return send(Message::NotFhir(path.to_path_buf()));
+    }
     let bundle = as_transaction(json);
     send(Message::Unit(Unit {
         file: path.to_path_buf(),
