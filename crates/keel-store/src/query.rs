@@ -83,8 +83,10 @@ impl<'p> Compiler<'p> {
         self.params.get(&p.resource_type, &p.code).unwrap_or(-1)
     }
 
-    /// `WHERE` conditions (after `r.rtype = ? AND r.deleted = 0`) for the resource alias `r`.
-    pub fn conditions(
+    /// The `WHERE` clause for live resources of `resource_type` under `alias` that meet all
+    /// `criteria`. When the most selective criterion drives by `rid`, the type test is written
+    /// `+alias.rtype` so that the planner cannot prefer scanning every resource of the type.
+    pub fn where_clause(
         &mut self,
         sql: &mut Sql,
         alias: &str,
@@ -93,6 +95,16 @@ impl<'p> Compiler<'p> {
     ) {
         let mut order: Vec<&Criterion> = criteria.iter().collect();
         order.sort_by_key(|c| selectivity_rank(c));
+        let drives_by_rid = matches!(
+            order.first(),
+            Some(Criterion::Match { .. } | Criterion::Chain { .. })
+        );
+        sql.push(&format!(
+            "{}{alias}.rtype = ",
+            if drives_by_rid { "+" } else { "" }
+        ));
+        sql.bind_text(resource_type);
+        sql.push(&format!(" AND {alias}.deleted = 0"));
         for (i, criterion) in order.into_iter().enumerate() {
             sql.push(" AND ");
             self.criterion(sql, alias, resource_type, criterion, i == 0);
@@ -201,11 +213,9 @@ impl<'p> Compiler<'p> {
                 sql.push(&format!(" AND {s}.ttype = "));
                 sql.bind_text(target_type);
                 sql.push(&format!(
-                    " AND {s}.tid IN (SELECT {t}.id FROM resources {t} WHERE {t}.rtype = "
+                    " AND {s}.tid IN (SELECT {t}.id FROM resources {t} WHERE "
                 ));
-                sql.bind_text(target_type);
-                sql.push(&format!(" AND {t}.deleted = 0"));
-                self.conditions(sql, &t, target_type, std::slice::from_ref(inner));
+                self.where_clause(sql, &t, target_type, std::slice::from_ref(inner));
                 sql.push("))");
             }
             Criterion::Has {
@@ -221,10 +231,8 @@ impl<'p> Compiler<'p> {
                 sql.bind_int(pid);
                 sql.push(&format!(" AND {s}.ttype = "));
                 sql.bind_text(resource_type);
-                sql.push(&format!(" AND {t}.rtype = "));
-                sql.bind_text(source_type);
-                sql.push(&format!(" AND {t}.deleted = 0"));
-                self.conditions(sql, &t, source_type, std::slice::from_ref(inner));
+                sql.push(" AND ");
+                self.where_clause(sql, &t, source_type, std::slice::from_ref(inner));
                 sql.push(")");
             }
         }

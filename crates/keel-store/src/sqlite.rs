@@ -352,10 +352,8 @@ fn to_sql(values: &[SqlValue]) -> Vec<rusqlite::types::Value> {
 fn search(conn: &Connection, params: &ParamIds, query: &SearchQuery) -> StoreResult<SearchResult> {
     let mut compiler = Compiler::new(params);
     let mut filter = Sql::default();
-    filter.push("FROM resources r WHERE r.rtype = ");
-    filter.bind(SqlValue::Text(query.resource_type.clone()));
-    filter.push(" AND r.deleted = 0");
-    compiler.conditions(&mut filter, "r", &query.resource_type, &query.criteria);
+    filter.push("FROM resources r WHERE ");
+    compiler.where_clause(&mut filter, "r", &query.resource_type, &query.criteria);
 
     let total = if query.summary_count || query.total == TotalMode::Accurate {
         let sql = format!("SELECT COUNT(*) {}", filter.text);

@@ -68,6 +68,13 @@ enum Message {
 
 pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
     let fhir = crate::open_service(&args.data)?;
+    // One import per data directory at a time: two would both store what neither has
+    // checkpointed yet. The lock is released when the process ends, however it ends.
+    let lock_path = args.data.join("import.lock");
+    let lock = File::create(&lock_path)
+        .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+    lock.try_lock()
+        .map_err(|_| format!("another keel import is running on {}", args.data.display()))?;
     let files = collect_files(&args.paths)?;
     let progress =
         ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
@@ -89,7 +96,11 @@ pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
         .name("keel-reader".into())
         .spawn(move || read_all(&reader_fhir, &reader_files, chunk, &sender))
         .map_err(|e| format!("cannot start the reader thread: {e}"))?;
-    let Tally { resources, failures, not_fhir } = store_all(&fhir, &ctx, &receiver, &progress, started);
+    let Tally {
+        resources,
+        failures,
+        not_fhir,
+    } = store_all(&fhir, &ctx, &receiver, &progress, started);
     progress.finish_and_clear();
     reader
         .join()
@@ -103,7 +114,10 @@ pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
         );
     }
     for file in &not_fhir {
-        eprintln!("keel import: {}: skipped: JSON without a resourceType is not FHIR", file.display());
+        eprintln!(
+            "keel import: {}: skipped: JSON without a resourceType is not FHIR",
+            file.display()
+        );
     }
     println!(
         "imported {resources} resources from {} files in {:.1} s ({:.0} resources/s); {} failure(s)",
@@ -135,7 +149,11 @@ fn store_all(
     progress: &ProgressBar,
     started: Instant,
 ) -> Tally {
-    let mut tally = Tally { resources: 0, failures: Vec::new(), not_fhir: Vec::new() };
+    let mut tally = Tally {
+        resources: 0,
+        failures: Vec::new(),
+        not_fhir: Vec::new(),
+    };
     let mut group: Vec<Unit> = Vec::new();
     let mut group_entries = 0;
     loop {
@@ -419,6 +437,9 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             return Err(format!("{} does not exist", path.display()));
         }
     }
+    // A file named twice (or also found in a named directory) is imported once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())));
     Ok(out)
 }
 

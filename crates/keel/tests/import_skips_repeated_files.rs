@@ -15,16 +15,30 @@ fn a_file_named_twice_in_one_import_is_stored_once() {
 
     for (case, paths) in [
         ("the same file twice", vec![file.clone(), file.clone()]),
-        ("a directory and a file inside it", vec![inputs.path().to_path_buf(), file.clone()]),
+        (
+            "a directory and a file inside it",
+            vec![inputs.path().to_path_buf(), file.clone()],
+        ),
     ] {
         let data = tempfile::tempdir().expect("tempdir");
         let (ok, stdout, stderr) = import(data.path(), &paths);
-        assert!(ok && stdout.contains("; 0 failure(s)"), "{case}: keel import failed:\n{stdout}\n{stderr}");
+        assert!(
+            ok && stdout.contains("; 0 failure(s)"),
+            "{case}: keel import failed:\n{stdout}\n{stderr}"
+        );
         let server = Server::start(data.path());
         let client = Server::client();
         let patients = summary_count(&client, &server.base, "Patient");
         let observations = summary_count(&client, &server.base, "Observation");
-        println!("{case}: {patients} Patient(s), {observations} Observations; keel import said: {}", stdout.trim());
-        assert_eq!(patients, 1, "{case}: the Bundle (one Patient) was stored {patients} times by one `keel import` run: {}", stdout.trim());
+        println!(
+            "{case}: {patients} Patient(s), {observations} Observations; keel import said: {}",
+            stdout.trim()
+        );
+        assert_eq!(
+            patients,
+            1,
+            "{case}: the Bundle (one Patient) was stored {patients} times by one `keel import` run: {}",
+            stdout.trim()
+        );
     }
 }
