@@ -1,13 +1,13 @@
 //! The embedded SQLite backend: one writer connection, a pool of readers, WAL journal with
 //! `synchronous=FULL`, so an acknowledged write survives a crash of the process or the machine.
 
+use crate::pending_index::PendingIndex;
 use crate::query::{Compiler, ParamIds, Sql, SqlValue};
 use crate::schema;
 use keel_core::store::{
     HistoryPage, HistoryQuery, HistoryScope, NewVersion, ResourceStore, SearchResult, StoreError,
     StoreRead, StoreResult, StoreTx, StoredResource, WriteMethod,
 };
-use keel_fhir::index::IndexValue;
 use keel_fhir::search::{Include, SearchQuery, TotalMode};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 use std::collections::HashSet;
@@ -126,6 +126,7 @@ impl ResourceStore for SqliteStore {
         Ok(Box::new(SqliteTx {
             conn,
             params: &self.params,
+            pending: PendingIndex::default(),
             done: false,
         }))
     }
@@ -171,6 +172,7 @@ impl SqliteReader<'_> {
 struct SqliteTx<'s> {
     conn: MutexGuard<'s, Connection>,
     params: &'s ParamIds,
+    pending: PendingIndex,
     done: bool,
 }
 
@@ -202,6 +204,7 @@ macro_rules! impl_store_read {
                 read_version(self.conn_ref(), resource_type, id, version)
             }
             fn search(&mut self, query: &SearchQuery) -> StoreResult<SearchResult> {
+                self.flush_index()?;
                 search(self.conn_ref(), self.params_ref(), query)
             }
             fn history(&mut self, query: &HistoryQuery) -> StoreResult<HistoryPage> {
@@ -230,6 +233,10 @@ impl SqliteReader<'_> {
     fn conn_ref(&self) -> &Connection {
         self.conn()
     }
+    /// A reader has nothing held back.
+    fn flush_index(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
     fn params_ref(&self) -> &ParamIds {
         &self.store.params
     }
@@ -238,6 +245,10 @@ impl SqliteReader<'_> {
 impl SqliteTx<'_> {
     fn conn_ref(&self) -> &Connection {
         &self.conn
+    }
+    /// Index rows held back are written before anything that searches them.
+    fn flush_index(&mut self) -> StoreResult<()> {
+        self.pending.flush(&self.conn).map_err(unavailable)
     }
     fn params_ref(&self) -> &ParamIds {
         self.params
@@ -249,7 +260,7 @@ impl_store_read!(SqliteTx<'_>);
 
 impl StoreTx for SqliteTx<'_> {
     fn write(&mut self, v: NewVersion) -> StoreResult<()> {
-        write_version(&self.conn, self.params, v)
+        write_version(&self.conn, self.params, &mut self.pending, v)
     }
 
     fn set_checkpoint(&mut self, key: &str, value: &str) -> StoreResult<()> {
@@ -261,6 +272,7 @@ impl StoreTx for SqliteTx<'_> {
     }
 
     fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        self.flush_index()?;
         self.conn.execute_batch("COMMIT").map_err(unavailable)?;
         self.done = true;
         Ok(())
@@ -565,7 +577,13 @@ fn referencing(
 
 // ---------------------------------------------------------------- writes
 
-fn write_version(conn: &Connection, params: &ParamIds, v: NewVersion) -> StoreResult<()> {
+/// Writes the version and replaces the resource's index rows (the new ones go to `pending`).
+fn write_version(
+    conn: &Connection,
+    params: &ParamIds,
+    pending: &mut PendingIndex,
+    v: NewVersion,
+) -> StoreResult<()> {
     let deleted = v.body.is_none();
     let method = match v.method {
         WriteMethod::Create => "C",
@@ -604,6 +622,7 @@ fn write_version(conn: &Connection, params: &ParamIds, v: NewVersion) -> StoreRe
         other => unavailable(other),
     })?;
     if v.version > 1 {
+        pending.forget(rid);
         for table in schema::INDEX_TABLES {
             conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?"))
                 .and_then(|mut s| s.execute([rid]))
@@ -617,31 +636,7 @@ fn write_version(conn: &Connection, params: &ParamIds, v: NewVersion) -> StoreRe
                 v.resource_type, entry.param
             )));
         };
-        let text = |v: Option<String>| v.unwrap_or_default();
-        let result = match entry.value {
-            IndexValue::String { normalized, exact } => conn
-                .prepare_cached("INSERT OR IGNORE INTO sp_string(param, norm, exact, rid) VALUES (?, ?, ?, ?)")
-                .and_then(|mut s| s.execute(params![pid, normalized, exact, rid])),
-            IndexValue::Token { system, code, text: display } => conn
-                .prepare_cached("INSERT OR IGNORE INTO sp_token(param, code, system, text, rid) VALUES (?, ?, ?, ?, ?)")
-                .and_then(|mut s| s.execute(params![pid, text(code), text(system), text(display), rid])),
-            IndexValue::Date(range) => conn
-                .prepare_cached("INSERT OR IGNORE INTO sp_date(param, lo, hi, rid) VALUES (?, ?, ?, ?)")
-                .and_then(|mut s| s.execute(params![pid, range.start, range.end, rid])),
-            IndexValue::Reference { target_type, target_id, url } => conn
-                .prepare_cached("INSERT OR IGNORE INTO sp_ref(param, tid, ttype, url, rid) VALUES (?, ?, ?, ?, ?)")
-                .and_then(|mut s| s.execute(params![pid, text(target_id), text(target_type), url, rid])),
-            IndexValue::Number(n) => conn
-                .prepare_cached("INSERT OR IGNORE INTO sp_number(param, value, rid) VALUES (?, ?, ?)")
-                .and_then(|mut s| s.execute(params![pid, n, rid])),
-            IndexValue::Quantity { value, system, code, unit } => conn
-                .prepare_cached("INSERT OR IGNORE INTO sp_quantity(param, value, system, code, unit, rid) VALUES (?, ?, ?, ?, ?, ?)")
-                .and_then(|mut s| s.execute(params![pid, value, text(system), text(code), text(unit), rid])),
-            IndexValue::Uri(value) => conn
-                .prepare_cached("INSERT OR IGNORE INTO sp_uri(param, value, rid) VALUES (?, ?, ?)")
-                .and_then(|mut s| s.execute(params![pid, value, rid])),
-        };
-        result.map_err(unavailable)?;
+        pending.add(pid, rid, entry.value);
     }
     Ok(())
 }
