@@ -41,10 +41,7 @@ impl FhirService {
     ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
         let body = self.check(resource_type, body)?;
-        let mut tx = self.store.begin()?;
-        let outcome = self.create_in(tx.as_mut(), resource_type, body, if_none_exist, None)?;
-        tx.commit()?;
-        Ok(outcome)
+        self.in_transaction(|tx| self.create_in(tx, resource_type, body, if_none_exist, None))
     }
 
     /// Update (or create with the client's id). `if_match` is the version the client last saw.
@@ -58,10 +55,7 @@ impl FhirService {
     ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
         let body = self.check(resource_type, body)?;
-        let mut tx = self.store.begin()?;
-        let outcome = self.update_in(tx.as_mut(), resource_type, id, body, if_match)?;
-        tx.commit()?;
-        Ok(outcome)
+        self.in_transaction(|tx| self.update_in(tx, resource_type, id, body, if_match))
     }
 
     /// `PUT Type?criteria`: no match creates, one match updates it, several fail.
@@ -75,11 +69,9 @@ impl FhirService {
     ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
         let body = self.check(resource_type, body)?;
-        let mut tx = self.store.begin()?;
-        let outcome =
-            self.conditional_update_in(tx.as_mut(), resource_type, criteria, body, if_match)?;
-        tx.commit()?;
-        Ok(outcome)
+        self.in_transaction(|tx| {
+            self.conditional_update_in(tx, resource_type, criteria, body, if_match)
+        })
     }
 
     /// JSON Patch (RFC 6902) applied to the current version.
@@ -92,10 +84,7 @@ impl FhirService {
         if_match: Option<u64>,
     ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
-        let mut tx = self.store.begin()?;
-        let outcome = self.patch_in(tx.as_mut(), resource_type, id, patch, if_match)?;
-        tx.commit()?;
-        Ok(outcome)
+        self.in_transaction(|tx| self.patch_in(tx, resource_type, id, patch, if_match))
     }
 
     pub fn delete(
@@ -105,10 +94,7 @@ impl FhirService {
         id: &str,
     ) -> FhirResult<DeleteOutcome> {
         self.check_type(resource_type)?;
-        let mut tx = self.store.begin()?;
-        let outcome = self.delete_in(tx.as_mut(), resource_type, id)?;
-        tx.commit()?;
-        Ok(outcome)
+        self.in_transaction(|tx| self.delete_in(tx, resource_type, id))
     }
 
     /// `DELETE Type?criteria`: deletes the one match; several matches fail.
@@ -119,21 +105,29 @@ impl FhirService {
         criteria: &str,
     ) -> FhirResult<DeleteOutcome> {
         self.check_type(resource_type)?;
-        let mut tx = self.store.begin()?;
-        let outcome = match self
-            .match_condition(tx.as_mut(), resource_type, criteria)?
-            .as_slice()
-        {
-            [] => DeleteOutcome::NothingToDelete,
-            [one] => self.delete_in(tx.as_mut(), resource_type, &one.id)?,
-            _ => {
-                return Err(FhirError::MultipleMatches {
+        self.in_transaction(|tx| {
+            match self
+                .match_condition(tx, resource_type, criteria)?
+                .as_slice()
+            {
+                [] => Ok(DeleteOutcome::NothingToDelete),
+                [one] => self.delete_in(tx, resource_type, &one.id),
+                _ => Err(FhirError::MultipleMatches {
                     condition: criteria.to_string(),
-                });
+                }),
             }
-        };
+        })
+    }
+
+    /// Runs `f` in a store transaction and commits it if `f` succeeds (else rolls back).
+    fn in_transaction<T>(
+        &self,
+        f: impl FnOnce(&mut dyn StoreTx) -> FhirResult<T>,
+    ) -> FhirResult<T> {
+        let mut tx = self.store.begin()?;
+        let value = f(tx.as_mut())?;
         tx.commit()?;
-        Ok(outcome)
+        Ok(value)
     }
 
     // ---------------------------------------------------------------- inside a transaction

@@ -48,11 +48,18 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path) -> Server {
-        let mut child = keel()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
+        Server::spawn(
+            keel()
+                .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+                .arg(data)
+                .stderr(Stdio::inherit()),
+        )
+    }
+
+    /// Spawns the prepared `keel serve` command and waits for its listening line.
+    fn spawn(command: &mut Command) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn keel serve");
         let stdout = child.stdout.take().expect("stdout");
@@ -276,24 +283,11 @@ pub fn search_all(client: &reqwest::blocking::Client, url: &str) -> Vec<serde_js
 /// Starts `keel serve` with its stderr (the log) written to `log`.
 pub fn start_logging_to(data: &Path, log: &Path) -> Server {
     let file = std::fs::File::create(log).expect("log file");
-    let mut child = keel()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env("KEEL_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(file))
-        .spawn()
-        .expect("spawn keel serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("keel serve exited before listening")
-            .expect("read stdout");
-        if let Some(url) = line.strip_prefix("keel: listening on ") {
-            break url.trim().to_string();
-        }
-    };
-    Server { child, base }
+    Server::spawn(
+        keel()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("KEEL_LOG", "debug")
+            .stderr(Stdio::from(file)),
+    )
 }
