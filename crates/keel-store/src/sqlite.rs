@@ -366,18 +366,20 @@ fn search(conn: &Connection, params: &ParamIds, query: &SearchQuery) -> StoreRes
     let mut filter = Sql::default();
     filter.push("FROM resources r WHERE ");
     compiler.where_clause(&mut filter, "r", &query.resource_type, &query.criteria);
-
-    let total = if query.summary_count || query.total == TotalMode::Accurate {
+    let count_only = || -> StoreResult<u64> {
         let sql = format!("SELECT COUNT(*) {}", filter.text);
         let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
         let n: i64 = stmt
             .query_row(params_from_iter(to_sql(&filter.values)), |r| r.get(0))
             .map_err(unavailable)?;
-        Some(n as u64)
-    } else {
-        None
+        Ok(n as u64)
     };
     if query.summary_count || query.count == 0 {
+        let total = if query.summary_count || query.total == TotalMode::Accurate {
+            Some(count_only()?)
+        } else {
+            None
+        };
         return Ok(SearchResult {
             matches: Vec::new(),
             included: Vec::new(),
@@ -385,8 +387,15 @@ fn search(conn: &Connection, params: &ParamIds, query: &SearchQuery) -> StoreRes
         });
     }
 
+    // One pass gives the page and, through the window function, the total over all pages.
+    let with_total = query.total == TotalMode::Accurate;
+    let columns = if with_total {
+        "r.rid, COUNT(*) OVER ()"
+    } else {
+        "r.rid, 0"
+    };
     let mut page = Sql {
-        text: format!("SELECT r.rid {}", filter.text),
+        text: format!("SELECT {columns} {}", filter.text),
         values: filter.values.clone(),
     };
     compiler.order_by(&mut page, "r", query);
@@ -394,13 +403,23 @@ fn search(conn: &Connection, params: &ParamIds, query: &SearchQuery) -> StoreRes
     page.bind(SqlValue::Int(query.count as i64));
     page.push(" OFFSET ");
     page.bind(SqlValue::Int(query.offset as i64));
-    let rids: Vec<i64> = {
+    let rows: Vec<(i64, i64)> = {
         let mut stmt = conn.prepare_cached(&page.text).map_err(unavailable)?;
         let rows = stmt
-            .query_map(params_from_iter(to_sql(&page.values)), |r| r.get(0))
+            .query_map(params_from_iter(to_sql(&page.values)), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .map_err(unavailable)?;
         rows.collect::<Result<_, _>>().map_err(unavailable)?
     };
+    let total = match (with_total, rows.first()) {
+        (false, _) => None,
+        (true, Some((_, n))) => Some(*n as u64),
+        // A page past the end carries no count: ask for it.
+        (true, None) if query.offset > 0 => Some(count_only()?),
+        (true, None) => Some(0),
+    };
+    let rids: Vec<i64> = rows.into_iter().map(|(rid, _)| rid).collect();
     let matches = read_current_by_rids(conn, &rids)?;
     let included = includes(conn, params, query, &rids)?;
     Ok(SearchResult {
