@@ -5,7 +5,7 @@ use crate::store::StoreError;
 use keel_fhir::search::SearchError;
 use keel_fhir::validate::ValidationIssue;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FhirError {
     #[error("{resource_type}/{id} is not known")]
     NotFound { resource_type: String, id: String },

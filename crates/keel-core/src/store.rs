@@ -91,7 +91,7 @@ pub struct SearchResult {
     pub total: Option<u64>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The store cannot be reached or failed; the operation may be retried.
     #[error("record store unavailable: {0}")]

@@ -153,13 +153,14 @@ fn tokenize(src: &str) -> Result<Vec<(usize, Token)>, ParseError> {
                             break;
                         }
                         Some(b'\\') => {
-                            let escaped = bytes.get(i + 1).copied().unwrap_or(b'\\');
+                            // The escaped character may be multi-byte: step over all of it.
+                            let escaped = src[i + 1..].chars().next().unwrap_or('\\');
                             s.push(match escaped {
-                                b'n' => '\n',
-                                b't' => '\t',
-                                other => other as char,
+                                'n' => '\n',
+                                't' => '\t',
+                                other => other,
                             });
-                            i += 2;
+                            i += 1 + escaped.len_utf8();
                         }
                         Some(_) => {
                             let ch = src[i..].chars().next().unwrap_or(' ');
@@ -430,6 +431,21 @@ impl fmt::Display for Literal {
 
 /// Evaluates `expr` against `resource` (a resource JSON object).
 pub fn evaluate<'a>(expr: &Expr, resource: &'a Value, types: &dyn TypeInfo) -> Vec<Item<'a>> {
+    evaluate_with(expr, resource, types, &|_: &str| None)
+}
+
+/// What `resolve()` knows beyond the resource itself: the target type of a reference that does
+/// not name it, such as a Bundle entry's `urn:uuid:` fullUrl.
+pub type ReferenceTypes<'r> = dyn Fn(&str) -> Option<String> + 'r;
+
+/// As [`evaluate`], with `references` consulted by `resolve()` for references that neither
+/// name their type (`Type/id`) nor point into `contained`.
+pub fn evaluate_with<'a>(
+    expr: &Expr,
+    resource: &'a Value,
+    types: &dyn TypeInfo,
+    references: &ReferenceTypes<'_>,
+) -> Vec<Item<'a>> {
     let resource_type = resource
         .get("resourceType")
         .and_then(Value::as_str)
@@ -438,11 +454,13 @@ pub fn evaluate<'a>(expr: &Expr, resource: &'a Value, types: &dyn TypeInfo) -> V
         types,
         resource_type,
         root: resource,
+        references,
     };
     eval.eval(expr, &[Item::node(resource)], true)
 }
 
 struct Evaluator<'t> {
+    references: &'t ReferenceTypes<'t>,
     types: &'t dyn TypeInfo,
     resource_type: &'t str,
     /// The resource evaluated: the container of the resources `#id` references name.
@@ -596,7 +614,12 @@ impl Evaluator<'_> {
             .and_then(|c| c.get("resourceType")?.as_str());
         match contained {
             Some(resource_type) => Some(resource_type.to_string()),
-            None => reference_target_type(reference),
+            None => reference_target_type(reference).or_else(|| {
+                reference
+                    .get("reference")
+                    .and_then(Value::as_str)
+                    .and_then(|r| (self.references)(r))
+            }),
         }
     }
 
@@ -735,6 +758,16 @@ pub fn reference_target_type(value: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_escaped_multibyte_character_in_a_string_is_not_split() {
+        // Found by fuzz/fuzz_targets/fhirpath.rs: this used to panic (slice inside 'é').
+        assert_eq!(
+            tokenize("'\\é'").ok(),
+            Some(vec![(0, Token::Str("é".into()))])
+        );
+        assert!(parse("Patient.name.where(family = 'O\\'Br\\ïen')").is_ok());
+    }
 
     struct Types;
     impl TypeInfo for Types {

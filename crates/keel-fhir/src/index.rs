@@ -101,6 +101,16 @@ impl Indexer {
 
     /// Every index entry of `resource` (which must carry its `resourceType`).
     pub fn extract(&self, resource: &Value) -> Vec<IndexEntry> {
+        self.extract_with(resource, &|_: &str| None)
+    }
+
+    /// As [`extract`](Self::extract), with the target types of references the resource alone
+    /// does not reveal (a Bundle's `urn:uuid:` entries), for `resolve()`.
+    pub fn extract_with(
+        &self,
+        resource: &Value,
+        references: &fhirpath::ReferenceTypes<'_>,
+    ) -> Vec<IndexEntry> {
         let Some(resource_type) = resource.get("resourceType").and_then(Value::as_str) else {
             return Vec::new();
         };
@@ -109,7 +119,7 @@ impl Indexer {
             if matches!(param.def.code.as_str(), "_id" | "_lastUpdated") {
                 continue; // served from the resource table itself
             }
-            for item in fhirpath::evaluate(&param.expr, resource, self.defs) {
+            for item in fhirpath::evaluate_with(&param.expr, resource, self.defs, references) {
                 values_of(&param.def.code, param.def.kind, &item, &mut out);
             }
         }

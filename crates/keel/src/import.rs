@@ -7,8 +7,8 @@
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use keel_core::fhir::{BundleKind, FhirService};
-use keel_core::{CorrelationId, FhirError, RequestContext};
+use keel_core::fhir::{FhirService, PreparedBundle};
+use keel_core::{CorrelationId, FhirError, FhirResult, RequestContext};
 use serde_json::{Value, json};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -43,7 +43,8 @@ struct Failure {
 /// One transaction's worth of work, parsed and ready to store.
 struct Unit {
     file: PathBuf,
-    bundle: Value,
+    /// The Bundle checked and indexed by the reader thread, or why it could not be.
+    bundle: FhirResult<PreparedBundle>,
     /// Checkpoint key and the value to record when the unit commits.
     checkpoint: (String, String),
     /// NDJSON line number of each entry (empty for a JSON file: locations are entry indexes).
@@ -203,11 +204,8 @@ fn store_all(
     tally
 }
 
-fn entry_count(bundle: &Value) -> usize {
-    bundle
-        .get("entry")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len)
+fn entry_count(bundle: &FhirResult<PreparedBundle>) -> usize {
+    bundle.as_ref().map_or(0, PreparedBundle::len)
 }
 
 struct Tally {
@@ -230,13 +228,22 @@ impl Tally {
         let mut described = Vec::with_capacity(group.len());
         let mut bundles = Vec::with_capacity(group.len());
         for unit in group {
-            described.push((
-                unit.file,
-                unit.lines,
-                entry_count(&unit.bundle) as u64,
-                unit.last_of_file,
-            ));
-            bundles.push((unit.bundle, unit.checkpoint));
+            let entries = entry_count(&unit.bundle) as u64;
+            match unit.bundle {
+                Ok(bundle) => {
+                    described.push((unit.file, unit.lines, entries, unit.last_of_file));
+                    bundles.push((bundle, unit.checkpoint));
+                }
+                Err(error) => {
+                    self.record(&unit.file, &unit.lines, error);
+                    if unit.last_of_file {
+                        progress.inc(1);
+                    }
+                }
+            }
+        }
+        if bundles.is_empty() {
+            return;
         }
         let results = match fhir.process_bundles_with_checkpoints(ctx, bundles) {
             Ok(results) => results,
@@ -256,43 +263,41 @@ impl Tally {
             }
         };
         for ((file, lines, entries, last), result) in described.into_iter().zip(results) {
-            let locate = |index: usize| match lines.get(index) {
-                Some(line) => format!("line {line}"),
-                None => format!("entry {index}"),
-            };
             match result {
                 Ok(response) => {
                     self.resources += entries;
-                    if response.kind == BundleKind::Batch {
-                        for (index, entry) in response.entries.iter().enumerate() {
-                            if let Err(e) = entry {
-                                self.resources -= 1;
-                                self.failures.push(Failure {
-                                    file: file.clone(),
-                                    location: locate(index),
-                                    message: e.to_string(),
-                                });
-                            }
+                    for entry in response.entries {
+                        if let Err(e) = entry {
+                            self.resources -= 1;
+                            self.record(&file, &lines, e);
                         }
                     }
                 }
-                Err(FhirError::InEntry { index, source }) => {
-                    self.failures.push(Failure {
-                        file: file.clone(),
-                        location: locate(index),
-                        message: source.to_string(),
-                    });
-                }
-                Err(e) => self.failures.push(Failure {
-                    file: file.clone(),
-                    location: "file".into(),
-                    message: e.to_string(),
-                }),
+                Err(e) => self.record(&file, &lines, e),
             }
             if last {
                 progress.inc(1);
             }
         }
+    }
+
+    /// Records a failure at the entry (or NDJSON line) it names, else at the file.
+    fn record(&mut self, file: &Path, lines: &[usize], error: FhirError) {
+        let (location, message) = match error {
+            FhirError::InEntry { index, source } => (
+                match lines.get(index) {
+                    Some(line) => format!("line {line}"),
+                    None => format!("entry {index}"),
+                },
+                source.to_string(),
+            ),
+            other => ("file".to_string(), other.to_string()),
+        };
+        self.failures.push(Failure {
+            file: file.to_path_buf(),
+            location,
+            message,
+        });
     }
 }
 
@@ -340,7 +345,7 @@ fn read_file(
         .map_err(|e| ReadError::File(e.to_string()))?;
     if is_ndjson(path) {
         let skip: usize = done.as_deref().and_then(|d| d.parse().ok()).unwrap_or(0);
-        return read_ndjson(path, &key, skip, chunk, &send);
+        return read_ndjson(fhir, path, &key, skip, chunk, &send);
     }
     if done.is_some() {
         return send(Message::Skipped); // committed by an earlier run
@@ -356,7 +361,7 @@ fn read_file(
     if json.get("resourceType").is_none() {
         return send(Message::NotFhir(path.to_path_buf()));
     }
-    let bundle = as_transaction(json);
+    let bundle = fhir.prepare_bundle(as_transaction(json));
     send(Message::Unit(Unit {
         file: path.to_path_buf(),
         bundle,
@@ -367,6 +372,7 @@ fn read_file(
 }
 
 fn read_ndjson(
+    fhir: &FhirService,
     path: &Path,
     key: &str,
     skip: usize,
@@ -383,7 +389,7 @@ fn read_ndjson(
                  consumed: usize,
                  last: bool|
      -> Result<(), ReadError> {
-        let bundle = transaction_of(std::mem::take(resources).into_iter());
+        let bundle = fhir.prepare_bundle(transaction_of(std::mem::take(resources).into_iter()));
         send(Message::Unit(Unit {
             file: path.to_path_buf(),
             bundle,

@@ -31,6 +31,7 @@ enum Method {
     Get,
 }
 
+#[derive(Debug, Clone)]
 struct Entry {
     index: usize,
     method: Method,
@@ -41,6 +42,27 @@ struct Entry {
     checked: Option<FhirResult<Checked>>,
     if_none_exist: Option<String>,
     if_match: Option<u64>,
+}
+
+/// A Bundle parsed, with its resources checked and indexed, ready to run against the store.
+#[derive(Debug, Clone)]
+pub struct PreparedBundle {
+    kind: BundleKind,
+    entries: Vec<Entry>,
+}
+
+impl PreparedBundle {
+    pub fn kind(&self) -> BundleKind {
+        self.kind
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
 /// The outcome of one entry.
@@ -69,15 +91,45 @@ impl FhirService {
         ctx: &RequestContext,
         bundle: Value,
     ) -> FhirResult<BundleResponse> {
-        self.process_bundle_with_checkpoint(ctx, bundle, None)
+        let prepared = self.prepare_bundle(bundle)?;
+        self.process_bundle_with_checkpoint(ctx, prepared, None)
     }
 
-    /// As [`process_bundle`](Self::process_bundle), also setting a named checkpoint in the
-    /// same store transaction.
+    /// Parses a Bundle and checks and indexes its resources: the part of processing that needs
+    /// no store, so it can run ahead of (and in parallel with) the writer.
+    pub fn prepare_bundle(&self, bundle: Value) -> FhirResult<PreparedBundle> {
+        let (kind, mut entries) = parse_bundle(bundle)?;
+        // resolve() in search expressions must know what a Bundle-internal reference points at.
+        let types: HashMap<String, String> = entries
+            .iter()
+            .filter_map(|e| {
+                Some((
+                    e.full_url.clone()?,
+                    e.resource
+                        .as_ref()?
+                        .get("resourceType")?
+                        .as_str()?
+                        .to_string(),
+                ))
+            })
+            .collect();
+        let references = |reference: &str| {
+            types.get(reference).cloned().or_else(|| {
+                let (resource_type, _) = reference.split_once('?')?;
+                self.defs
+                    .is_resource_type(resource_type)
+                    .then(|| resource_type.to_string())
+            })
+        };
+        self.check_entries(&mut entries, &references);
+        Ok(PreparedBundle { kind, entries })
+    }
+
+    /// Processes a prepared Bundle, also setting a named checkpoint in the same store transaction.
     pub fn process_bundle_with_checkpoint(
         &self,
         ctx: &RequestContext,
-        bundle: Value,
+        bundle: PreparedBundle,
         checkpoint: Option<(&str, &str)>,
     ) -> FhirResult<BundleResponse> {
         let mut tx = self.store.begin()?;
@@ -89,19 +141,20 @@ impl FhirService {
         Ok(response)
     }
 
-    /// Processes several Bundles in one store transaction with their checkpoints: fewer
-    /// commits make bulk import faster. If any Bundle fails, that transaction is rolled back
-    /// and each Bundle is processed again in a transaction of its own, so every transaction
-    /// Bundle is still all or nothing. One result per Bundle.
+    /// Processes several prepared Bundles in one store transaction with their checkpoints:
+    /// fewer commits make bulk import faster. If any Bundle fails, that transaction is rolled
+    /// back and each Bundle is processed again in a transaction of its own, so every
+    /// transaction Bundle is still all or nothing. One result per Bundle.
     pub fn process_bundles_with_checkpoints(
         &self,
         ctx: &RequestContext,
-        bundles: Vec<(Value, (String, String))>,
+        bundles: Vec<(PreparedBundle, (String, String))>,
     ) -> FhirResult<Vec<FhirResult<BundleResponse>>> {
         if bundles.len() > 1 {
             let mut tx = self.store.begin()?;
             let mut responses = Vec::with_capacity(bundles.len());
             for (bundle, (key, value)) in &bundles {
+                // A copy: the originals are needed again if the group has to be redone.
                 match self.run_bundle(ctx, tx.as_mut(), bundle.clone()) {
                     Ok(response) => {
                         tx.set_checkpoint(key, value)?;
@@ -123,14 +176,14 @@ impl FhirService {
             .collect())
     }
 
-    /// Runs a Bundle inside an open store transaction.
+    /// Runs a prepared Bundle inside an open store transaction.
     fn run_bundle(
         &self,
         ctx: &RequestContext,
         tx: &mut dyn StoreTx,
-        bundle: Value,
+        bundle: PreparedBundle,
     ) -> FhirResult<BundleResponse> {
-        let (kind, entries) = parse_bundle(bundle)?;
+        let PreparedBundle { kind, entries } = bundle;
         Ok(match kind {
             BundleKind::Transaction => BundleResponse {
                 kind,
@@ -206,16 +259,20 @@ impl FhirService {
                 .in_entry(entry.index));
             }
         }
-        // 2. Rewrite references.
+        // 2. Rewrite references in the (already checked and indexed) resources, and their index.
         for entry in &mut entries {
-            if let Some(resource) = &mut entry.resource {
-                self.rewrite_references(tx, resource, &ids, &mut conditional_cache)
-                    .map_err(|e| e.in_entry(entry.index))?;
+            let index = entry.index;
+            let Some(Ok(checked)) = &mut entry.checked else {
+                continue;
+            };
+            let mut rewritten = HashMap::new();
+            for value in checked.body_mut().values_mut() {
+                self.rewrite_references(tx, value, &ids, &mut conditional_cache, &mut rewritten)
+                    .map_err(|e| e.in_entry(index))?;
             }
+            checked.rewrite_index_references(&rewritten);
         }
-        // 3. Validate and index every resource, spread over the cores, before taking writes.
-        self.check_entries(&mut entries);
-        // 4. Execute in R4 order; answer in Bundle order.
+        // 3. Execute in R4 order; answer in Bundle order.
         let mut order: Vec<usize> = (0..entries.len()).collect();
         order.sort_by_key(|&i| (entries[i].method, i));
         let mut responses: Vec<Option<EntryResponse>> = (0..entries.len()).map(|_| None).collect();
@@ -244,7 +301,6 @@ impl FhirService {
         mut entries: Vec<Entry>,
     ) -> FhirResult<Vec<FhirResult<EntryResponse>>> {
         let mut results = Vec::with_capacity(entries.len());
-        self.check_entries(&mut entries);
         for entry in &mut entries {
             match self.execute(ctx, tx, entry, None) {
                 Err(FhirError::Store(failure)) => return Err(FhirError::Store(failure)),
@@ -374,7 +430,11 @@ impl FhirService {
     }
 
     /// Checks the resources of POST and PUT entries, in parallel when there are many.
-    fn check_entries(&self, entries: &mut [Entry]) {
+    fn check_entries(
+        &self,
+        entries: &mut [Entry],
+        references: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) {
         let check = |entry: &mut Entry| {
             if matches!(entry.method, Method::Post | Method::Put)
                 && let Some(resource) = entry.resource.take()
@@ -385,7 +445,7 @@ impl FhirService {
                     .find(|s| !s.is_empty())
                     .unwrap_or("")
                     .to_string();
-                entry.checked = Some(self.check(&resource_type, resource));
+                entry.checked = Some(self.check_with(&resource_type, resource, references));
             }
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -419,14 +479,15 @@ impl FhirService {
         }
     }
 
-    /// Rewrites every `reference` that names a Bundle entry's fullUrl, and resolves
-    /// conditional references, in place.
+    /// Rewrites every `reference` that names a Bundle entry's fullUrl, and resolves conditional
+    /// references, in place; records each rewrite in `rewritten` (old → new).
     fn rewrite_references(
         &self,
         tx: &mut dyn StoreTx,
         value: &mut Value,
         ids: &HashMap<String, String>,
         cache: &mut HashMap<String, String>,
+        rewritten: &mut HashMap<String, String>,
     ) -> FhirResult<()> {
         match value {
             Value::Object(map) => {
@@ -435,6 +496,7 @@ impl FhirService {
                         && let Value::String(reference) = v
                     {
                         if let Some(target) = ids.get(reference.as_str()) {
+                            rewritten.insert(reference.clone(), target.clone());
                             *reference = target.clone();
                         } else if let Some((resource_type, criteria)) = reference.split_once('?')
                             && !resource_type.contains('/')
@@ -453,6 +515,7 @@ impl FhirService {
                                     target
                                 }
                             };
+                            rewritten.insert(reference.clone(), resolved.clone());
                             *reference = resolved;
                         } else if reference.starts_with("urn:uuid:")
                             || reference.starts_with("urn:oid:")
@@ -462,13 +525,13 @@ impl FhirService {
                             )));
                         }
                     } else {
-                        self.rewrite_references(tx, v, ids, cache)?;
+                        self.rewrite_references(tx, v, ids, cache, rewritten)?;
                     }
                 }
             }
             Value::Array(items) => {
                 for item in items {
-                    self.rewrite_references(tx, item, ids, cache)?;
+                    self.rewrite_references(tx, item, ids, cache, rewritten)?;
                 }
             }
             _ => {}

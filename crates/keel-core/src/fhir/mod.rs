@@ -3,7 +3,7 @@
 mod bundle;
 mod write;
 
-pub use bundle::{BundleKind, BundleResponse, EntryResponse, parse_etag};
+pub use bundle::{BundleKind, BundleResponse, EntryResponse, PreparedBundle, parse_etag};
 pub use write::{DeleteOutcome, WriteOutcome, parse_query_string};
 
 use crate::clock::{Clock, IdSource};

@@ -6,10 +6,12 @@ use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult};
 use crate::store::{NewVersion, StoreTx, StoredResource, WriteMethod};
 use keel_fhir::datetime::format_instant;
-use keel_fhir::index::IndexEntry;
+use keel_fhir::fhirpath::ReferenceTypes;
+use keel_fhir::index::{IndexEntry, IndexValue, split_reference};
 use keel_fhir::search::{Handling, SearchQuery};
 use keel_fhir::validate::{self, Severity};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The result of a create or update.
@@ -335,6 +337,16 @@ impl FhirService {
     /// and independent of the store, so it runs before a transaction begins (or in parallel for
     /// a Bundle's entries).
     pub(crate) fn check(&self, resource_type: &str, body: Value) -> FhirResult<Checked> {
+        self.check_with(resource_type, body, &|_: &str| None)
+    }
+
+    /// As [`check`](Self::check), with the target types of Bundle-internal references.
+    pub(crate) fn check_with(
+        &self,
+        resource_type: &str,
+        body: Value,
+        references: &ReferenceTypes<'_>,
+    ) -> FhirResult<Checked> {
         let Value::Object(map) = &body else {
             return Err(FhirError::BadRequest(
                 "the body is not a JSON object".into(),
@@ -357,7 +369,7 @@ impl FhirService {
             return Err(FhirError::Invalid(errors));
         }
         // The index does not depend on `id` or on the meta elements the server stamps.
-        let index = self.indexer.extract(&body);
+        let index = self.indexer.extract_with(&body, references);
         let Value::Object(body) = body else {
             unreachable!("checked above")
         };
@@ -399,10 +411,33 @@ impl FhirService {
 }
 
 /// A resource that passed validation, with its index entries.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Checked {
     body: Map<String, Value>,
     index: Vec<IndexEntry>,
+}
+
+impl Checked {
+    /// The resource's elements (for rewriting references inside a Bundle).
+    pub(crate) fn body_mut(&mut self) -> &mut Map<String, Value> {
+        &mut self.body
+    }
+
+    /// Makes the index agree with references rewritten in the body (`from` → `to`).
+    pub(crate) fn rewrite_index_references(&mut self, rewritten: &HashMap<String, String>) {
+        for entry in &mut self.index {
+            if let IndexValue::Reference {
+                target_type,
+                target_id,
+                url,
+            } = &mut entry.value
+                && let Some(new) = rewritten.get(url.as_str())
+            {
+                (*target_type, *target_id) = split_reference(new);
+                *url = new.clone();
+            }
+        }
+    }
 }
 
 /// The resource with `id` and `meta.versionId`/`meta.lastUpdated` set and other `meta`
