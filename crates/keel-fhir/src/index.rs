@@ -72,6 +72,9 @@ impl Indexer {
     /// The parameters with an expression this server can evaluate, for a resource type.
     /// Composite and special parameters are not indexed.
     pub fn params(&self, resource_type: &str) -> Arc<Vec<CompiledParam>> {
+        if !self.defs.is_resource_type(resource_type) {
+            return Arc::new(Vec::new()); // nothing to index, and nothing cached for it
+        }
         if let Some(found) = self
             .by_type
             .read()
