@@ -120,6 +120,8 @@ pub trait StoreRead {
         version: u64,
     ) -> StoreResult<Option<StoredResource>>;
     fn search(&mut self, query: &SearchQuery) -> StoreResult<SearchResult>;
+    /// The ids of the page of matches, without reading the resources (no total, no includes).
+    fn search_ids(&mut self, query: &SearchQuery) -> StoreResult<Vec<String>>;
     fn history(&mut self, query: &HistoryQuery) -> StoreResult<HistoryPage>;
     /// Current, non-deleted resources that refer to `resource_type/id` through any reference
     /// search parameter (the patient compartment for `$everything`).

@@ -6,4 +6,4 @@ mod query;
 mod schema;
 pub mod sqlite;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{Durability, SqliteStore};

@@ -1,6 +1,6 @@
-//! Index rows of an open write transaction, held back and written in key order when the
-//! transaction next searches or commits. Sorted, multi-row inserts touch each B-tree page
-//! once per batch instead of once per resource: the main cost of bulk import.
+//! Index rows of an open write transaction, held back and written when the transaction next
+//! searches or commits, many rows per statement. (Sorting them first was measured: it cost
+//! more than it saved, see BENCHMARKS.md.)
 
 use keel_fhir::index::IndexValue;
 use rusqlite::{Connection, ToSql};
@@ -65,10 +65,8 @@ impl PendingIndex {
         self.uri.retain(|r| r.2 != rid);
     }
 
-    /// Writes every held row, in key order, and empties the buffer.
+    /// Writes every held row and empties the buffer.
     pub(crate) fn flush(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        self.string
-            .sort_unstable_by(|a, b| (a.0, &a.1, &a.2, a.3).cmp(&(b.0, &b.1, &b.2, b.3)));
         insert(
             conn,
             "sp_string(param, norm, exact, rid)",
@@ -76,9 +74,6 @@ impl PendingIndex {
             &std::mem::take(&mut self.string),
             |r| vec![&r.0, &r.1, &r.2, &r.3],
         )?;
-        self.token.sort_unstable_by(|a, b| {
-            (a.0, &a.1, &a.2, &a.3, a.4).cmp(&(b.0, &b.1, &b.2, &b.3, b.4))
-        });
         insert(
             conn,
             "sp_token(param, code, system, text, rid)",
@@ -86,7 +81,6 @@ impl PendingIndex {
             &std::mem::take(&mut self.token),
             |r| vec![&r.0, &r.1, &r.2, &r.3, &r.4],
         )?;
-        self.date.sort_unstable();
         insert(
             conn,
             "sp_date(param, lo, hi, rid)",
@@ -94,9 +88,6 @@ impl PendingIndex {
             &std::mem::take(&mut self.date),
             |r| vec![&r.0, &r.1, &r.2, &r.3],
         )?;
-        self.reference.sort_unstable_by(|a, b| {
-            (a.0, &a.1, &a.2, &a.3, a.4).cmp(&(b.0, &b.1, &b.2, &b.3, b.4))
-        });
         insert(
             conn,
             "sp_ref(param, tid, ttype, url, rid)",
@@ -104,8 +95,6 @@ impl PendingIndex {
             &std::mem::take(&mut self.reference),
             |r| vec![&r.0, &r.1, &r.2, &r.3, &r.4],
         )?;
-        self.number
-            .sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
         insert(
             conn,
             "sp_number(param, value, rid)",
@@ -113,11 +102,6 @@ impl PendingIndex {
             &std::mem::take(&mut self.number),
             |r| vec![&r.0, &r.1, &r.2],
         )?;
-        self.quantity.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then(a.1.total_cmp(&b.1))
-                .then_with(|| (&a.2, &a.3, &a.4, a.5).cmp(&(&b.2, &b.3, &b.4, b.5)))
-        });
         insert(
             conn,
             "sp_quantity(param, value, system, code, unit, rid)",
@@ -125,7 +109,6 @@ impl PendingIndex {
             &std::mem::take(&mut self.quantity),
             |r| vec![&r.0, &r.1, &r.2, &r.3, &r.4, &r.5],
         )?;
-        self.uri.sort_unstable();
         insert(
             conn,
             "sp_uri(param, value, rid)",

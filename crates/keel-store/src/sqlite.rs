@@ -1,5 +1,6 @@
-//! The embedded SQLite backend: one writer connection, a pool of readers, WAL journal with
-//! `synchronous=FULL`, so an acknowledged write survives a crash of the process or the machine.
+//! The embedded SQLite backend: one writer connection, a pool of readers, WAL journal. Opened
+//! for serving, every commit is synced (`synchronous=FULL`): an acknowledged write survives a
+//! crash of the process or the machine. Opened for a bulk load, see [`Durability::Resumable`].
 
 use crate::pending_index::PendingIndex;
 use crate::query::{Compiler, ParamIds, Sql, SqlValue};
@@ -15,13 +16,25 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// Page cache of the writer and of each reader connection.
-const WRITER_CACHE_KIB: i64 = 256 * 1024;
+/// Page cache of the writer (serving; bulk loads get more) and of each reader connection.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+const BULK_WRITER_CACHE_KIB: i64 = 512 * 1024;
 /// Readers rely mostly on the operating system's page cache; one is pooled per concurrent read.
 const READER_CACHE_KIB: i64 = 16 * 1024;
 
 /// How many `_include:iterate` rounds are followed at most.
 const MAX_INCLUDE_ROUNDS: usize = 4;
+
+/// How commits reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit is synced before it is acknowledged (serving).
+    EveryCommit,
+    /// Commits are not synced one by one; the database stays consistent after any crash, and
+    /// a crash of the machine (not of the process) can lose the last commits. For bulk loads
+    /// that record their progress in the same transactions and so resume exactly.
+    Resumable,
+}
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -31,16 +44,20 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file `DIR/keel.sqlite`.
+    /// Opens (creating if needed) the database file `DIR/keel.sqlite` for serving.
     pub fn open_dir(dir: &Path) -> StoreResult<SqliteStore> {
+        SqliteStore::open_dir_with(dir, Durability::EveryCommit)
+    }
+
+    pub fn open_dir_with(dir: &Path, durability: Durability) -> StoreResult<SqliteStore> {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
         })?;
-        SqliteStore::open(&dir.join("keel.sqlite"))
+        SqliteStore::open(&dir.join("keel.sqlite"), durability)
     }
 
-    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
-        let writer = open_connection(path, true)?;
+    pub fn open(path: &Path, durability: Durability) -> StoreResult<SqliteStore> {
+        let writer = open_connection(path, Some(durability))?;
         schema::migrate(&writer)?;
         let params = Arc::new(schema::load_params(&writer)?);
         Ok(SqliteStore {
@@ -59,13 +76,14 @@ impl SqliteStore {
         let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match pooled {
             Some(conn) => Ok(conn),
-            None => open_connection(&self.path, false),
+            None => open_connection(&self.path, None),
         }
     }
 }
 
-fn open_connection(path: &Path, writer: bool) -> StoreResult<Connection> {
-    let flags = if writer {
+/// Opens the writer (with its durability) or a reader (`None`).
+fn open_connection(path: &Path, writer: Option<Durability>) -> StoreResult<Connection> {
+    let flags = if writer.is_some() {
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -76,23 +94,28 @@ fn open_connection(path: &Path, writer: bool) -> StoreResult<Connection> {
     conn.busy_timeout(Duration::from_secs(30))
         .map_err(unavailable)?;
     conn.set_prepared_statement_cache_capacity(256);
-    if writer {
+    if writer.is_some() {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(unavailable)?;
     }
-    conn.pragma_update(None, "synchronous", "FULL")
+    let synchronous = if writer == Some(Durability::Resumable) {
+        "NORMAL"
+    } else {
+        "FULL"
+    };
+    conn.pragma_update(None, "synchronous", synchronous)
         .map_err(unavailable)?;
     // The writer updates many index B-trees per resource: give it a large page cache, and let
     // the WAL grow to 64 MiB between checkpoints so index pages are written back in bulk.
-    let (cache_kib, wal_pages) = if writer {
-        (WRITER_CACHE_KIB, 16_384)
-    } else {
-        (READER_CACHE_KIB, 0)
+    let cache_kib = match writer {
+        Some(Durability::EveryCommit) => WRITER_CACHE_KIB,
+        Some(Durability::Resumable) => BULK_WRITER_CACHE_KIB,
+        None => READER_CACHE_KIB,
     };
     conn.pragma_update(None, "cache_size", -cache_kib)
         .map_err(unavailable)?;
-    if writer {
-        conn.pragma_update(None, "wal_autocheckpoint", wal_pages)
+    if writer.is_some() {
+        conn.pragma_update(None, "wal_autocheckpoint", 16_384)
             .map_err(unavailable)?;
     }
     conn.pragma_update(None, "temp_store", "MEMORY")
@@ -206,6 +229,10 @@ macro_rules! impl_store_read {
             fn search(&mut self, query: &SearchQuery) -> StoreResult<SearchResult> {
                 self.flush_index()?;
                 search(self.conn_ref(), self.params_ref(), query)
+            }
+            fn search_ids(&mut self, query: &SearchQuery) -> StoreResult<Vec<String>> {
+                self.flush_index()?;
+                search_ids(self.conn_ref(), self.params_ref(), query)
             }
             fn history(&mut self, query: &HistoryQuery) -> StoreResult<HistoryPage> {
                 history(self.conn_ref(), query)
@@ -427,6 +454,27 @@ fn search(conn: &Connection, params: &ParamIds, query: &SearchQuery) -> StoreRes
         included,
         total,
     })
+}
+
+fn search_ids(
+    conn: &Connection,
+    params: &ParamIds,
+    query: &SearchQuery,
+) -> StoreResult<Vec<String>> {
+    let mut compiler = Compiler::new(params);
+    let mut sql = Sql::default();
+    sql.push("SELECT r.id FROM resources r WHERE ");
+    compiler.where_clause(&mut sql, "r", &query.resource_type, &query.criteria);
+    compiler.order_by(&mut sql, "r", query);
+    sql.push(" LIMIT ");
+    sql.bind(SqlValue::Int(query.count as i64));
+    sql.push(" OFFSET ");
+    sql.bind(SqlValue::Int(query.offset as i64));
+    let mut stmt = conn.prepare_cached(&sql.text).map_err(unavailable)?;
+    let rows = stmt
+        .query_map(params_from_iter(to_sql(&sql.values)), |r| r.get(0))
+        .map_err(unavailable)?;
+    rows.collect::<Result<_, _>>().map_err(unavailable)
 }
 
 /// Follows `_include` and `_revinclude` from the page (and, for `:iterate`, from what they add).

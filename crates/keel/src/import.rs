@@ -68,7 +68,9 @@ enum Message {
 }
 
 pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
-    let fhir = crate::open_service(&args.data)?;
+    // Every unit commits with its checkpoint, so after any crash a re-run redoes exactly what
+    // was lost: commits need not be synced one by one.
+    let fhir = crate::open_service(&args.data, keel_store::Durability::Resumable)?;
     // One import per data directory at a time: two would both store what neither has
     // checkpointed yet. The lock is released when the process ends, however it ends.
     let lock_path = args.data.join("import.lock");

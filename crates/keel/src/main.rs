@@ -6,7 +6,7 @@ mod serve;
 use clap::{Parser, Subcommand};
 use keel_core::clock::{IdSource, SystemClock};
 use keel_core::fhir::FhirService;
-use keel_store::SqliteStore;
+use keel_store::{Durability, SqliteStore};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -70,8 +70,8 @@ impl IdSource for UuidIds {
 }
 
 /// Opens the embedded store in `data` and the FHIR service over it.
-fn open_service(data: &Path) -> Result<Arc<FhirService>, String> {
-    let store = SqliteStore::open_dir(data)
+fn open_service(data: &Path, durability: Durability) -> Result<Arc<FhirService>, String> {
+    let store = SqliteStore::open_dir_with(data, durability)
         .map_err(|e| format!("cannot open the data directory {}: {e}", data.display()))?;
     Ok(Arc::new(FhirService::new(
         Arc::new(store),

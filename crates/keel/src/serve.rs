@@ -27,7 +27,7 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
-    let fhir = crate::open_service(&args.data)?;
+    let fhir = crate::open_service(&args.data, keel_store::Durability::EveryCommit)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     // Store calls run on the blocking pool, one pooled database connection each: bounding the
     // pool bounds the connections and their page caches (memory).

@@ -65,6 +65,25 @@ impl PreparedBundle {
     }
 }
 
+/// Conditional references (`Practitioner?identifier=...`) already resolved in this store
+/// transaction. An entry for a type is forgotten as soon as a Bundle writes that type.
+#[derive(Default)]
+struct ResolvedConditions(HashMap<String, String>);
+
+impl ResolvedConditions {
+    fn forget_types_written_by(&mut self, entries: &[Entry]) {
+        for entry in entries.iter().filter(|e| e.method != Method::Get) {
+            let written = entry
+                .url
+                .split(['/', '?'])
+                .find(|s| !s.is_empty())
+                .unwrap_or("");
+            self.0
+                .retain(|condition, _| condition.split('?').next() != Some(written));
+        }
+    }
+}
+
 /// The outcome of one entry.
 #[derive(Debug)]
 pub struct EntryResponse {
@@ -133,7 +152,8 @@ impl FhirService {
         checkpoint: Option<(&str, &str)>,
     ) -> FhirResult<BundleResponse> {
         let mut tx = self.store.begin()?;
-        let response = self.run_bundle(ctx, tx.as_mut(), bundle)?;
+        let response =
+            self.run_bundle(ctx, tx.as_mut(), bundle, &mut ResolvedConditions::default())?;
         if let Some((key, value)) = checkpoint {
             tx.set_checkpoint(key, value)?;
         }
@@ -152,10 +172,11 @@ impl FhirService {
     ) -> FhirResult<Vec<FhirResult<BundleResponse>>> {
         if bundles.len() > 1 {
             let mut tx = self.store.begin()?;
+            let mut resolved = ResolvedConditions::default();
             let mut responses = Vec::with_capacity(bundles.len());
             for (bundle, (key, value)) in &bundles {
                 // A copy: the originals are needed again if the group has to be redone.
-                match self.run_bundle(ctx, tx.as_mut(), bundle.clone()) {
+                match self.run_bundle(ctx, tx.as_mut(), bundle.clone(), &mut resolved) {
                     Ok(response) => {
                         tx.set_checkpoint(key, value)?;
                         responses.push(Ok(response));
@@ -182,13 +203,14 @@ impl FhirService {
         ctx: &RequestContext,
         tx: &mut dyn StoreTx,
         bundle: PreparedBundle,
+        resolved: &mut ResolvedConditions,
     ) -> FhirResult<BundleResponse> {
         let PreparedBundle { kind, entries } = bundle;
         Ok(match kind {
             BundleKind::Transaction => BundleResponse {
                 kind,
                 entries: self
-                    .transaction(ctx, tx, entries)?
+                    .transaction(ctx, tx, entries, resolved)?
                     .into_iter()
                     .map(Ok)
                     .collect(),
@@ -211,9 +233,9 @@ impl FhirService {
         ctx: &RequestContext,
         tx: &mut dyn StoreTx,
         mut entries: Vec<Entry>,
+        resolved: &mut ResolvedConditions,
     ) -> FhirResult<Vec<EntryResponse>> {
         let mut ids: HashMap<String, String> = HashMap::new();
-        let mut conditional_cache: HashMap<String, String> = HashMap::new();
         // 1. Decide every new resource's identity, so references can be rewritten before any write.
         let mut pre_resolved: HashMap<usize, EntryResponse> = HashMap::new();
         for entry in &entries {
@@ -267,7 +289,7 @@ impl FhirService {
             };
             let mut rewritten = HashMap::new();
             for value in checked.body_mut().values_mut() {
-                self.rewrite_references(tx, value, &ids, &mut conditional_cache, &mut rewritten)
+                self.rewrite_references(tx, value, &ids, &mut resolved.0, &mut rewritten)
                     .map_err(|e| e.in_entry(index))?;
             }
             checked.rewrite_index_references(&rewritten);
@@ -288,6 +310,7 @@ impl FhirService {
             };
             responses[i] = Some(response);
         }
+        resolved.forget_types_written_by(&entries);
         Ok(responses.into_iter().flatten().collect())
     }
 
@@ -505,12 +528,23 @@ impl FhirService {
                                 Some(found) => found.clone(),
                                 None => {
                                     self.check_type(resource_type)?;
-                                    let found = self
-                                        .single_match(tx, resource_type, criteria)?
-                                        .ok_or_else(|| FhirError::ConditionNotMatched {
-                                            condition: reference.clone(),
-                                        })?;
-                                    let target = format!("{resource_type}/{}", found.id);
+                                    let found = match self
+                                        .matching_ids(tx, resource_type, criteria)?
+                                        .as_slice()
+                                    {
+                                        [one] => one.clone(),
+                                        [] => {
+                                            return Err(FhirError::ConditionNotMatched {
+                                                condition: reference.clone(),
+                                            });
+                                        }
+                                        _ => {
+                                            return Err(FhirError::MultipleMatches {
+                                                condition: reference.clone(),
+                                            });
+                                        }
+                                    };
+                                    let target = format!("{resource_type}/{found}");
                                     cache.insert(reference.clone(), target.clone());
                                     target
                                 }

@@ -319,6 +319,24 @@ impl FhirService {
         resource_type: &str,
         criteria: &str,
     ) -> FhirResult<Vec<StoredResource>> {
+        let query = self.condition_query(resource_type, criteria)?;
+        Ok(tx.search(&query)?.matches)
+    }
+
+    /// As [`match_condition`](Self::match_condition), the ids only (no resource is read).
+    pub(crate) fn matching_ids(
+        &self,
+        tx: &mut dyn StoreTx,
+        resource_type: &str,
+        criteria: &str,
+    ) -> FhirResult<Vec<String>> {
+        let query = self.condition_query(resource_type, criteria)?;
+        Ok(tx.search_ids(&query)?)
+    }
+
+    /// The search of a condition: at most two matches, since callers only tell none, one and
+    /// several apart.
+    fn condition_query(&self, resource_type: &str, criteria: &str) -> FhirResult<SearchQuery> {
         let pairs = parse_query_string(criteria);
         if pairs.is_empty() {
             return Err(FhirError::BadRequest(format!(
@@ -330,7 +348,7 @@ impl FhirService {
         query.offset = 0;
         query.total = keel_fhir::search::TotalMode::None;
         query.sort.clear();
-        Ok(tx.search(&query)?.matches)
+        Ok(query)
     }
 
     /// Checks a resource against the R4 structure rules and extracts its search index. Pure
