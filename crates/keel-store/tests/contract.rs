@@ -274,16 +274,48 @@ pub fn search_uses_the_current_index_only(store: &dyn ResourceStore) {
 }
 
 pub fn search_ids_list_the_page_without_reading(store: &dyn ResourceStore) {
-    write_all(store, vec![
-        version("Patient", "i1", 1, 1000, vec![token("gender", None, "male")]),
-        version("Patient", "i2", 1, 1001, vec![token("gender", None, "male")]),
-        version("Patient", "i3", 1, 1002, vec![token("gender", None, "female")]),
-    ]);
+    write_all(
+        store,
+        vec![
+            version(
+                "Patient",
+                "i1",
+                1,
+                1000,
+                vec![token("gender", None, "male")],
+            ),
+            version(
+                "Patient",
+                "i2",
+                1,
+                1001,
+                vec![token("gender", None, "male")],
+            ),
+            version(
+                "Patient",
+                "i3",
+                1,
+                1002,
+                vec![token("gender", None, "female")],
+            ),
+        ],
+    );
     let pairs = keel_core::fhir::parse_query_string("gender=male&_sort=-_id");
     let q = parse_query(definitions::r4(), "Patient", &pairs, Handling::Strict).expect("query");
     let mut tx = store.begin().expect("begin");
-    tx.write(version("Patient", "i4", 1, 1003, vec![token("gender", None, "male")])).expect("write");
-    assert_eq!(tx.search_ids(&q).expect("ids"), vec!["i4", "i2", "i1"], "a transaction searches its own writes too");
+    tx.write(version(
+        "Patient",
+        "i4",
+        1,
+        1003,
+        vec![token("gender", None, "male")],
+    ))
+    .expect("write");
+    assert_eq!(
+        tx.search_ids(&q).expect("ids"),
+        vec!["i4", "i2", "i1"],
+        "a transaction searches its own writes too"
+    );
 }
 
 pub fn search_pages_are_stable_and_complete(store: &dyn ResourceStore) {
