@@ -118,16 +118,18 @@ fn core_crates_have_no_io_dependencies() {
 }
 
 /// Public `FhirService` methods that read or write patient data take `&RequestContext`.
-/// The exceptions touch no patient data and are listed here on purpose.
+/// The exceptions read nothing from the store and are listed here on purpose.
 #[test]
 fn fhir_service_methods_take_a_request_context() {
-    const NO_PATIENT_DATA: &[&str] = &[
+    const NO_STORED_DATA: &[&str] = &[
         "new",
         "definitions",
         "check_type",
         "parse_search",
         "checkpoint",
         "ping",
+        // Parses, validates and indexes the caller's own Bundle; reads no stored data.
+        "prepare_bundle",
     ];
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../keel-core/src/fhir");
     let mut offenders = Vec::new();
@@ -135,28 +137,42 @@ fn fhir_service_methods_take_a_request_context() {
     for entry in std::fs::read_dir(&dir).expect("keel-core/src/fhir") {
         let path = entry.expect("entry").path();
         let source = std::fs::read_to_string(&path).expect("source");
-        for (i, line) in source.lines().enumerate() {
-            let Some(rest) = line.trim_start().strip_prefix("pub fn ") else {
-                continue;
-            };
-            let name = rest.split(['(', '<']).next().unwrap_or_default();
-            // Only methods (taking self) of FhirService; free functions are helpers.
-            let signature: String = source.lines().skip(i).take(4).collect::<Vec<_>>().join(" ");
-            if !signature.contains("&self") {
-                continue;
+        // The bodies of `impl FhirService` blocks: from the header to the next `}` in column 0.
+        let mut rest = source.as_str();
+        while let Some(start) = rest.find("\nimpl FhirService {") {
+            let block = &rest[start..];
+            let end = block.find("\n}\n").unwrap_or(block.len());
+            let body = &block[..end];
+            let lines: Vec<&str> = body.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let Some(after) = line.trim_start().strip_prefix("pub fn ") else {
+                    continue;
+                };
+                let name = after.split(['(', '<']).next().unwrap_or_default();
+                let signature = lines[i..]
+                    .iter()
+                    .take_while(|l| !l.contains('{'))
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    + lines
+                        .get(i + lines[i..].iter().take_while(|l| !l.contains('{')).count())
+                        .copied()
+                        .unwrap_or("");
+                checked += 1;
+                if !NO_STORED_DATA.contains(&name) && !signature.contains("&RequestContext") {
+                    offenders.push(format!("{}: {name}", path.display()));
+                }
             }
-            checked += 1;
-            if !NO_PATIENT_DATA.contains(&name) && !signature.contains("&RequestContext") {
-                offenders.push(format!("{}:{}: {name}", path.display(), i + 1));
-            }
+            rest = &block[end..];
         }
     }
     assert!(
-        checked >= 10,
+        checked >= 15,
         "found only {checked} methods: is the scan still looking at the right files?"
     );
     assert!(
         offenders.is_empty(),
-        "methods without a RequestContext: {offenders:#?}"
+        "FhirService methods without a RequestContext: {offenders:#?}"
     );
 }
