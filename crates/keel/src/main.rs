@@ -2,6 +2,7 @@
 
 mod import;
 mod serve;
+mod sim;
 
 use clap::{Parser, Subcommand};
 use keel_core::clock::{IdSource, SystemClock};
@@ -28,6 +29,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Load FHIR Bundles or NDJSON files (plain, .bz2 or .xz) into the store.
     Import(import::ImportArgs),
+    /// The simulated PCN: generate a synthetic population.
+    Sim(sim::SimArgs),
 }
 
 /// mimalloc: measurably faster than the system allocator for the many small, short-lived
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Import(args) => import::run(args),
+        Command::Sim(args) => sim::run(args),
     };
     match result {
         Ok(code) => code,

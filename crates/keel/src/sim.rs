@@ -1,0 +1,187 @@
+//! `keel sim`: the simulated PCN. `keel sim generate` writes a synthetic population (native
+//! JSON Lines and/or FHIR R4 NDJSON that `keel import` loads).
+
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use keel_sim::date::Date;
+use keel_sim::output::{self, Format, WriteOptions};
+use keel_sim::population::{NHS_NUMBER_CAPACITY, Options, Population};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct SimArgs {
+    #[command(subcommand)]
+    command: SimCommand,
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Generate a synthetic PCN population into a directory.
+    Generate(GenerateArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// Compact JSON Lines per practice under DIR/native/.
+    Native,
+    /// FHIR R4 NDJSON, one file per resource type, at the top of DIR (for `keel import DIR`).
+    Fhir,
+    /// Both.
+    Both,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Seed: the same seed and options give byte-identical output.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// People in the PCN.
+    #[arg(long, default_value_t = 40_000)]
+    patients: u64,
+    /// Practices in the PCN.
+    #[arg(long, default_value_t = 5)]
+    practices: usize,
+    /// Demographics and registrations only (no clinical records).
+    #[arg(long)]
+    demographics_only: bool,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// What to write.
+    #[arg(long, value_enum, default_value_t = FormatArg::Native)]
+    format: FormatArg,
+    /// The population's "today" (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-01-05", value_parser = parse_date)]
+    as_of: Date,
+    /// Generator threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_date(s: &str) -> Result<Date, String> {
+    let parts: Vec<&str> = s.split('-').collect();
+    let bad = || format!("expected YYYY-MM-DD, got {s:?}");
+    if parts.len() != 3 {
+        return Err(bad());
+    }
+    let y: i32 = parts[0].parse().map_err(|_| bad())?;
+    let m: u32 = parts[1].parse().map_err(|_| bad())?;
+    let d: u32 = parts[2].parse().map_err(|_| bad())?;
+    if !(1900..=2200).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return Err(bad());
+    }
+    let date = Date::ymd(y, m, d);
+    if date.civil() != (y, m, d) {
+        return Err(bad());
+    }
+    Ok(date)
+}
+
+pub fn run(args: SimArgs) -> Result<ExitCode, String> {
+    match args.command {
+        SimCommand::Generate(g) => generate(g),
+    }
+}
+
+fn generate(args: GenerateArgs) -> Result<ExitCode, String> {
+    if args.practices == 0 {
+        return Err("--practices must be at least 1".into());
+    }
+    if args.patients > NHS_NUMBER_CAPACITY {
+        eprintln!(
+            "keel sim: note: the 999 test range holds {NHS_NUMBER_CAPACITY} distinct valid NHS numbers; \
+             the {} persons beyond that get none (quality issue test-range-exhausted)",
+            args.patients - NHS_NUMBER_CAPACITY
+        );
+    }
+    let population = Population::generate(Options {
+        seed: args.seed,
+        patients: args.patients,
+        practices: args.practices,
+        demographics_only: args.demographics_only,
+        as_of: args.as_of,
+    });
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let format = match args.format {
+        FormatArg::Native => Format::Native,
+        FormatArg::Fhir => Format::Fhir,
+        FormatArg::Both => Format::Both,
+    };
+    let target = if args.quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(Some(args.patients), target);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} persons  {msg}",
+        )
+        .map_err(|e| e.to_string())?,
+    );
+    let started = std::time::Instant::now();
+    let summary = output::write(
+        &population,
+        &WriteOptions {
+            out: args.out.clone(),
+            format,
+            threads,
+        },
+        |p| {
+            bar.set_position(p.persons_done);
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "{} records, {} entries ({:.0} entries/s), {} MB",
+                p.records,
+                p.entries,
+                p.entries as f64 / secs,
+                p.bytes >> 20
+            ));
+        },
+    )
+    .map_err(|e| format!("cannot write the population: {e}"))?;
+    bar.finish_and_clear();
+    let secs = summary.elapsed.as_secs_f64().max(1e-9);
+    let pcn = population.pcn();
+    for p in &pcn.practices {
+        println!(
+            "practice {} {:<34} {:<10} list {:>7}  legacy {}",
+            p.ods,
+            p.name,
+            p.system.key(),
+            p.list_size,
+            p.config.legacy_scheme.key()
+        );
+    }
+    if !summary.fhir.is_empty() {
+        let resources: u64 = summary.fhir.iter().map(|(_, n)| n).sum();
+        let by_type: Vec<String> = summary
+            .fhir
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
+        println!("FHIR resources: {resources} ({})", by_type.join(", "));
+    }
+    println!(
+        "generated {} persons, {} records, {} entries (largest record {}) into {} in {:.1} s \
+         ({:.0} entries/s, {:.0} records/s, {:.0} persons/s, {} MB written)",
+        summary.persons,
+        summary.records,
+        summary.entries,
+        summary.max_entries,
+        args.out.display(),
+        secs,
+        summary.entries as f64 / secs,
+        summary.records as f64 / secs,
+        summary.persons as f64 / secs,
+        summary.bytes >> 20
+    );
+    Ok(ExitCode::SUCCESS)
+}
