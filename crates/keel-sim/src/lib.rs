@@ -30,6 +30,7 @@ pub mod model;
 pub mod names;
 pub mod native;
 pub mod output;
+pub mod pds;
 pub mod places;
 pub mod population;
 pub mod rng;
