@@ -126,22 +126,9 @@ fn last_sunday(y: i32, m: u32) -> Date {
 
 /// Appends `n` zero-padded to `width` digits.
 pub fn push_num(out: &mut Vec<u8>, n: u32, width: usize) {
-    let mut digits = [b'0'; 10];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let len = digits.len() - i;
-    for _ in len..width {
-        out.push(b'0');
-    }
-    out.extend_from_slice(&digits[i..]);
+    let digits = n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(digits)));
+    crate::json::push_u64(out, u64::from(n));
 }
 
 /// A local (UK wall-clock) date and time, to the minute.
