@@ -1,5 +1,6 @@
 //! `keel sim`: the simulated PCN. `keel sim generate` writes a synthetic population (native
-//! JSON Lines and/or FHIR R4 NDJSON that `keel import` loads).
+//! JSON Lines and/or FHIR R4 NDJSON that `keel import` loads); `keel sim serve` serves it
+//! through the simulators built so far (PDS), with optional fault injection.
 
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -19,6 +20,28 @@ pub struct SimArgs {
 enum SimCommand {
     /// Generate a synthetic PCN population into a directory.
     Generate(GenerateArgs),
+    /// Serve the population through the simulators (so far: PDS FHIR R4) until interrupted.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Seed of the population (as for `generate`).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// People in the PCN.
+    #[arg(long, default_value_t = 40_000)]
+    patients: u64,
+    /// Practices in the PCN.
+    #[arg(long, default_value_t = 5)]
+    practices: usize,
+    /// Address of the PDS simulator.
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    pds: std::net::SocketAddr,
+    /// Faults to inject from the start, as the JSON that `/_admin/faults` takes, e.g.
+    /// '{"seed": 7, "error_rate": 0.1, "latency": {"kind": "fixed", "ms": 50}}'.
+    #[arg(long)]
+    faults: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -84,7 +107,38 @@ fn parse_date(s: &str) -> Result<Date, String> {
 pub fn run(args: SimArgs) -> Result<ExitCode, String> {
     match args.command {
         SimCommand::Generate(g) => generate(g),
+        SimCommand::Serve(s) => serve(s),
     }
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let faults = match &args.faults {
+        Some(json) => keel_sim::faults::FaultConfig::from_json_str(json)
+            .map_err(|e| format!("--faults: {e}"))?,
+        None => keel_sim::faults::FaultConfig::default(),
+    };
+    faults.validate().map_err(|e| format!("--faults: {e}"))?;
+    let population = Population::generate(Options {
+        seed: args.seed,
+        patients: args.patients,
+        practices: args.practices.max(1),
+        demographics_only: true,
+        as_of: Options::default().as_of,
+    });
+    let pds = keel_sim::pds::PdsSimulator::new(keel_sim::pds::from_population(&population));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let handle = keel_sim::faults::FaultHandle::new(faults);
+        let (address, _task) = keel_sim::pds::serve_with_faults(pds, args.pds, handle)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.pds))?;
+        println!("keel sim: PDS listening on http://{address}/personal-demographics/FHIR/R4 (faults at /_admin/faults)");
+        tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn generate(args: GenerateArgs) -> Result<ExitCode, String> {
