@@ -312,15 +312,7 @@ fn import_killed_with_sigkill_resumes_without_loss_or_duplicates() {
     // 3. Resume: only what was not committed is imported, and the result is a full import.
     let resumed = Instant::now();
     let (ok, stdout, stderr) = import(data, std::slice::from_ref(&dir));
-    let stderr_tail: String = stderr
-        .lines()
-        .rev()
-        .take(40)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join("\n");
+    let stderr_tail = common::last_lines(&stderr, 40);
     println!(
         "resumed import in {:.1} s: {}",
         resumed.elapsed().as_secs_f64(),

@@ -53,15 +53,7 @@ fn smart_synthea_300_loads_with_keel_import() {
     let (ok, stdout, stderr) = import(data.path(), &files);
     let seconds = started.elapsed().as_secs_f64();
     println!("keel import: {}", stdout.trim());
-    let stderr_tail: String = stderr
-        .lines()
-        .rev()
-        .take(40)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join("\n");
+    let stderr_tail = common::last_lines(&stderr, 40);
     assert!(
         ok,
         "keel import exited with failure:\n{stdout}\n{stderr_tail}"

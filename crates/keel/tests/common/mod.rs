@@ -291,3 +291,9 @@ pub fn start_logging_to(data: &Path, log: &Path) -> Server {
             .stderr(Stdio::from(file)),
     )
 }
+
+/// The last `n` lines of `text` (for failure messages about long outputs).
+pub fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
