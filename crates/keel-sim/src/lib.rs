@@ -34,6 +34,8 @@ pub mod output;
 pub mod pds;
 pub mod places;
 pub mod population;
+pub mod records;
 pub mod rng;
+pub mod server;
 
 pub use population::{Options, Population, PopulationItem};

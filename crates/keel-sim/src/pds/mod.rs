@@ -317,14 +317,6 @@ pub fn router(sim: PdsSimulator) -> Router {
     Router::new().nest(BASE_PATH, api.clone()).merge(api)
 }
 
-/// [`router`] behind a [`crate::faults::FaultLayer`] over `faults`, plus the fault admin
-/// endpoint ([`crate::faults::admin_router`], outside the layer).
-pub fn router_with_faults(sim: PdsSimulator, faults: crate::faults::FaultHandle) -> Router {
-    router(sim)
-        .layer(crate::faults::FaultLayer::new(faults.clone()))
-        .merge(crate::faults::admin_router(faults))
-}
-
 /// Serves [`router`] on `addr` (e.g. `127.0.0.1:0`) in a background task; returns the bound
 /// address. Faults start off and can be set through `/_admin/faults`.
 ///
@@ -337,7 +329,7 @@ pub async fn serve(
     serve_with_faults(sim, addr, crate::faults::FaultHandle::default()).await
 }
 
-/// As [`serve`], injecting the faults of `faults` ([`router_with_faults`]).
+/// As [`serve`], injecting the faults of `faults` ([`crate::server::with_faults`]).
 ///
 /// # Errors
 /// If the address cannot be bound.
@@ -346,15 +338,7 @@ pub async fn serve_with_faults(
     addr: SocketAddr,
     faults: crate::faults::FaultHandle,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    let app = router_with_faults(sim, faults);
-    let handle = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::warn!(error = %e, "PDS simulator stopped");
-        }
-    });
-    Ok((local, handle))
+    crate::server::serve("PDS", router(sim), addr, faults).await
 }
 
 /// A Spine OperationOutcome.
