@@ -24,6 +24,7 @@
 pub mod clinical;
 pub mod codes;
 pub mod date;
+pub mod emis;
 pub mod faults;
 pub mod fhir;
 pub mod json;
