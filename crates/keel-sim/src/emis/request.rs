@@ -91,7 +91,9 @@ pub fn parse_tree(body: &[u8]) -> Result<Element, ApiError> {
         let event = reader.read_event().map_err(bad)?;
         match event {
             Event::Start(_) | Event::Empty(_) if root.is_some() => {
-                return Err(ApiError::invalid("more than one root element"));
+                return Err(ApiError::invalid(
+                    "malformed XML: more than one root element",
+                ));
             }
             Event::Start(start) => {
                 if stack.len() >= MAX_DEPTH {
@@ -172,7 +174,9 @@ fn push_text(stack: &mut [Element], s: &str) -> Result<(), ApiError> {
             Ok(())
         }
         None if s.trim().is_empty() => Ok(()),
-        None => Err(ApiError::invalid("text outside the root element")),
+        None => Err(ApiError::invalid(
+            "malformed XML: text outside the root element",
+        )),
     }
 }
 
@@ -504,57 +508,58 @@ pub struct CodedEntryInput {
 /// Parses an `Event` or `Problem` element; `default_date` stands in for a missing `Date`
 /// (inside a consultation).
 fn coded_entry(e: &Element, default_date: Option<Date>) -> Result<CodedEntryInput, ApiError> {
-    let date = match (e.optional("Date")?, default_date) {
-        (None, Some(d)) => d,
-        _ => date_of(e, "Date")?,
-    };
-    let text = e.optional_text("FreeText")?.map(str::to_string);
-    let kind = match e.name.as_str() {
-        "Event" => {
-            e.only(&["Code", "Date", "Value", "FreeText"])?;
-            EntryKind::Event {
-                value: e.optional("Value")?.map(parse_value).transpose()?,
-            }
-        }
-        "Problem" => {
-            e.only(&["Code", "Date", "EndDate", "FreeText"])?;
-            let active = match e.attr("Status").unwrap_or("Active") {
-                "Active" => true,
-                "Past" => false,
-                other => {
-                    return Err(ApiError::invalid(format!(
-                        "Problem: Status '{other}' is not Active or Past"
-                    )));
-                }
-            };
-            let major = match e.attr("Significance").unwrap_or("Minor") {
-                "Major" => true,
-                "Minor" => false,
-                other => {
-                    return Err(ApiError::invalid(format!(
-                        "Problem: Significance '{other}' is not Major or Minor"
-                    )));
-                }
-            };
-            let end = match e.optional("EndDate")? {
-                Some(_) => Some(date_of(e, "EndDate")?),
-                None => None,
-            };
-            if active && end.is_some() {
-                return Err(ApiError::invalid(
-                    "Problem: an Active problem has no EndDate",
-                ));
-            }
-            if end.is_some_and(|end| end < date) {
-                return Err(ApiError::invalid("Problem: EndDate is before Date"));
-            }
-            EntryKind::Problem { active, major, end }
-        }
+    let is_event = match e.name.as_str() {
+        "Event" => true,
+        "Problem" => false,
         other => {
             return Err(ApiError::invalid(format!(
                 "expected an Event or Problem element, got {other}"
             )));
         }
+    };
+    let date = match (e.optional("Date")?, default_date) {
+        (None, Some(d)) => d,
+        _ => date_of(e, "Date")?,
+    };
+    let text = e.optional_text("FreeText")?.map(str::to_string);
+    let kind = if is_event {
+        e.only(&["Code", "Date", "Value", "FreeText"])?;
+        EntryKind::Event {
+            value: e.optional("Value")?.map(parse_value).transpose()?,
+        }
+    } else {
+        e.only(&["Code", "Date", "EndDate", "FreeText"])?;
+        let active = match e.attr("Status").unwrap_or("Active") {
+            "Active" => true,
+            "Past" => false,
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "Problem: Status '{other}' is not Active or Past"
+                )));
+            }
+        };
+        let major = match e.attr("Significance").unwrap_or("Minor") {
+            "Major" => true,
+            "Minor" => false,
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "Problem: Significance '{other}' is not Major or Minor"
+                )));
+            }
+        };
+        let end = match e.optional("EndDate")? {
+            Some(_) => Some(date_of(e, "EndDate")?),
+            None => None,
+        };
+        if active && end.is_some() {
+            return Err(ApiError::invalid(
+                "Problem: an Active problem has no EndDate",
+            ));
+        }
+        if end.is_some_and(|end| end < date) {
+            return Err(ApiError::invalid("Problem: EndDate is before Date"));
+        }
+        EntryKind::Problem { active, major, end }
     };
     Ok(CodedEntryInput {
         kind,
