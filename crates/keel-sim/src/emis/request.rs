@@ -767,3 +767,187 @@ pub fn parse_login(body: &[u8]) -> Result<LoginInput, ApiError> {
         user_id: e.required_text("UserId")?.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use quick_xml::escape::escape;
+
+    use super::*;
+
+    fn every_parser(body: &[u8]) {
+        let _ = parse_tree(body);
+        let _ = parse_login(body);
+        let _ = parse_consultation(body);
+        let _ = parse_coded_entry(body);
+        let _ = parse_task(body);
+        let _ = parse_document(body);
+    }
+
+    #[test]
+    fn limits_and_entities() {
+        let deep = format!(
+            "{}{}",
+            "<a>".repeat(MAX_DEPTH + 1),
+            "</a>".repeat(MAX_DEPTH + 1)
+        );
+        assert!(parse_tree(deep.as_bytes()).is_err());
+        let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
+        assert!(parse_tree(ok.as_bytes()).is_ok());
+        let e = parse_tree(b"<a x='&lt;&#65;'>&amp;&#x42;<![CDATA[<c>]]></a>").expect("parses");
+        assert_eq!(e.text, "&B<c>");
+        assert_eq!(e.attrs, [("x".to_string(), "<A".to_string())]);
+        assert!(parse_tree(b"<a>&custom;</a>").is_err());
+        assert!(parse_tree(b"<a></b>").is_err());
+        assert!(parse_tree(b"").is_err());
+        assert!(
+            parse_tree(b"<e:a xmlns:e='urn:x'><e:b/></e:a>")
+                .is_ok_and(|e| e.children[0].name == "b")
+        );
+    }
+
+    #[test]
+    fn dates_and_times() {
+        assert_eq!(parse_date("2024-02-29"), Some(Date::ymd(2024, 2, 29)));
+        assert_eq!(parse_date("2023-02-29"), None);
+        assert_eq!(parse_date("1899-12-31"), None);
+        assert_eq!(parse_date("2024-2-29"), None);
+        assert_eq!(parse_date("+024-02-20"), None);
+        assert_eq!(
+            parse_datetime("2026-01-05T10:30:00"),
+            Some(DateTime::new(Date::ymd(2026, 1, 5), 630))
+        );
+        assert_eq!(parse_datetime("2026-01-05T10:30:15"), None);
+        assert_eq!(parse_datetime("2026-01-05T24:00"), None);
+        assert_eq!(parse_datetime("2026-01-05"), None);
+    }
+
+    fn term() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9<>&'\"][A-Za-z0-9<>&'\" ()/%-]{0,40}[A-Za-z0-9<>&'\")]"
+    }
+
+    fn code() -> impl Strategy<Value = CodeInput> {
+        let snomed = prop::sample::select(vec!["44054006", "195967001", "999791000000106"]);
+        prop_oneof![
+            (snomed, term()).prop_map(|(v, t)| CodeInput {
+                scheme: Scheme::Snomed,
+                value: v.to_string(),
+                term: t
+            }),
+            ("[A-Za-z0-9.]{5}", term()).prop_map(|(v, t)| CodeInput {
+                scheme: Scheme::ReadV2,
+                value: v,
+                term: t
+            }),
+            ("[A-Za-z0-9.]{5}", term()).prop_map(|(v, t)| CodeInput {
+                scheme: Scheme::Ctv3,
+                value: v,
+                term: t
+            }),
+        ]
+    }
+
+    fn entry() -> impl Strategy<Value = CodedEntryInput> {
+        let value = (
+            "-?[0-9]{1,6}(\\.[0-9]{1,4})?",
+            "[A-Za-z%/\\[\\]<>&]{1,12}",
+            0usize..5,
+        )
+            .prop_map(|(value, unit, c)| ValueInput {
+                value,
+                unit,
+                comparator: ["<", "<=", ">", ">="].get(c).copied(),
+            });
+        (
+            code(),
+            prop::option::of(code()),
+            (-25_000i32..47_000).prop_map(Date),
+            prop::option::of(value),
+            prop::option::of(term()),
+        )
+            .prop_map(|(first, second, date, value, text)| {
+                let mut codes = vec![first];
+                codes.extend(second.filter(|s| s.scheme != codes[0].scheme));
+                CodedEntryInput {
+                    kind: EntryKind::Event { value },
+                    codes,
+                    date,
+                    text,
+                }
+            })
+    }
+
+    fn render(e: &CodedEntryInput) -> String {
+        let mut s = format!("<Event xmlns=\"{NAMESPACE}\">");
+        for c in &e.codes {
+            s.push_str(&format!(
+                "<Code Scheme=\"{}\" Value=\"{}\" Term=\"{}\"/>",
+                c.scheme.as_str(),
+                escape(&c.value),
+                escape(&c.term)
+            ));
+        }
+        s.push_str(&format!("<Date>{}</Date>", e.date));
+        if let EntryKind::Event { value: Some(v) } = &e.kind {
+            let comparator = v
+                .comparator
+                .map(|c| format!(" Comparator=\"{}\"", escape(c)))
+                .unwrap_or_default();
+            s.push_str(&format!(
+                "<Value Unit=\"{}\"{comparator}>{}</Value>",
+                escape(&v.unit),
+                v.value
+            ));
+        }
+        if let Some(t) = &e.text {
+            s.push_str(&format!("<FreeText>{}</FreeText>", escape(t)));
+        }
+        s.push_str("</Event>");
+        s
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..400)) {
+            every_parser(&body);
+        }
+
+        #[test]
+        fn xml_like_text_never_panics(body in "[<>/=\"' a-zA-Z0-9&;#!?:\\[\\].-]{0,300}") {
+            every_parser(body.as_bytes());
+        }
+
+        #[test]
+        fn mutated_valid_requests_never_panic(
+            entry in entry(),
+            at in any::<prop::sample::Index>(),
+            cut in any::<bool>(),
+            byte in any::<u8>(),
+        ) {
+            let mut body = render(&entry).into_bytes();
+            let i = at.index(body.len());
+            if cut { body.truncate(i) } else { body[i] = byte }
+            every_parser(&body);
+        }
+
+        #[test]
+        fn a_written_event_parses_back_to_what_was_written(entry in entry()) {
+            prop_assume!((1900..=2100).contains(&entry.date.year()));
+            let parsed = parse_coded_entry(render(&entry).as_bytes());
+            prop_assert_eq!(parsed, Ok(entry));
+        }
+
+        #[test]
+        fn dates_round_trip(days in -40_000i32..60_000, minute in 0u16..1440) {
+            let date = Date(days);
+            let text = date.to_string();
+            let expected = (1900..=2100).contains(&date.year()).then_some(date);
+            prop_assert_eq!(parse_date(&text), expected);
+            let (h, m) = (minute / 60, minute % 60);
+            prop_assert_eq!(
+                parse_datetime(&format!("{text}T{h:02}:{m:02}")),
+                expected.map(|d| DateTime::new(d, minute))
+            );
+        }
+    }
+}
