@@ -1,4 +1,82 @@
-//! MODULE_DOCS_PLACEHOLDER
+//! A simulator of an EMIS-style supplier API: a **modelled** interface with EMIS Web's
+//! character, serving the generated records of the PCN's EMIS-style practices
+//! ([`crate::model::GpSystem::EmisStyle`]) in XML over HTTP with axum.
+//!
+//! # What is public and what is modelled
+//!
+//! EMIS's partner interfaces are not public: IM1 specifications come as a Pairing Integration
+//! Pack after a use case is accepted (reference sheet §9). Everything here is therefore a
+//! modelled assumption, shaped on public knowledge only:
+//! - IM1 (§9): a paired third-party application has an application id; the Transaction API
+//!   offers patient search, demographics, full record retrieval, filing coded data,
+//!   consultations and documents; EMIS's answers are proprietary XML with GUID identifiers.
+//! - EMIS Web's record structure as clinicians see it: problems (active/past,
+//!   major/minor), medication as courses (acute or repeat) with their issues, consultations
+//!   with headed sections and free text, coded "events" with values as recorded, allergies,
+//!   immunisations, appointments, tasks, documents.
+//! - Codes as the practice recorded them (SNOMED CT; Read v2 or CTV3 for historic entries,
+//!   beside SNOMED CT or instead of it: [`crate::model::CodingStyle`]), dm+d for drugs.
+//!
+//! No wire detail (element names, URLs, headers, error codes) is EMIS's own.
+//!
+//! # URL layout
+//!
+//! All under [`BASE_PATH`] (`/emis-style/api/v1`); `{ods}` is an EMIS-style practice's ODS
+//! code, `{patient}` a patient GUID.
+//!
+//! | method and path | body | answer |
+//! |---|---|---|
+//! | `POST /practices/{ods}/sessions` | `<Login><UserId>` (a staff id, `Y90001-S01`) | 201 `<Session>` with `SessionToken` |
+//! | `GET /practices/{ods}/patients?nhsNumber=` | | 200 `<PatientMatches Count>` of `<Patient>` |
+//! | `GET /practices/{ods}/patients?surname=&dateOfBirth=` | | the same; surname case-insensitive, exact |
+//! | `GET …/patients/{patient}` | | 200 `<Patient>` demographics and registration |
+//! | `GET …/patients/{patient}/record` | | 200 `<MedicalRecord>`: `Patient` and every section |
+//! | `GET …/patients/{patient}/record/{section}` | | 200 one section: `problems`, `medication`, `consultations`, `events`, `allergies`, `immunisations`, `appointments`, `tasks`, `documents` |
+//! | `GET …/patients/{patient}/documents/{document}` | | 200 `<Document>` with base64 `Content` |
+//! | `POST …/patients/{patient}/consultations` | `<Consultation Type>` with `Date`, `Section Heading`s of `FreeText`, `Event`s, `Problem`s | 201 `<WriteResult>` |
+//! | `POST …/patients/{patient}/codedentries` | `<Event>` or `<Problem>` | 201 `<WriteResult>` |
+//! | `POST …/patients/{patient}/tasks` | `<Task Priority>` with `Description`, `Date`, optional `Owner UserId` | 201 `<WriteResult>` |
+//! | `POST …/patients/{patient}/documents` | `<Document>` with `Title`, `Date`, `MimeType`, base64 `Content` | 201 `<WriteResult>` |
+//!
+//! Every answer is `application/xml` in the namespace [`xml::NAMESPACE`]; the request
+//! bodies' grammar is in [`request`], GUIDs are explained in [`guid`].
+//!
+//! # Behaviour (modelled)
+//!
+//! - **Access** ([`session`]): every request carries `X-Emis-Application-Id` (the paired
+//!   application, [`session::APPLICATION_ID`]); all but login carry `X-Emis-Session-Token`
+//!   from a login by a user on the practice's staff. A session serves its own practice only.
+//! - **Errors** ([`error`]): `<Error><Code/><Message/></Error>` with 400 `InvalidRequest`,
+//!   401 `UnknownApplication` / `InvalidSession` / `InvalidCredentials`, 403
+//!   `WrongOrganisation`, 404 `PracticeNotFound` (unknown or not EMIS-style) /
+//!   `PatientNotFound` / `NotFound`, 405 `MethodNotAllowed`, 409 `RequestIdConflict`, 413
+//!   `RequestTooLarge` (over [`MAX_BODY_BYTES`]).
+//! - **Search** returns every record of the practice that matches: a closed registration
+//!   (`Registration Status="Deducted"`) and a duplicate are matches too; the active
+//!   registration comes first for an NHS number.
+//! - **Extract** ([`render`]): generated entries, then written ones in write order. Items with
+//!   a sensitive category and confidential consultations are **present and marked**
+//!   (`Confidential="true"`, `Sensitivity="sti"` …), and each section states `Count` and
+//!   `ConfidentialCount`: the consumer filters. A restricted (S-flag) patient carries
+//!   `Confidentiality="R"` (or `V`). Observation values keep the unit recorded (HbA1c before
+//!   the practice's IFCC switch stays in `%`). Consultation sections: `History` (the free
+//!   text), then `Problem`, `Examination`, `Results`, `Immunisation` listing the entries
+//!   recorded in the consultation by GUID. Appointments include the future bookings of the
+//!   practice's appointment book.
+//! - **Writes** are held in memory per patient record (not in the generated population) and
+//!   merged into every later read; the session's user is the author. A body is parsed and
+//!   checked in full before anything is written, so a rejected write leaves nothing.
+//! - **Idempotency**: a write may carry `X-Request-Id` (1–128 visible ASCII characters).
+//!   A write repeating a request id already accepted, with the same path and byte-identical
+//!   body, is answered with the original 201 and GUIDs and writes nothing; with another path
+//!   or body it is 409. Only accepted writes hold their id; ids are remembered for the
+//!   simulator's lifetime. Without the header every write is new.
+//! - Deterministic: GUIDs, session tokens and written items' GUIDs derive from the generated
+//!   ids and counters ([`guid`]); nothing reads the clock. Logs name route shapes only.
+//!
+//! Not simulated: updating or deleting entries, prescribing (issuing medication), booking,
+//! registration changes, paging, the ITK/SOAP envelope and message signing of the real
+//! Transaction API, and rate limits.
 
 pub mod error;
 pub mod guid;
