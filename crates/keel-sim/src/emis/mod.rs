@@ -63,6 +63,9 @@
 //!   text), then `Problem`, `Examination`, `Results`, `Immunisation` listing the entries
 //!   recorded in the consultation by GUID. Appointments include the future bookings of the
 //!   practice's appointment book.
+//! - **Users**: each answer that names staff lists the practice's users once
+//!   (`<Users><User Guid UserId Name Role/>`) and items refer to them by GUID
+//!   (`<Author UserInRole="…"/>`), as EMIS extracts refer to users-in-role.
 //! - **Writes** are held in memory per patient record (not in the generated population) and
 //!   merged into every later read; the session's user is the author. A body is parsed and
 //!   checked in full before anything is written, so a rejected write leaves nothing.

@@ -105,22 +105,33 @@ impl<'a> Staff<'a> {
         }
     }
 
-    /// `<name Guid UserId Name Role/>` for staff member `index` (clamped, as the FHIR export).
+    /// `<name UserInRole="GUID"/>` for staff member `index` (clamped, as the FHIR export),
+    /// a reference into [`Staff::users`].
     fn write(&self, x: &mut XmlOut, name: &str, index: usize) -> io::Result<()> {
-        let Some(last) = self.practice.staff.len().checked_sub(1) else {
+        let Some(last) = self.guids.len().checked_sub(1) else {
             return Ok(());
         };
-        let i = index.min(last);
-        let s = &self.practice.staff[i];
         x.empty(
             name,
-            &[
-                ("Guid", self.guids[i].as_str()),
-                ("UserId", &s.id),
-                ("Name", &self.names[i]),
-                ("Role", s.role.display()),
-            ],
+            &[("UserInRole", self.guids[index.min(last)].as_str())],
         )
+    }
+
+    /// `<Users>` of `<User Guid UserId Name Role/>`: the practice's staff, once per answer.
+    fn users(&self, x: &mut XmlOut) -> io::Result<()> {
+        x.start("Users", &[])?;
+        for (i, s) in self.practice.staff.iter().enumerate() {
+            x.empty(
+                "User",
+                &[
+                    ("Guid", self.guids[i].as_str()),
+                    ("UserId", &s.id),
+                    ("Name", &self.names[i]),
+                    ("Role", s.role.display()),
+                ],
+            )?;
+        }
+        x.end("Users")
     }
 }
 
@@ -265,15 +276,18 @@ pub fn medical_record(x: &mut XmlOut, view: &RecordView) -> io::Result<()> {
         ],
     )?;
     patient(x, view.practice, view.record, false)?;
+    staff.users(x)?;
     for which in SECTIONS {
         write_section(x, view, &staff, which, false)?;
     }
     x.end("MedicalRecord")
 }
 
+/// Opens a section; as an answer's root it is followed by the [`Staff::users`] it refers to.
 fn open_section(
     x: &mut XmlOut,
     view: &RecordView,
+    staff: &Staff,
     which: Section,
     root: bool,
     count: usize,
@@ -288,7 +302,8 @@ fn open_section(
     let guid = Guid::named(&view.record.id).text();
     if root {
         attrs.insert(0, ("PatientGuid", guid.as_str()));
-        x.root(which.element(), &attrs)
+        x.root(which.element(), &attrs)?;
+        staff.users(x)
     } else {
         x.start(which.element(), &attrs)
     }
@@ -325,6 +340,7 @@ fn write_section(
             open_section(
                 x,
                 view,
+                staff,
                 which,
                 root,
                 c.conditions.len() + written.len(),
@@ -338,7 +354,7 @@ fn write_section(
             }
         }
         Section::Medication => {
-            open_section(x, view, which, root, c.medications.len(), 0)?;
+            open_section(x, view, staff, which, root, c.medications.len(), 0)?;
             for m in &c.medications {
                 medication(x, rid, staff, m)?;
             }
@@ -349,6 +365,7 @@ fn write_section(
             open_section(
                 x,
                 view,
+                staff,
                 which,
                 root,
                 c.consultations.len() + written,
@@ -399,6 +416,7 @@ fn write_section(
             open_section(
                 x,
                 view,
+                staff,
                 which,
                 root,
                 c.observations.len() + written.len(),
@@ -412,13 +430,13 @@ fn write_section(
             }
         }
         Section::Allergies => {
-            open_section(x, view, which, root, c.allergies.len(), 0)?;
+            open_section(x, view, staff, which, root, c.allergies.len(), 0)?;
             for a in &c.allergies {
                 allergy(x, rid, staff, a)?;
             }
         }
         Section::Immunisations => {
-            open_section(x, view, which, root, c.immunisations.len(), 0)?;
+            open_section(x, view, staff, which, root, c.immunisations.len(), 0)?;
             for i in &c.immunisations {
                 x.start(
                     "Immunisation",
@@ -438,6 +456,7 @@ fn write_section(
             open_section(
                 x,
                 view,
+                staff,
                 which,
                 root,
                 c.appointments.len() + view.booked.len(),
@@ -470,7 +489,7 @@ fn write_section(
         }
         Section::Tasks => {
             let written = w.map_or(0, |w| w.tasks.len());
-            open_section(x, view, which, root, c.tasks.len() + written, 0)?;
+            open_section(x, view, staff, which, root, c.tasks.len() + written, 0)?;
             for t in &c.tasks {
                 let status = match t.status {
                     TaskStatus::Requested => "Requested",
@@ -506,7 +525,7 @@ fn write_section(
         }
         Section::Documents => {
             let written = w.map_or(0, |w| w.documents.len());
-            open_section(x, view, which, root, written, 0)?;
+            open_section(x, view, staff, which, root, written, 0)?;
             for d in w.into_iter().flat_map(|w| w.documents.iter()) {
                 document(x, staff, d, false)?;
             }
@@ -535,6 +554,7 @@ fn document(
     let guid = d.guid.text();
     if content {
         x.root("Document", &[("Guid", guid.as_str())])?;
+        staff.users(x)?;
     } else {
         x.start("Document", &[("Guid", guid.as_str())])?;
     }
