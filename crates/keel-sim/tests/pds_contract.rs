@@ -530,6 +530,9 @@ async fn a_retried_update_with_the_same_request_id_is_answered_not_applied_twice
     assert_eq!(spine_code(&body), "INVALID_VALUE");
 }
 
+/// Target URL ("" = the superseded number), If-Match, Content-Type, body, status, Spine code.
+type UpdateCase<'a> = (&'a str, Option<&'a str>, &'a str, &'a str, u16, &'a str);
+
 #[tokio::test]
 async fn update_errors() {
     let all = population();
@@ -550,7 +553,7 @@ async fn update_errors() {
         "00000000-0000-4000-8000-000000000006",
         "00000000-0000-4000-8000-000000000007",
     ];
-    let cases: [(&str, Option<&str>, &str, &str, u16, &str); 7] = [
+    let cases: [UpdateCase; 7] = [
         (&url, None, PATCH_TYPE, TO_MALE, 412, "PRECONDITION_FAILED"),
         (
             &url,
