@@ -9,6 +9,7 @@
 //! again blindly.
 
 pub mod capability;
+pub mod connection;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +22,7 @@ use keel_model::{ClinicalDate, CodeableConcept, NhsNumber, OdsCode};
 use serde::{Deserialize, Serialize};
 
 pub use capability::{CapabilityProfile, Interface, Operation, OperationRoute, Support};
+pub use connection::{ClinicalSystem, ConnectionError, InterfaceConnection, PracticeConnection};
 
 use crate::RequestContext;
 
