@@ -10,6 +10,7 @@
 
 pub mod capability;
 pub mod connection;
+pub mod record;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use capability::{CapabilityProfile, Interface, Operation, OperationRoute, Support};
 pub use connection::{ClinicalSystem, ConnectionError, InterfaceConnection, PracticeConnection};
+pub use record::{FederatedRecord, Practice, federated_record};
 
 use crate::RequestContext;
 
@@ -92,6 +94,20 @@ impl SectionContent {
             SectionContent::Consultations(s) => s.section,
             SectionContent::Documents(s) => s.section,
         }
+    }
+
+    /// Whether the section could not be had.
+    pub fn is_unavailable(&self) -> bool {
+        let state = match self {
+            SectionContent::Problems(s) => &s.state,
+            SectionContent::Medications(s) => &s.state,
+            SectionContent::Allergies(s) => &s.state,
+            SectionContent::Observations(s) => &s.state,
+            SectionContent::Immunisations(s) => &s.state,
+            SectionContent::Consultations(s) => &s.state,
+            SectionContent::Documents(s) => &s.state,
+        };
+        matches!(state, keel_model::SectionState::Unavailable { .. })
     }
 
     /// The section as unavailable, with the reason in words safe to show.
