@@ -478,3 +478,130 @@ pub fn document(body: &[u8]) -> Result<DocumentWrite, TppError> {
         content,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    /// Any of the four parsers on `body`: `Ok(())` or the error's status.
+    fn parse_all(body: &[u8]) -> Vec<Result<(), u16>> {
+        let status = |e: TppError| e.status.as_u16();
+        vec![
+            consultation(body).map(|_| ()).map_err(status),
+            coded_entry(body).map(|_| ()).map_err(status),
+            task(body).map(|_| ()).map_err(status),
+            document(body).map(|_| ()).map_err(status),
+        ]
+    }
+
+    fn field_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[ -~]{0,24}".prop_map(Value::from),
+            Just(json!("2026-01-05")),
+            Just(json!("2026-01-05T10:30")),
+            Just(json!("CTV3")),
+            Just(json!("G20..")),
+            Just(json!("59621000")),
+            Just(json!([{"Scheme": "CTV3", "Code": "G20.."}])),
+            Just(json!({})),
+        ]
+    }
+
+    const KEYS: [&str; 14] = [
+        "ExternalReference",
+        "Date",
+        "ConsultationType",
+        "Text",
+        "Confidential",
+        "CodedItems",
+        "Scheme",
+        "Code",
+        "Value",
+        "Unit",
+        "Description",
+        "Urgent",
+        "Title",
+        "Content",
+    ];
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_are_rejected_or_parsed_never_a_panic(body in proptest::collection::vec(any::<u8>(), 0..256)) {
+            for result in parse_all(&body) {
+                if let Err(status) = result {
+                    prop_assert!(matches!(status, 400 | 413 | 422));
+                }
+            }
+        }
+
+        #[test]
+        fn objects_of_known_fields_are_parsed_or_refused_with_400_or_422(
+            fields in proptest::collection::vec((0..KEYS.len(), field_value()), 0..10)
+        ) {
+            let body: serde_json::Map<String, Value> =
+                fields.into_iter().map(|(k, v)| (KEYS[k].to_string(), v)).collect();
+            let bytes = serde_json::to_vec(&Value::Object(body)).expect("json");
+            for result in parse_all(&bytes) {
+                if let Err(status) = result {
+                    prop_assert!(matches!(status, 400 | 422), "{status}");
+                }
+            }
+        }
+
+        #[test]
+        fn a_valid_task_keeps_what_the_client_sent(
+            reference in "[A-Za-z0-9-]{1,100}",
+            description in "[ -~]{0,60}[A-Za-z]",
+            urgent in any::<bool>(),
+            (y, m, d) in (1900i32..2100, 1u32..=12, 1u32..=28),
+            minute in proptest::option::of(0u16..1440),
+        ) {
+            let date = match minute {
+                Some(t) => format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}", t / 60, t % 60),
+                None => format!("{y:04}-{m:02}-{d:02}"),
+            };
+            let body = json!({"ExternalReference": reference, "Date": date,
+                "Description": description, "Urgent": urgent});
+            let parsed = task(body.to_string().as_bytes()).expect("valid");
+            prop_assert_eq!(parsed.external_reference, reference);
+            prop_assert_eq!(parsed.description, description);
+            prop_assert_eq!(parsed.urgent, urgent);
+            prop_assert_eq!(parsed.when, When { date: Date::ymd(y, m, d), minute });
+        }
+
+        #[test]
+        fn decimals_round_trip(value in -999_999_999i64..999_999_999, scale in 0u8..=4) {
+            let text = {
+                let mut out = Vec::new();
+                crate::json::write_fixed(&mut out, value, scale);
+                String::from_utf8(out).expect("ascii")
+            };
+            let (parsed, parsed_scale) = parse_decimal(&text).expect("parses");
+            prop_assert_eq!(parsed_scale, scale);
+            prop_assert_eq!(parsed, value);
+        }
+    }
+
+    #[test]
+    fn dates_must_exist_and_times_be_on_the_clock() {
+        assert!(parse_when("2024-02-29").is_some());
+        assert!(parse_when("2023-02-29").is_none());
+        assert!(parse_when("2024-1-05").is_none());
+        assert!(parse_when("2024-01-05T24:00").is_none());
+        assert!(parse_when("2024-01-05T9:00").is_none());
+        assert!(parse_when("2024-01-05T+9:00").is_none());
+        assert_eq!(
+            parse_when("2024-01-05T09:05").map(|w| w.minute),
+            Some(Some(545))
+        );
+        for bad in ["", "-", "1.", ".5", "1e3", "--1", "1.23456"] {
+            assert_eq!(parse_decimal(bad), None, "{bad}");
+        }
+    }
+}
