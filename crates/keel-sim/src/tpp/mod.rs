@@ -168,6 +168,8 @@ struct Inner {
     practice_of: HashMap<u64, usize>,
     /// (practice, lower-cased surname, date of birth) → patient RowIdentifiers.
     by_demographics: HashMap<(usize, String, Date), Vec<u64>>,
+    /// The same population without clinical records, for search results.
+    demographics: Population,
     overlay: Overlay,
 }
 
@@ -214,6 +216,7 @@ impl TppSimulator {
                 units,
                 practice_of,
                 by_demographics,
+                demographics,
                 overlay: Overlay::default(),
             }),
         }
@@ -258,14 +261,10 @@ impl TppSimulator {
                 .cloned()
                 .unwrap_or_default(),
         };
-        let demographics = Population::generate(Options {
-            demographics_only: true,
-            ..records.population().options().clone()
-        });
         rows.into_iter()
             .filter_map(|row| {
                 let at = rows::record_of(row)?;
-                let mut person = demographics.person(at.person);
+                let mut person = self.inner.demographics.person(at.person);
                 (at.record < person.records.len())
                     .then(|| (row, person.records.swap_remove(at.record)))
             })
