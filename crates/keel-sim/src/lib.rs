@@ -37,5 +37,6 @@ pub mod population;
 pub mod records;
 pub mod rng;
 pub mod server;
+pub mod tpp;
 
 pub use population::{Options, Population, PopulationItem};
