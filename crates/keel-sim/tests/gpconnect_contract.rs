@@ -956,3 +956,85 @@ async fn slots_are_searched_booked_amended_and_cancelled() {
         send(s.request(reqwest::Method::GET, &inverted, PATIENT_APPOINTMENTS, &read)).await;
     assert_eq!((status, spine_code(&b)), (422, "INVALID_PARAMETER"));
 }
+
+/// A 5,000-entry record of the default PCN (40,000 patients, seed 1) renders in well under
+/// 20 ms p50 (release build; ignored in debug runs):
+/// `cargo test --release -p keel-sim --test gpconnect_contract -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "timing: run in release"]
+async fn a_five_thousand_entry_record_is_served_in_under_20_ms() {
+    let records = Arc::new(PracticeRecords::new(Population::generate(
+        Options::default(),
+    )));
+    let pop = records.population();
+    let (practice, nhs_number) = (0..pop.len())
+        .filter_map(|i| {
+            let person = pop.person(i);
+            let r = person.primary();
+            let entries = r.clinical.entry_count();
+            (servable(r) && (5_000..6_000).contains(&entries)).then(|| (r.practice, nhs_of(r)))
+        })
+        .next()
+        .expect("a 5,000-entry record in the default PCN");
+    let sim = GpConnectSimulator::new(records);
+    sim.set_now(Some(NOW));
+    let (addr, _h) = gpconnect::serve(
+        sim.clone(),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        FaultHandle::default(),
+    )
+    .await
+    .expect("bind");
+    let root = sim.service_root(practice).expect("root").to_string();
+    let s = Server {
+        asid: sim.asid(practice).expect("asid").to_string(),
+        sim,
+        base: format!("http://{addr}"),
+        root,
+        client: reqwest::Client::new(),
+    };
+    let mut params = vec![nhs(&nhs_number), json!({"name": "includeConsultations"})];
+    params.extend(
+        all_areas()
+            .into_iter()
+            .filter(|p| p["name"] != "includeProblems"),
+    );
+    let body = json!({"resourceType": "Parameters", "parameter": params}).to_string();
+    let mut times = Vec::new();
+    let mut size = 0;
+    for _ in 0..21 {
+        let started = std::time::Instant::now();
+        let resp = s
+            .request(
+                reqwest::Method::POST,
+                "/Patient/$gpc.getstructuredrecord",
+                STRUCTURED,
+                &claims(&s.root, "patient/*.read"),
+            )
+            .header("Content-Type", "application/fhir+json")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), 200);
+        size = resp.bytes().await.expect("body").len();
+        times.push(started.elapsed());
+    }
+    let regenerate = std::time::Instant::now();
+    let at = s.sim.records().by_nhs_number(
+        practice,
+        &keel_model::NhsNumber::parse(&nhs_number).expect("nhs"),
+    )[0];
+    let _ = s.sim.records().record(at);
+    println!(
+        "regenerating the person: {:?}; bundle {size} bytes",
+        regenerate.elapsed()
+    );
+    times.sort();
+    let p50 = times[times.len() / 2];
+    println!(
+        "5,000-entry record: p50 {p50:?}, max {:?}",
+        times[times.len() - 1]
+    );
+    assert!(p50 < std::time::Duration::from_millis(20), "p50 {p50:?}");
+}
