@@ -26,6 +26,7 @@ pub mod codes;
 pub mod date;
 pub mod faults;
 pub mod fhir;
+pub mod gpconnect;
 pub mod json;
 pub mod model;
 pub mod names;

@@ -545,7 +545,7 @@ fn request_headers(headers: &HeaderMap) -> (Vec<(&'static str, HeaderValue)>, Op
     (echo, err)
 }
 
-fn is_uuid(s: &str) -> bool {
+pub(crate) fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5
         && groups
