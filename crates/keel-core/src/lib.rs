@@ -5,6 +5,7 @@ pub mod clock;
 pub mod context;
 pub mod error;
 pub mod fhir;
+pub mod integration;
 pub mod store;
 
 pub use context::{Actor, CorrelationId, PurposeOfUse, RequestContext};

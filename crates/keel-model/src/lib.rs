@@ -10,8 +10,12 @@
 //! - Measurements: [`Quantity`] over a text-preserving [`Decimal`].
 //! - Origin and completeness: [`Provenance`] (with [`Instant`] timestamps) and [`SectionState`],
 //!   which tells "nothing recorded", "withheld" and "unavailable" apart.
+//! - Dates as recorded, partial or precise: [`ClinicalDate`].
+//! - The canonical patient record ([`record`]): sections of items, each with provenance,
+//!   source attributes and the section's state — what every GP-system adapter maps to.
 //! - Errors on the wire: the [`OperationOutcome`] builder.
 
+pub mod clinical_date;
 pub mod coding;
 pub mod identifier;
 pub mod instant;
@@ -20,8 +24,10 @@ pub mod ods_code;
 pub mod operation_outcome;
 pub mod provenance;
 pub mod quantity;
+pub mod record;
 pub mod section_state;
 
+pub use clinical_date::{ClinicalDate, ClinicalDateError, Precision};
 pub use coding::{CodeableConcept, Coding, CodingOrigin};
 pub use identifier::Identifier;
 pub use instant::{Instant, InstantError};

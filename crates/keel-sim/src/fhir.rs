@@ -146,7 +146,7 @@ const SIM_EXT: &str = "https://keel.invalid/sim/StructureDefinition/";
 const LOCAL_NUMBER_SYSTEM: &str = "https://keel.invalid/sim/Id/patient-number/";
 const STAFF_SYSTEM: &str = "https://keel.invalid/sim/Id/staff";
 
-fn coding(j: &mut Json, system: &str, code: &str, display: Option<&str>) {
+pub(crate) fn coding(j: &mut Json, system: &str, code: &str, display: Option<&str>) {
     j.begin().kstr("system", system).kstr("code", code);
     if let Some(d) = display {
         j.kstr("display", d);
@@ -174,13 +174,13 @@ fn confidentiality_label(c: Confidentiality) -> Option<(&'static str, &'static s
 }
 
 /// `"key":{"coding":[...],"text":...}` for a concept coded in `style`.
-fn concept_cc(j: &mut Json, key: &str, concept: &Concept, style: CodingStyle) {
+pub(crate) fn concept_cc(j: &mut Json, key: &str, concept: &Concept, style: CodingStyle) {
     j.obj(key);
     codings(j, concept, style);
     j.kstr("text", concept.display).end();
 }
 
-fn codings(j: &mut Json, concept: &Concept, style: CodingStyle) {
+pub(crate) fn codings(j: &mut Json, concept: &Concept, style: CodingStyle) {
     j.arr("coding");
     if let Some((scheme, (code, term))) = style.legacy(concept) {
         let system = match scheme {
@@ -198,13 +198,13 @@ fn codings(j: &mut Json, concept: &Concept, style: CodingStyle) {
     j.end_array();
 }
 
-fn simple_cc(j: &mut Json, key: &str, system: &str, code: &str, display: Option<&str>) {
+pub(crate) fn simple_cc(j: &mut Json, key: &str, system: &str, code: &str, display: Option<&str>) {
     j.obj(key).arr("coding");
     coding(j, system, code, display);
     j.end_array().end();
 }
 
-fn drug_cc(j: &mut Json, key: &str, drug: &Drug) {
+pub(crate) fn drug_cc(j: &mut Json, key: &str, drug: &Drug) {
     let system = match drug.origin() {
         CodeOrigin::Verified => cs::DMD,
         CodeOrigin::Synthetic => SYNTHETIC_DMD_SYSTEM,
@@ -214,7 +214,7 @@ fn drug_cc(j: &mut Json, key: &str, drug: &Drug) {
     j.end_array().kstr("text", drug.name).end();
 }
 
-fn name_json(j: &mut Json, name: &HumanName, use_: &str) {
+pub(crate) fn name_json(j: &mut Json, name: &HumanName, use_: &str) {
     j.begin()
         .kstr("use", use_)
         .kstr("family", &name.family)
@@ -229,7 +229,7 @@ fn name_json(j: &mut Json, name: &HumanName, use_: &str) {
     j.end();
 }
 
-fn address_json(j: &mut Json, a: &Address, use_: &str) {
+pub(crate) fn address_json(j: &mut Json, a: &Address, use_: &str) {
     j.begin().kstr("use", use_).arr("line");
     for l in &a.lines {
         j.str(l);

@@ -27,6 +27,7 @@ pub mod date;
 pub mod emis;
 pub mod faults;
 pub mod fhir;
+pub mod gpconnect;
 pub mod json;
 pub mod model;
 pub mod names;
@@ -38,5 +39,6 @@ pub mod population;
 pub mod records;
 pub mod rng;
 pub mod server;
+pub mod tpp;
 
 pub use population::{Options, Population, PopulationItem};

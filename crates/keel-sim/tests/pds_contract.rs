@@ -450,3 +450,172 @@ async fn too_many_matches_v_flag_and_invalidated() {
     let (status, _, body) = get(&format!("{base}/Patient/9690937286")).await;
     assert_eq!((status, spine_code(&body)), (404, "INVALIDATED_RESOURCE"));
 }
+
+async fn patch(
+    url: &str,
+    request_id: &str,
+    if_match: Option<&str>,
+    content_type: &str,
+    body: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = reqwest::Client::new()
+        .patch(url)
+        .header("X-Request-ID", request_id)
+        .header("Content-Type", content_type)
+        .body(body.to_string());
+    if let Some(tag) = if_match {
+        req = req.header("If-Match", tag);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.json().await.expect("json body"))
+}
+
+const PATCH_TYPE: &str = "application/json-patch+json";
+const TO_MALE: &str = r#"{"patches":[{"op":"replace","path":"/gender","value":"male"}]}"#;
+
+#[tokio::test]
+async fn update_with_if_match_bumps_the_version_and_is_visible_to_retrieve() {
+    let all = population();
+    let u = with_conf(&all, "U");
+    let id = u["id"].as_str().expect("id").to_string();
+    let base = start(PdsSimulator::new(all)).await;
+    let url = format!("{base}/Patient/{id}");
+
+    let (status, headers, body) = patch(&url, REQ_ID, Some("W/\"1\""), PATCH_TYPE, TO_MALE).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["etag"], "W/\"2\"");
+    assert_eq!(body["gender"], "male");
+    assert_eq!(body["meta"]["versionId"], "2");
+
+    let (status, headers, body) = get(&url).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["etag"], "W/\"2\"");
+    assert_eq!(body["gender"], "male");
+
+    // The same version again is stale now.
+    let other = "7D9D7A4C-2E7B-4C68-9A49-1F2D3C4B5A69";
+    let (status, _, body) = patch(&url, other, Some("W/\"1\""), PATCH_TYPE, TO_MALE).await;
+    assert_eq!(status, 409);
+    assert_eq!(spine_code(&body), "RESOURCE_VERSION_MISMATCH");
+}
+
+#[tokio::test]
+async fn a_retried_update_with_the_same_request_id_is_answered_not_applied_twice() {
+    let all = population();
+    let u = with_conf(&all, "U");
+    let id = u["id"].as_str().expect("id").to_string();
+    let base = start(PdsSimulator::new(all)).await;
+    let url = format!("{base}/Patient/{id}");
+    let add_name = r#"{"patches":[{"op":"add","path":"/name/-","value":{"use":"nickname","family":"Retry"}}]}"#;
+
+    let (first_status, _, first) = patch(&url, REQ_ID, Some("W/\"1\""), PATCH_TYPE, add_name).await;
+    let (again_status, _, again) = patch(&url, REQ_ID, Some("W/\"1\""), PATCH_TYPE, add_name).await;
+    assert_eq!((first_status, again_status), (200, 200));
+    assert_eq!(first, again);
+    let (_, _, now) = get(&url).await;
+    assert_eq!(now["meta"]["versionId"], "2", "applied once");
+    let nicknames = now["name"]
+        .as_array()
+        .expect("names")
+        .iter()
+        .filter(|n| n["family"] == "Retry")
+        .count();
+    assert_eq!(nicknames, 1);
+
+    // The same request id for a different request is refused.
+    let (status, _, body) = patch(&url, REQ_ID, Some("W/\"2\""), PATCH_TYPE, TO_MALE).await;
+    assert_eq!(status, 400);
+    assert_eq!(spine_code(&body), "INVALID_VALUE");
+}
+
+/// Target URL ("" = the superseded number), If-Match, Content-Type, body, status, Spine code.
+type UpdateCase<'a> = (&'a str, Option<&'a str>, &'a str, &'a str, u16, &'a str);
+
+#[tokio::test]
+async fn update_errors() {
+    let all = population();
+    let u = with_conf(&all, "U");
+    let id = u["id"].as_str().expect("id").to_string();
+    let sim = PdsSimulator::new(all);
+    let survivor = id.clone();
+    let old = "9990000018";
+    sim.supersede(old, &survivor);
+    let base = start(sim).await;
+    let url = format!("{base}/Patient/{id}");
+    let ids = [
+        "00000000-0000-4000-8000-000000000001",
+        "00000000-0000-4000-8000-000000000002",
+        "00000000-0000-4000-8000-000000000003",
+        "00000000-0000-4000-8000-000000000004",
+        "00000000-0000-4000-8000-000000000005",
+        "00000000-0000-4000-8000-000000000006",
+        "00000000-0000-4000-8000-000000000007",
+    ];
+    let cases: [UpdateCase; 7] = [
+        (&url, None, PATCH_TYPE, TO_MALE, 412, "PRECONDITION_FAILED"),
+        (
+            &url,
+            Some("1"),
+            PATCH_TYPE,
+            TO_MALE,
+            412,
+            "PRECONDITION_FAILED",
+        ),
+        (
+            &url,
+            Some("W/\"1\""),
+            "application/json",
+            TO_MALE,
+            400,
+            "INVALID_UPDATE",
+        ),
+        (
+            &url,
+            Some("W/\"1\""),
+            PATCH_TYPE,
+            r#"{"patches":[{"op":"move","from":"/a","path":"/b"}]}"#,
+            400,
+            "INVALID_UPDATE",
+        ),
+        (
+            &url,
+            Some("W/\"1\""),
+            PATCH_TYPE,
+            r#"{"patches":[{"op":"replace","path":"/id","value":"9000000009"}]}"#,
+            403,
+            "FORBIDDEN_UPDATE",
+        ),
+        (
+            &url,
+            Some("W/\"1\""),
+            PATCH_TYPE,
+            r#"{"patches":[{"op":"replace","path":"/gender","value":"lots"}]}"#,
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "",
+            Some("W/\"1\""),
+            PATCH_TYPE,
+            TO_MALE,
+            404,
+            "RESOURCE_NOT_FOUND",
+        ),
+    ];
+    for (i, (target, tag, ctype, body, want_status, want_code)) in cases.into_iter().enumerate() {
+        let target = if target.is_empty() {
+            format!("{base}/Patient/{old}")
+        } else {
+            target.to_string()
+        };
+        let (status, _, answer) = patch(&target, ids[i], tag, ctype, body).await;
+        assert_eq!(status, want_status, "case {i}: {answer}");
+        assert_eq!(spine_code(&answer), want_code, "case {i}");
+    }
+    // Nothing above changed the record.
+    let (_, _, now) = get(&url).await;
+    assert_eq!(now["meta"]["versionId"], "1");
+    assert_eq!(now["gender"], u["gender"]);
+}

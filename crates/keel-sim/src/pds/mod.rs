@@ -41,17 +41,26 @@
 //! - No Bundle `timestamp` is written (the simulator never reads the wall clock).
 //! - `fullUrl`s use the production base `https://api.service.nhs.uk/personal-demographics/FHIR/R4`.
 //!
-//! Not yet simulated: PATCH/versioning, POST, RelatedPerson, Coverage, `_history` (accepted,
+//! - Update: `PATCH /Patient/{nhsNumber}` with `If-Match` ([`update`]); a repeated
+//!   `X-Request-ID` (the sheet: "reuse on retry") with the same request is answered with the
+//!   first result and not applied twice; with a different request → 400 `INVALID_VALUE`. The
+//!   last 10,000 successful updates are remembered. A superseded number → 404
+//!   `RESOURCE_NOT_FOUND` (update the surviving record); a Content-Type other than
+//!   `application/json-patch+json` → 400 `INVALID_UPDATE`.
+//!
+//! Not yet simulated: POST, RelatedPerson, Coverage, `_history` (accepted,
 //! no history is held), rate limiting, application-restricted mode.
 
 pub mod redact;
 pub mod search;
+pub mod update;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -75,7 +84,7 @@ const VERIFICATION_EXT: &str =
     "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus";
 const VERIFICATION_SYSTEM: &str =
     "https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatus";
-const DEATH_EXT: &str =
+pub(crate) const DEATH_EXT: &str =
     "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-DeathNotificationStatus";
 const DEATH_SYSTEM: &str = "https://fhir.hl7.org.uk/CodeSystem/UKCore-DeathNotificationStatus";
 
@@ -84,6 +93,21 @@ struct Store {
     patients: BTreeMap<String, Value>,
     /// Superseded NHS number → surviving NHS number.
     superseded: BTreeMap<String, String>,
+    /// Successful updates by `X-Request-ID`, so a retry is answered, not applied twice.
+    updates: HashMap<String, AppliedUpdate>,
+    /// Request ids in the order they were applied (the oldest are forgotten first).
+    update_order: VecDeque<String>,
+}
+
+/// How many successful updates are remembered for retries.
+const REMEMBERED_UPDATES: usize = 10_000;
+
+#[derive(Debug)]
+struct AppliedUpdate {
+    nhs_number: String,
+    if_match: Option<String>,
+    body: Vec<u8>,
+    result: Value,
 }
 
 /// The simulator's state, shared by the router's handlers.
@@ -144,6 +168,75 @@ impl PdsSimulator {
     fn with_patients<T>(&self, f: impl FnOnce(&BTreeMap<String, Value>) -> T) -> T {
         let s = self.store.read().unwrap_or_else(|e| e.into_inner());
         f(&s.patients)
+    }
+
+    /// Applies a PATCH ([`update::apply`]) to the record of `nhs_number` and returns the new
+    /// stored record. A repeated `request_id` with the same request returns the first result
+    /// without applying it again; with a different request it is refused.
+    ///
+    /// # Errors
+    /// The PDS error for an unknown, superseded or invalidated record, a reused request id, or
+    /// what [`update::apply`] refuses.
+    pub fn update(
+        &self,
+        nhs_number: &str,
+        request_id: &str,
+        if_match: Option<&str>,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
+        let mut s = self.store.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(done) = s.updates.get(request_id) {
+            let same = done.nhs_number == nhs_number
+                && done.if_match.as_deref() == if_match
+                && done.body == body;
+            return if same {
+                Ok(done.result.clone())
+            } else {
+                Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "value",
+                    "INVALID_VALUE",
+                    "Provided value is invalid",
+                    Some("Invalid value - X-Request-ID was already used for a different request"),
+                ))
+            };
+        }
+        check_nhs_number(nhs_number)?;
+        if s.superseded.contains_key(nhs_number) {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "RESOURCE_NOT_FOUND",
+                "Resource not found",
+                Some(
+                    "This NHS number has been superseded: retrieve it to find the surviving record, and update that",
+                ),
+            ));
+        }
+        let Some(stored) = s.patients.get(nhs_number) else {
+            return Err(not_found());
+        };
+        if confidentiality_of(stored) == "REDACTED" {
+            return Err(invalidated());
+        }
+        let updated = update::apply(stored, if_match, body)?;
+        s.patients.insert(nhs_number.to_string(), updated.clone());
+        if s.update_order.len() == REMEMBERED_UPDATES
+            && let Some(oldest) = s.update_order.pop_front()
+        {
+            s.updates.remove(&oldest);
+        }
+        s.update_order.push_back(request_id.to_string());
+        s.updates.insert(
+            request_id.to_string(),
+            AppliedUpdate {
+                nhs_number: nhs_number.to_string(),
+                if_match: if_match.map(str::to_string),
+                body: body.to_vec(),
+                result: updated.clone(),
+            },
+        );
+        Ok(updated)
     }
 
     fn resolve(&self, nhs_number: &str) -> Option<Value> {
@@ -312,7 +405,10 @@ pub fn from_population(pop: &Population) -> Vec<Value> {
 pub fn router(sim: PdsSimulator) -> Router {
     let api = Router::new()
         .route("/Patient", get(search_handler))
-        .route("/Patient/{nhs_number}", get(retrieve_handler))
+        .route(
+            "/Patient/{nhs_number}",
+            get(retrieve_handler).patch(update_handler),
+        )
         .with_state(sim);
     Router::new().nest(BASE_PATH, api.clone()).merge(api)
 }
@@ -365,10 +461,11 @@ pub fn operation_outcome(
     json!({"resourceType": "OperationOutcome", "issue": [issue]})
 }
 
-/// An error response: status and OperationOutcome.
-pub(crate) struct ApiError {
-    status: StatusCode,
-    body: Value,
+/// An error answer: the HTTP status and the Spine OperationOutcome.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: Value,
 }
 
 impl ApiError {
@@ -448,7 +545,7 @@ fn request_headers(headers: &HeaderMap) -> (Vec<(&'static str, HeaderValue)>, Op
     (echo, err)
 }
 
-fn is_uuid(s: &str) -> bool {
+pub(crate) fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5
         && groups
@@ -467,54 +564,102 @@ async fn retrieve_handler(
         return fhir_response(e.status, &e.body, &echo);
     }
     match retrieve(&sim, &nhs_number) {
-        Ok(patient) => {
-            let version = patient
-                .pointer("/meta/versionId")
-                .and_then(Value::as_str)
-                .unwrap_or("1")
-                .to_string();
-            let mut resp = fhir_response(StatusCode::OK, &patient, &echo);
-            if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{version}\"")) {
-                resp.headers_mut().insert(header::ETAG, etag);
-            }
-            resp
-        }
+        Ok(patient) => patient_response(patient, &echo),
         Err(e) => fhir_response(e.status, &e.body, &echo),
     }
 }
 
 fn retrieve(sim: &PdsSimulator, nhs_number: &str) -> Result<Value, ApiError> {
+    check_nhs_number(nhs_number)?;
+    let Some(patient) = sim.resolve(nhs_number) else {
+        return Err(not_found());
+    };
+    if confidentiality_of(&patient) == "REDACTED" {
+        return Err(invalidated());
+    }
+    Ok(redact::for_retrieve(patient))
+}
+
+fn check_nhs_number(nhs_number: &str) -> Result<(), ApiError> {
     let valid = nhs_number.len() == 10
         && nhs_number.bytes().all(|b| b.is_ascii_digit())
         && NhsNumber::parse(nhs_number).is_ok();
-    if !valid {
-        return Err(ApiError::new(
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "value",
             "INVALID_RESOURCE_ID",
             "Resource Id is invalid",
             None,
-        ));
+        ))
     }
-    let Some(patient) = sim.resolve(nhs_number) else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "RESOURCE_NOT_FOUND",
-            "Resource not found",
-            None,
-        ));
-    };
-    if confidentiality_of(&patient) == "REDACTED" {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "processing",
-            "INVALIDATED_RESOURCE",
-            "Resource that has been marked as invalid was requested - invalid resources cannot be retrieved",
-            None,
-        ));
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "RESOURCE_NOT_FOUND",
+        "Resource not found",
+        None,
+    )
+}
+
+fn invalidated() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "processing",
+        "INVALIDATED_RESOURCE",
+        "Resource that has been marked as invalid was requested - invalid resources cannot be retrieved",
+        None,
+    )
+}
+
+async fn update_handler(
+    State(sim): State<PdsSimulator>,
+    Path(nhs_number): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (echo, err) = request_headers(&headers);
+    if let Some(e) = err {
+        return fhir_response(e.status, &e.body, &echo);
     }
-    Ok(redact::for_retrieve(patient))
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("application/json-patch+json") {
+        let e = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "structure",
+            "INVALID_UPDATE",
+            "Update is invalid",
+            Some("Invalid update with error - Content-Type must be application/json-patch+json"),
+        );
+        return fhir_response(e.status, &e.body, &echo);
+    }
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    match sim.update(&nhs_number, request_id, if_match, &body) {
+        Ok(updated) => patient_response(redact::for_retrieve(updated), &echo),
+        Err(e) => fhir_response(e.status, &e.body, &echo),
+    }
+}
+
+/// A Patient with its `ETag`.
+fn patient_response(patient: Value, echo: &[(&'static str, HeaderValue)]) -> Response {
+    let version = update::version_of(&patient);
+    let mut resp = fhir_response(StatusCode::OK, &patient, echo);
+    if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{version}\"")) {
+        resp.headers_mut().insert(header::ETAG, etag);
+    }
+    resp
 }
 
 async fn search_handler(

@@ -1,0 +1,13 @@
+//! Keel's adapters: how Keel reaches GP systems and national services, each an HTTP client plus
+//! a pure mapping into the canonical model ([`keel_model::record`]) behind the capability
+//! contract ([`keel_core::integration`]).
+//!
+//! - [`http`]: one client setup for every adapter — per-endpoint timeouts, request ids, and the
+//!   classification of transport failures into what is safe to do next (a read that failed
+//!   may be asked again; a write whose answer was lost has an unknown outcome).
+//! - [`pds`]: the Personal Demographics Service FHIR R4 API — retrieve (following superseded
+//!   numbers) and search, mapped to [`keel_model::record::Demographics`] with the patient's
+//!   restriction (S-flag / V-flag).
+
+pub mod http;
+pub mod pds;
