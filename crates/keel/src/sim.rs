@@ -1,6 +1,7 @@
 //! `keel sim`: the simulated PCN. `keel sim generate` writes a synthetic population (native
 //! JSON Lines and/or FHIR R4 NDJSON that `keel import` loads); `keel sim serve` serves it
-//! through the simulators built so far (PDS), with optional fault injection.
+//! through every simulator — PDS, GP Connect, EMIS-style and TPP-style — each on its own address
+//! with its own fault controls.
 
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -20,7 +21,8 @@ pub struct SimArgs {
 enum SimCommand {
     /// Generate a synthetic PCN population into a directory.
     Generate(GenerateArgs),
-    /// Serve the population through the simulators (so far: PDS FHIR R4) until interrupted.
+    /// Serve the population through the simulators (PDS, GP Connect, EMIS-style, TPP-style)
+    /// until interrupted.
     Serve(ServeArgs),
 }
 
@@ -38,8 +40,19 @@ struct ServeArgs {
     /// Address of the PDS simulator.
     #[arg(long, default_value = "127.0.0.1:9100")]
     pds: std::net::SocketAddr,
-    /// Faults to inject from the start, as the JSON that `/_admin/faults` takes, e.g.
-    /// '{"seed": 7, "error_rate": 0.1, "latency": {"kind": "fixed", "ms": 50}}'.
+    /// Address of the GP Connect providers (one service root per practice).
+    #[arg(long, default_value = "127.0.0.1:9101")]
+    gp_connect: std::net::SocketAddr,
+    /// Address of the EMIS-style supplier API (the EMIS-style practices).
+    #[arg(long, default_value = "127.0.0.1:9102")]
+    emis: std::net::SocketAddr,
+    /// Address of the TPP-style supplier API (the TPP-style practices).
+    #[arg(long, default_value = "127.0.0.1:9103")]
+    tpp: std::net::SocketAddr,
+    /// Faults to inject from the start into every simulator, as the JSON that
+    /// `/_admin/faults` takes, e.g.
+    /// '{"seed": 7, "error_rate": 0.1, "latency": {"kind": "fixed", "ms": 50}}'. Each simulator
+    /// has its own `/_admin/faults` to change them at runtime.
     #[arg(long)]
     faults: Option<String>,
 }
@@ -112,30 +125,96 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    use keel_sim::faults::{FaultConfig, FaultHandle};
+    use keel_sim::{emis, gpconnect, pds, tpp};
+
     let faults = match &args.faults {
-        Some(json) => keel_sim::faults::FaultConfig::from_json_str(json)
-            .map_err(|e| format!("--faults: {e}"))?,
-        None => keel_sim::faults::FaultConfig::default(),
+        Some(json) => FaultConfig::from_json_str(json).map_err(|e| format!("--faults: {e}"))?,
+        None => FaultConfig::default(),
     };
     faults.validate().map_err(|e| format!("--faults: {e}"))?;
-    let population = Population::generate(Options {
+    let options = Options {
         seed: args.seed,
         patients: args.patients,
         practices: args.practices.max(1),
-        demographics_only: true,
+        demographics_only: false,
         as_of: Options::default().as_of,
+    };
+    let demographics = Population::generate(Options {
+        demographics_only: true,
+        ..options.clone()
     });
-    let pds = keel_sim::pds::PdsSimulator::new(keel_sim::pds::from_population(&population));
+    let pds_sim = pds::PdsSimulator::new(pds::from_population(&demographics));
+    let records = std::sync::Arc::new(keel_sim::records::PracticeRecords::new(
+        Population::generate(options),
+    ));
+    let practices: Vec<(String, &'static str)> = records
+        .population()
+        .pcn()
+        .practices
+        .iter()
+        .map(|p| (p.ods.as_str().to_string(), p.system.key()))
+        .collect();
+    let gp_connect = gpconnect::GpConnectSimulator::new(records.clone());
+    let roots: Vec<String> = (0..practices.len())
+        .map(|i| {
+            format!(
+                "{} ({}, ASID {})",
+                practices[i].0,
+                practices[i].1,
+                gp_connect.asid(i).unwrap_or("?")
+            )
+        })
+        .collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let handle = keel_sim::faults::FaultHandle::new(faults);
-        let (address, _task) = keel_sim::pds::serve_with_faults(pds, args.pds, handle)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", args.pds))?;
-        println!("keel sim: PDS listening on http://{address}/personal-demographics/FHIR/R4 (faults at /_admin/faults)");
+        let bind = |name: &str, addr: std::net::SocketAddr, e: std::io::Error| {
+            format!("cannot listen for {name} on {addr}: {e}")
+        };
+        let (at, _pds) =
+            pds::serve_with_faults(pds_sim, args.pds, FaultHandle::new(faults.clone()))
+                .await
+                .map_err(|e| bind("PDS", args.pds, e))?;
+        println!(
+            "keel sim: PDS listening on http://{at}{} (faults at /_admin/faults)",
+            pds::BASE_PATH
+        );
+        let (at, _gpc) = gpconnect::serve(
+            gp_connect,
+            args.gp_connect,
+            FaultHandle::new(faults.clone()),
+        )
+        .await
+        .map_err(|e| bind("GP Connect", args.gp_connect, e))?;
+        println!(
+            "keel sim: GP Connect listening on http://{at}/{{ODS}}/STU3/1/gpconnect for {}",
+            roots.join(", ")
+        );
+        let (at, _emis) = emis::serve(
+            emis::EmisSimulator::new(records.clone()),
+            args.emis,
+            FaultHandle::new(faults.clone()),
+        )
+        .await
+        .map_err(|e| bind("EMIS-style", args.emis, e))?;
+        println!(
+            "keel sim: EMIS-style listening on http://{at}{}/practices/{{ODS}}",
+            emis::BASE_PATH
+        );
+        let (at, _tpp) = tpp::serve(
+            tpp::TppSimulator::new(records),
+            args.tpp,
+            FaultHandle::new(faults),
+        )
+        .await
+        .map_err(|e| bind("TPP-style", args.tpp, e))?;
+        println!(
+            "keel sim: TPP-style listening on http://{at}{}/{{ODS}}",
+            tpp::BASE_PATH
+        );
         tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
         Ok(ExitCode::SUCCESS)
     })
