@@ -59,17 +59,17 @@
 //!   has none, so their Lists are empty (`no-content-recorded`). Consultations are an
 //!   Encounter with a consultation → topic → category List chain and a "Comment note"
 //!   Observation; secondary lists and the related-problems List are not produced.
-//!
 //! - Access Record HTML: both NHS number systems are accepted (0.7.x
 //!   `http://fhir.nhs.net/Id/nhs-number` and 1.x `https://fhir.nhs.uk/Id/nhs-number`); the
 //!   request checks are the 1.x ones above (the 0.7.x JWT differed); a time-agnostic period is
 //!   422 `INVALID_PARAMETER` as the error-handling guidance says (the layout guide says 400);
 //!   only whole dates. Table columns follow the published views where the model has the data
 //!   (medications), otherwise they are this simulator's: see [`care_record`]. Clinical
-//!   areas switched off for the structured record do not affect the HTML views.
+//!   areas switched off for the structured record do not affect the HTML views. The
+//!   exclusion banner uses the layout guide's wording, "Items excluded due to
+//!   confidentiality and/or patient preferences" (the sheet paraphrases it).
 //!
-//! Not simulated: the migrate variant, patient
-//! read/search, register patient, organisation/practitioner/location reads, metadata.
+//! Not simulated: the migrate variant, patient read/search, register patient, organisation/practitioner/location reads, metadata.
 
 pub mod appointments;
 pub mod care_parameters;
