@@ -1054,7 +1054,7 @@ async fn a_five_thousand_entry_record_is_served_in_under_20_ms() {
         "5,000-entry record: p50 {p50:?}, max {:?}",
         times[times.len() - 1]
     );
-    assert!(p50 < std::time::Duration::from_millis(20), "p50 {p50:?}");
+    let mut p50s = vec![("structured record".to_string(), p50)];
 
     // Access Record HTML: the largest views of the same record.
     for code in ["ENC", "CLI", "MED", "SUM"] {
@@ -1082,9 +1082,12 @@ async fn a_five_thousand_entry_record_is_served_in_under_20_ms() {
         times.sort();
         let p50 = times[times.len() / 2];
         println!("care record {code}: p50 {p50:?}, {size} bytes");
+        p50s.push((format!("care record {code}"), p50));
+    }
+    for (what, p50) in p50s {
         assert!(
             p50 < std::time::Duration::from_millis(20),
-            "{code} p50 {p50:?}"
+            "{what}: p50 {p50:?}"
         );
     }
 }
