@@ -6,7 +6,10 @@ use std::sync::Arc;
 use keel_sim::faults::FaultHandle;
 use keel_sim::gpconnect::parameters::ClinicalArea;
 use keel_sim::gpconnect::{self, GpConnectSimulator, jwt};
-use keel_sim::model::{Confidentiality, NhsNumberStatus, PatientRecord, RegistrationType};
+use keel_sim::model::{
+    ConditionStatus, Confidentiality, Consultation, MedicationCourse, MedicationStatus,
+    NhsNumberStatus, PatientRecord, Practice, RegistrationType,
+};
 use keel_sim::records::PracticeRecords;
 use keel_sim::{Options, Population};
 use serde_json::{Value, json};
@@ -39,6 +42,11 @@ fn records() -> Arc<PracticeRecords> {
 }
 
 async fn start() -> Server {
+    start_at(0).await
+}
+
+/// A server whose requests go to `practice`'s provider.
+async fn start_at(practice: usize) -> Server {
     let sim = GpConnectSimulator::new(records());
     sim.set_now(Some(NOW));
     let (addr, _h) = gpconnect::serve(
@@ -48,8 +56,8 @@ async fn start() -> Server {
     )
     .await
     .expect("bind");
-    let root = sim.service_root(0).expect("practice 0").to_string();
-    let asid = sim.asid(0).expect("practice 0").to_string();
+    let root = sim.service_root(practice).expect("practice").to_string();
+    let asid = sim.asid(practice).expect("practice").to_string();
     Server {
         sim,
         base: format!("http://{addr}"),
@@ -144,13 +152,22 @@ fn nhs(n: &str) -> Value {
 
 /// The first record at practice 0 (with an NHS number) matching `pick`.
 fn find(sim: &GpConnectSimulator, pick: impl Fn(&PatientRecord) -> bool) -> PatientRecord {
+    find_at(sim, 0, pick)
+}
+
+/// The first record at `practice` (with an NHS number) matching `pick`.
+fn find_at(
+    sim: &GpConnectSimulator,
+    practice: usize,
+    pick: impl Fn(&PatientRecord) -> bool,
+) -> PatientRecord {
     let records = sim.records();
     records
-        .at_practice(0)
+        .at_practice(practice)
         .map(|at| records.record(at))
         .find(|r| {
             r.nhs_number.is_some()
-                && records.by_nhs_number(0, r.nhs_number.as_ref().expect("nhs"))[0]
+                && records.by_nhs_number(practice, r.nhs_number.as_ref().expect("nhs"))[0]
                     == records.by_record_id(&r.id).expect("id")
                 && pick(r)
         })
@@ -958,7 +975,8 @@ async fn slots_are_searched_booked_amended_and_cancelled() {
 }
 
 /// A 5,000-entry record of the default PCN (40,000 patients, seed 1) renders in well under
-/// 20 ms p50 (release build; ignored in debug runs):
+/// 20 ms p50, as a structured record and as its largest Access Record HTML views (release
+/// build; ignored in debug runs):
 /// `cargo test --release -p keel-sim --test gpconnect_contract -- --ignored --nocapture`.
 #[tokio::test]
 #[ignore = "timing: run in release"]
@@ -1036,5 +1054,648 @@ async fn a_five_thousand_entry_record_is_served_in_under_20_ms() {
         "5,000-entry record: p50 {p50:?}, max {:?}",
         times[times.len() - 1]
     );
-    assert!(p50 < std::time::Duration::from_millis(20), "p50 {p50:?}");
+    let mut p50s = vec![("structured record".to_string(), p50)];
+
+    // Access Record HTML: the largest views of the same record.
+    for code in ["ENC", "CLI", "MED", "SUM"] {
+        let body = json!({"resourceType": "Parameters", "parameter": [legacy_nhs(&nhs_number), section(code)]})
+            .to_string();
+        let mut times = Vec::new();
+        for _ in 0..21 {
+            let started = std::time::Instant::now();
+            let resp = s
+                .request(
+                    reqwest::Method::POST,
+                    "/Patient/$gpc.getcarerecord",
+                    CARE_RECORD,
+                    &claims(&s.root, "patient/*.read"),
+                )
+                .header("Content-Type", "application/json+fhir")
+                .body(body.clone())
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(resp.status().as_u16(), 200);
+            size = resp.bytes().await.expect("body").len();
+            times.push(started.elapsed());
+        }
+        times.sort();
+        let p50 = times[times.len() / 2];
+        println!("care record {code}: p50 {p50:?}, {size} bytes");
+        p50s.push((format!("care record {code}"), p50));
+    }
+    for (what, p50) in p50s {
+        assert!(
+            p50 < std::time::Duration::from_millis(20),
+            "{what}: p50 {p50:?}"
+        );
+    }
+}
+
+// ---- Access Record HTML ($gpc.getcarerecord) ----
+
+const CARE_RECORD: &str = "urn:nhs:names:services:gpconnect:fhir:operation:gpc.getcarerecord";
+const SECTION_SYSTEM: &str = "http://fhir.nhs.net/ValueSet/gpconnect-record-section-1";
+const EXCLUDED: &str = "Items excluded due to confidentiality and/or patient preferences";
+
+impl Server {
+    async fn care_record(&self, parameters: Value) -> (u16, Value) {
+        let body = json!({"resourceType": "Parameters", "parameter": parameters});
+        send(
+            self.request(
+                reqwest::Method::POST,
+                "/Patient/$gpc.getcarerecord",
+                CARE_RECORD,
+                &claims(&self.root, "patient/*.read"),
+            )
+            .header("Content-Type", "application/json+fhir")
+            .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// The narrative of `code` for `patient` (asserting a 200).
+    async fn view(&self, patient: &PatientRecord, code: &str, period: Option<Value>) -> View {
+        let mut params = vec![legacy_nhs(&nhs_of(patient)), section(code)];
+        if let Some(p) = period {
+            params.push(json!({"name": "timePeriod", "valuePeriod": p}));
+        }
+        let (status, bundle) = self.care_record(json!(params)).await;
+        assert_eq!(status, 200, "{code}: {bundle}");
+        View::parse(narrative(&bundle))
+    }
+}
+
+fn section(code: &str) -> Value {
+    json!({"name": "recordSection", "valueCodeableConcept": {"coding": [{"system": SECTION_SYSTEM, "code": code}]}})
+}
+
+fn legacy_nhs(n: &str) -> Value {
+    json!({"name": "patientNHSNumber", "valueIdentifier": {"system": "http://fhir.nhs.net/Id/nhs-number", "value": n}})
+}
+
+fn narrative(bundle: &Value) -> &str {
+    let composition = resources(bundle, "Composition");
+    assert_eq!(composition.len(), 1);
+    composition[0]["section"][0]["text"]["div"]
+        .as_str()
+        .expect("a narrative div")
+}
+
+/// One table of a view, under its `<h2>` (empty for single-table views).
+#[derive(Debug, Default)]
+struct Block {
+    title: String,
+    paragraphs: Vec<String>,
+    columns: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+/// An Access Record HTML narrative, parsed with quick-xml (which fails on XML that is not
+/// well-formed).
+#[derive(Debug, Default)]
+struct View {
+    h1: String,
+    /// Paragraphs before the first `<h2>`.
+    paragraphs: Vec<String>,
+    blocks: Vec<Block>,
+}
+
+impl View {
+    fn parse(div: &str) -> View {
+        use quick_xml::events::Event;
+        assert!(
+            div.starts_with("<div xmlns=\"http://www.w3.org/1999/xhtml\">"),
+            "{div}"
+        );
+        let mut reader = quick_xml::Reader::from_str(div);
+        let mut view = View::default();
+        let mut stack: Vec<String> = Vec::new();
+        let mut text = String::new();
+        let mut roots = 0;
+        loop {
+            match reader.read_event().expect("well-formed XHTML") {
+                Event::Start(e) => {
+                    let name = String::from_utf8(e.name().as_ref().to_vec()).expect("utf-8");
+                    if stack.is_empty() {
+                        roots += 1;
+                    }
+                    match name.as_str() {
+                        "h2" => view.blocks.push(Block::default()),
+                        "table" if view.blocks.last().is_none_or(|b| !b.columns.is_empty()) => {
+                            view.blocks.push(Block::default())
+                        }
+                        "tr" if stack.last().is_some_and(|p| p == "tbody") => view
+                            .blocks
+                            .last_mut()
+                            .expect("a table")
+                            .rows
+                            .push(Vec::new()),
+                        _ => {}
+                    }
+                    stack.push(name);
+                    text.clear();
+                }
+                Event::End(_) => {
+                    let name = stack.pop().expect("balanced");
+                    let t = std::mem::take(&mut text);
+                    let block = view.blocks.last_mut();
+                    match (name.as_str(), block) {
+                        ("h1", _) => view.h1 = t,
+                        ("h2", Some(b)) => b.title = t,
+                        ("p", Some(b)) => b.paragraphs.push(t),
+                        ("p", None) => view.paragraphs.push(t),
+                        ("th", Some(b)) => b.columns.push(t),
+                        ("td", Some(b)) => b.rows.last_mut().expect("a row").push(t),
+                        _ => {}
+                    }
+                }
+                Event::Text(t) => text.push_str(&t.decode().expect("text")),
+                Event::GeneralRef(r) => {
+                    let resolved = match r.resolve_char_ref().expect("char ref") {
+                        Some(c) => c.to_string(),
+                        None => {
+                            let name = r.decode().expect("ref");
+                            quick_xml::escape::resolve_xml_entity(&name)
+                                .expect("an XML entity (XHTML has no HTML entities)")
+                                .to_string()
+                        }
+                    };
+                    text.push_str(&resolved);
+                }
+                Event::Eof => break,
+                Event::Empty(_) => {}
+                other => panic!("unexpected XML event {other:?}"),
+            }
+        }
+        assert!(stack.is_empty());
+        assert_eq!(roots, 1, "one root div");
+        view
+    }
+
+    fn block(&self, title: &str) -> &Block {
+        self.blocks
+            .iter()
+            .find(|b| b.title == title)
+            .unwrap_or_else(|| panic!("a {title:?} table in {self:?}"))
+    }
+
+    fn titles(&self) -> Vec<&str> {
+        self.blocks.iter().map(|b| b.title.as_str()).collect()
+    }
+
+    fn all_paragraphs(&self) -> Vec<&str> {
+        self.paragraphs
+            .iter()
+            .chain(self.blocks.iter().flat_map(|b| &b.paragraphs))
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+fn settled(s: &Server) -> impl Fn(&PatientRecord) -> bool {
+    let as_of = s.sim.records().population().options().as_of;
+    move |r| {
+        servable(r) && r.registration.start < as_of.plus(-gpconnect::structured::IN_TRANSIT_DAYS)
+    }
+}
+
+fn active_problems(r: &PatientRecord) -> usize {
+    r.clinical
+        .conditions
+        .iter()
+        .filter(|c| matches!(c.status, ConditionStatus::Active) && c.sensitivity.is_none())
+        .count()
+}
+
+#[tokio::test]
+async fn every_record_section_is_a_well_formed_xhtml_view() {
+    let s = start().await;
+    let settled = settled(&s);
+    let r = find(&s.sim, |r| {
+        settled(r) && !r.clinical.consultations.is_empty() && !r.clinical.medications.is_empty()
+    });
+    let expected = [
+        ("SUM", "Summary"),
+        ("ADM", "Administrative Items"),
+        ("ALL", "Allergies and Adverse Reactions"),
+        ("CLI", "Clinical Items"),
+        ("ENC", "Encounters"),
+        ("IMM", "Immunisations"),
+        ("MED", "Medications"),
+        ("OBS", "Observations"),
+        ("PRB", "Problems and Issues"),
+        ("REF", "Referrals"),
+    ];
+    for (code, title) in expected {
+        let params = json!([legacy_nhs(&nhs_of(&r)), section(code)]);
+        let (status, bundle) = s.care_record(params).await;
+        assert_eq!(status, 200, "{code}");
+        assert_eq!(bundle["type"], "searchset");
+        for kind in ["Patient", "Organization", "Practitioner", "Device"] {
+            assert_eq!(resources(&bundle, kind).len(), 1, "{code} {kind}");
+        }
+        let composition = resources(&bundle, "Composition")[0];
+        assert_eq!(
+            composition["subject"]["reference"],
+            format!("Patient/{}", r.id)
+        );
+        let coding = &composition["section"][0]["code"]["coding"][0];
+        assert_eq!(
+            (coding["system"].as_str(), coding["code"].as_str()),
+            (Some(SECTION_SYSTEM), Some(code))
+        );
+        assert_eq!(composition["section"][0]["text"]["status"], "generated");
+        let view = View::parse(narrative(&bundle));
+        assert_eq!(view.h1, title);
+    }
+    let titles = |v: View| v.titles().into_iter().map(String::from).collect::<Vec<_>>();
+    assert_eq!(
+        titles(s.view(&r, "SUM", None).await),
+        [
+            "Active Problems and Issues",
+            "Recent Acute Medication",
+            "Current Repeat Medication",
+            "Current Allergies and Adverse Reactions",
+            "Last 3 Encounters"
+        ]
+    );
+    assert_eq!(
+        titles(s.view(&r, "PRB", None).await),
+        ["Active Problems and Issues", "Inactive Problems and Issues"]
+    );
+    assert_eq!(
+        titles(s.view(&r, "ALL", None).await),
+        [
+            "Current Allergies and Adverse Reactions",
+            "Historical Allergies and Adverse Reactions"
+        ]
+    );
+    assert_eq!(
+        titles(s.view(&r, "MED", None).await),
+        [
+            "Recent Acute Medication",
+            "Current Repeat Medication",
+            "Past Medication"
+        ]
+    );
+    let referrals = s.view(&r, "REF", None).await;
+    assert!(
+        referrals
+            .all_paragraphs()
+            .contains(&"No 'Referrals' data is recorded for this patient.")
+    );
+}
+
+#[tokio::test]
+async fn care_record_tables_hold_the_models_items_most_recent_first() {
+    let s = start().await;
+    let settled = settled(&s);
+    let r = find(&s.sim, |r| {
+        settled(r)
+            && r.clinical.consultations.len() > 3
+            && active_problems(r) > 0
+            && r.clinical
+                .medications
+                .iter()
+                .any(|m| m.repeat && m.status == MedicationStatus::Active)
+            && !r.clinical.immunisations.is_empty()
+    });
+    let c = &r.clinical;
+    let prb = s.view(&r, "PRB", None).await;
+    assert_eq!(
+        prb.block("Active Problems and Issues").rows.len(),
+        active_problems(&r)
+    );
+    assert_eq!(
+        prb.block("Active Problems and Issues").columns,
+        ["Start Date", "Entry", "Significance"]
+    );
+    let enc = s.view(&r, "ENC", None).await;
+    assert!(enc.paragraphs.contains(&"All relevant items".to_string()));
+    let shown: Vec<&Consultation> = c.consultations.iter().filter(|e| !e.confidential).collect();
+    assert_eq!(
+        enc.blocks[0].columns,
+        ["Date", "Title", "Clinician", "Details"]
+    );
+    assert_eq!(enc.blocks[0].rows.len(), shown.len());
+    let latest = shown
+        .iter()
+        .max_by_key(|e| e.start)
+        .expect("a consultation");
+    assert_eq!(enc.blocks[0].rows[0][3], latest.text, "most recent first");
+    let imm = s.view(&r, "IMM", None).await;
+    assert_eq!(imm.blocks[0].rows.len(), c.immunisations.len());
+    let med = s.view(&r, "MED", None).await;
+    let repeats = med.block("Current Repeat Medication");
+    let current_repeats: Vec<&MedicationCourse> = c
+        .medications
+        .iter()
+        .filter(|m| m.repeat && m.status == MedicationStatus::Active)
+        .collect();
+    if !med
+        .block("Current Repeat Medication")
+        .paragraphs
+        .contains(&EXCLUDED.to_string())
+    {
+        assert_eq!(repeats.rows.len(), current_repeats.len());
+    }
+    assert!(repeats.rows.iter().all(|row| row[1] == "Repeat"));
+    let all = s.view(&r, "ALL", None).await;
+    assert_eq!(
+        all.block("Current Allergies and Adverse Reactions")
+            .rows
+            .len(),
+        c.allergies.iter().filter(|a| a.active).count()
+    );
+    let sum = s.view(&r, "SUM", None).await;
+    assert_eq!(sum.block("Last 3 Encounters").rows.len(), 3);
+    assert_eq!(
+        sum.block("Last 3 Encounters").rows[0],
+        enc.blocks[0].rows[0]
+    );
+    assert_eq!(
+        sum.block("Active Problems and Issues").rows,
+        prb.block("Active Problems and Issues").rows
+    );
+}
+
+#[tokio::test]
+async fn care_record_parameter_errors_have_their_documented_codes() {
+    let s = start().await;
+    let n = nhs_of(&find(&s.sim, servable));
+    let period = |start: &str, end: &str| json!({"name": "timePeriod", "valuePeriod": {"start": start, "end": end}});
+    let mut cases: Vec<(Value, u16, &str)> = Vec::new();
+    for agnostic in ["SUM", "ALL", "IMM"] {
+        cases.push((
+            json!([
+                legacy_nhs(&n),
+                section(agnostic),
+                period("2020-01-01", "2021-01-01")
+            ]),
+            422,
+            "INVALID_PARAMETER",
+        ));
+    }
+    cases.extend([
+        (json!([legacy_nhs(&n), section("ENC"), period("2021-01-01", "2020-01-01")]), 422, "INVALID_PARAMETER"),
+        (json!([legacy_nhs(&n), section("ENC"), {"name": "timePeriod", "valuePeriod": {}}]), 422, "INVALID_PARAMETER"),
+        (json!([legacy_nhs(&n), section("ENC"), period("2020-01", "2021-01-01")]), 422, "INVALID_PARAMETER"),
+        (json!([legacy_nhs(&n), section("XYZ")]), 422, "INVALID_PARAMETER"),
+        (json!([legacy_nhs(&n), section("prb")]), 422, "INVALID_PARAMETER"),
+        (
+            json!([legacy_nhs(&n), {"name": "recordSection", "valueCodeableConcept": {"coding": [{"system": "http://example.org/sections", "code": "PRB"}]}}]),
+            422,
+            "INVALID_PARAMETER",
+        ),
+        (json!([legacy_nhs(&n)]), 422, "INVALID_PARAMETER"),
+        (json!([section("PRB")]), 422, "INVALID_PARAMETER"),
+        (json!([legacy_nhs(&n), section("PRB"), section("ENC")]), 422, "INVALID_PARAMETER"),
+        (json!([legacy_nhs(&n), section("PRB"), {"name": "includeProblems"}]), 422, "INVALID_PARAMETER"),
+        (json!([legacy_nhs("9434765918"), section("PRB")]), 400, "INVALID_NHS_NUMBER"),
+        (
+            json!([{"name": "patientNHSNumber", "valueIdentifier": {"system": "https://example.org/id", "value": n}}, section("PRB")]),
+            400,
+            "INVALID_IDENTIFIER_SYSTEM",
+        ),
+        (json!([{"value": 1}]), 422, "INVALID_RESOURCE"),
+    ]);
+    for (parameters, status, code) in cases {
+        let (got, body) = s.care_record(parameters.clone()).await;
+        assert_eq!((got, spine_code(&body)), (status, code), "{parameters}");
+        assert!(body["issue"][0]["diagnostics"].is_string());
+    }
+    // The 1.x NHS number system is accepted too.
+    let (status, _) = s.care_record(json!([nhs(&n), section("PRB")])).await;
+    assert_eq!(status, 200);
+    // The request checks are the provider's: another interaction id, another verb.
+    let claims = claims(&s.root, "patient/*.read");
+    let body = json!({"resourceType": "Parameters", "parameter": [legacy_nhs(&n), section("PRB")]})
+        .to_string();
+    let (status, oo) = send(
+        s.request(
+            reqwest::Method::POST,
+            "/Patient/$gpc.getcarerecord",
+            STRUCTURED,
+            &claims,
+        )
+        .header("Content-Type", "application/json+fhir")
+        .body(body),
+    )
+    .await;
+    assert_eq!((status, spine_code(&oo)), (400, "BAD_REQUEST"));
+    let (status, _) = send(s.request(
+        reqwest::Method::GET,
+        "/Patient/$gpc.getcarerecord",
+        CARE_RECORD,
+        &claims,
+    ))
+    .await;
+    assert_eq!(status, 405);
+}
+
+#[tokio::test]
+async fn care_record_patients_are_not_found_as_for_the_structured_record() {
+    let s = start().await;
+    let kinds: Vec<(&str, RecordFilter)> = vec![
+        (
+            "deceased",
+            Box::new(|r: &PatientRecord| r.death_date.is_some()),
+        ),
+        (
+            "unverified",
+            Box::new(|r: &PatientRecord| {
+                r.nhs_status != NhsNumberStatus::Verified && r.registration.is_active()
+            }),
+        ),
+        (
+            "restricted",
+            Box::new(|r: &PatientRecord| {
+                r.confidentiality != Confidentiality::Unrestricted && r.registration.is_active()
+            }),
+        ),
+    ];
+    for (kind, pick) in kinds {
+        let r = find(&s.sim, pick);
+        let (status, body) = s
+            .care_record(json!([legacy_nhs(&nhs_of(&r)), section("SUM")]))
+            .await;
+        assert_eq!(
+            (status, spine_code(&body)),
+            (404, "PATIENT_NOT_FOUND"),
+            "{kind}"
+        );
+    }
+    let (status, body) = s
+        .care_record(json!([legacy_nhs("9690937286"), section("SUM")]))
+        .await;
+    assert_eq!(
+        (status, spine_code(&body)),
+        (404, "PATIENT_NOT_FOUND"),
+        "unknown"
+    );
+}
+
+#[tokio::test]
+async fn a_time_period_filters_the_view_and_shows_its_date_banner() {
+    let s = start().await;
+    let settled = settled(&s);
+    let r = find(&s.sim, |r| settled(r) && r.clinical.consultations.len() > 6);
+    let mut dates: Vec<keel_sim::date::Date> = r
+        .clinical
+        .consultations
+        .iter()
+        .map(|e| e.start.date)
+        .collect();
+    dates.sort();
+    let (from, to) = (dates[dates.len() / 3], dates[2 * dates.len() / 3]);
+    let expected = r
+        .clinical
+        .consultations
+        .iter()
+        .filter(|e| !e.confidential && e.start.date >= from && e.start.date <= to)
+        .count();
+    let view = s
+        .view(
+            &r,
+            "ENC",
+            Some(json!({"start": from.to_string(), "end": to.to_string()})),
+        )
+        .await;
+    assert_eq!(view.blocks.first().map_or(0, |b| b.rows.len()), expected);
+    let banner = |d: keel_sim::date::Date| {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let (y, m, day) = d.civil();
+        format!("{day:02}-{}-{y:04}", MONTHS[m as usize - 1])
+    };
+    assert!(
+        view.paragraphs.contains(&format!(
+            "For the period {} to {}",
+            banner(from),
+            banner(to)
+        )),
+        "{view:?}"
+    );
+    let view = s
+        .view(&r, "ENC", Some(json!({"start": from.to_string()})))
+        .await;
+    assert!(
+        view.paragraphs
+            .contains(&format!("All data items from {}", banner(from)))
+    );
+    let view = s
+        .view(&r, "ENC", Some(json!({"end": to.to_string()})))
+        .await;
+    assert!(
+        view.paragraphs
+            .contains(&format!("All data items until {}", banner(to)))
+    );
+}
+
+#[tokio::test]
+async fn sensitive_and_confidential_items_are_excluded_behind_the_banner() {
+    let s = start().await;
+    let settled = settled(&s);
+    let sensitive = find(&s.sim, |r| {
+        settled(r)
+            && r.clinical
+                .conditions
+                .iter()
+                .any(|c| c.sensitivity.is_some() && matches!(c.status, ConditionStatus::Active))
+    });
+    let prb = s.view(&sensitive, "PRB", None).await;
+    let active = prb.block("Active Problems and Issues");
+    assert!(active.paragraphs.contains(&EXCLUDED.to_string()), "{prb:?}");
+    assert_eq!(active.rows.len(), active_problems(&sensitive));
+    let withheld: Vec<&str> = sensitive
+        .clinical
+        .conditions
+        .iter()
+        .filter(|c| c.sensitivity.is_some())
+        .map(|c| c.concept.display)
+        .collect();
+    let cli = s.view(&sensitive, "CLI", None).await;
+    assert!(cli.paragraphs.contains(&EXCLUDED.to_string()));
+    assert!(
+        cli.blocks
+            .iter()
+            .flat_map(|b| &b.rows)
+            .all(|row| !withheld.contains(&row[1].as_str()))
+    );
+
+    let confidential = find(&s.sim, |r| {
+        settled(r) && r.clinical.consultations.iter().any(|e| e.confidential)
+    });
+    let enc = s.view(&confidential, "ENC", None).await;
+    assert!(enc.paragraphs.contains(&EXCLUDED.to_string()));
+
+    let clean = find(&s.sim, |r| {
+        settled(r)
+            && active_problems(r) > 0
+            && r.clinical
+                .conditions
+                .iter()
+                .all(|c| c.sensitivity.is_none())
+    });
+    let prb = s.view(&clean, "PRB", None).await;
+    assert!(!prb.all_paragraphs().contains(&EXCLUDED));
+}
+
+#[tokio::test]
+async fn names_with_apostrophes_are_escaped_in_the_xhtml() {
+    let apostrophe = |p: &Practice, staff: usize| {
+        p.staff
+            .get(staff)
+            .is_some_and(|s| s.role.is_clinical() && s.name.text().contains('\''))
+    };
+    let practice = records()
+        .population()
+        .pcn()
+        .practices
+        .iter()
+        .position(|p| (0..p.staff.len()).any(|i| apostrophe(p, i)))
+        .expect("a clinician with an apostrophe in the test PCN");
+    let s = start_at(practice).await;
+    let settled = settled(&s);
+    let p = &s.sim.records().population().pcn().practices[practice];
+    let seen = |e: &Consultation| !e.confidential && apostrophe(p, e.clinician);
+    let r = find_at(&s.sim, practice, |r| {
+        settled(r) && r.clinical.consultations.iter().any(seen)
+    });
+    let name = r
+        .clinical
+        .consultations
+        .iter()
+        .find(|e| seen(e))
+        .map(|e| p.staff[e.clinician].name.text())
+        .expect("a clinician with an apostrophe");
+    let (_, bundle) = s
+        .care_record(json!([legacy_nhs(&nhs_of(&r)), section("ENC")]))
+        .await;
+    let div = narrative(&bundle);
+    assert!(!div.contains(&name), "the raw name must not appear");
+    assert!(div.contains(&name.replace('\'', "&#39;")));
+    let view = View::parse(div);
+    assert!(view.blocks[0].rows.iter().any(|row| row[2] == name));
+}
+
+#[tokio::test]
+async fn a_record_in_transit_shows_only_items_since_registration_under_the_transfer_banner() {
+    let s = start().await;
+    let as_of = s.sim.records().population().options().as_of;
+    let r = find(&s.sim, |r| {
+        servable(r) && r.registration.start >= as_of.plus(-gpconnect::structured::IN_TRANSIT_DAYS)
+    });
+    let view = s.view(&r, "ENC", None).await;
+    assert!(view.paragraphs.iter().any(|p| p
+        .starts_with("Patient record transfer from previous GP Practice not yet complete; any information recorded before ")));
+    let since = r
+        .clinical
+        .consultations
+        .iter()
+        .filter(|e| !e.confidential && e.start.date >= r.registration.start)
+        .count();
+    assert_eq!(view.blocks.first().map_or(0, |b| b.rows.len()), since);
 }

@@ -9,6 +9,7 @@
 //! | interaction | request |
 //! |---|---|
 //! | Access Record Structured | `POST {root}/Patient/$gpc.getstructuredrecord` |
+//! | Access Record HTML (0.7.x) | `POST {root}/Patient/$gpc.getcarerecord` |
 //! | Search free slots | `GET {root}/Slot?start=ge..&end=le..&status=free&_include=Slot:schedule` |
 //! | Book / read / amend or cancel an appointment | `POST {root}/Appointment`, `GET`/`PUT {root}/Appointment/{id}` |
 //! | A patient's appointments | `GET {root}/Patient/{id}/Appointment?start=ge..&start=le..` |
@@ -28,6 +29,14 @@
 //!   patient; a `collection` Bundle with Patient, Organization, usual GP Practitioner and
 //!   PractitionerRole, the Practitioners referenced, and one List per requested area with
 //!   the §3.4 codes and titles; the empty / withheld / in-transit / disabled table.
+//! - `$gpc.getcarerecord` (Access Record HTML 0.7.x, sheet §3.6 and the published 0.7.x
+//!   HTML layout guide) ([`care_parameters`], [`care_record`]): `patientNHSNumber`,
+//!   `recordSection` (codes SUM ADM ALL CLI ENC IMM MED OBS PRB REF), optional `timePeriod`;
+//!   `INVALID_PARAMETER` for an unknown code, an inverted period or a period for SUM, ALL or
+//!   IMM; the same not-found rules as the structured record; a `searchset` Bundle with a
+//!   Composition whose section narrative is XHTML ([`xhtml`]) laid out as the guide says
+//!   (section title, GP transfer, date and exclusion banners, tables most recent first, the
+//!   "No '…' data is recorded" paragraph).
 //! - Appointment Management ([`appointments`]): slot search, book (201), read, amend and
 //!   cancel with `If-Match`, a patient's appointments.
 //!
@@ -50,17 +59,28 @@
 //!   has none, so their Lists are empty (`no-content-recorded`). Consultations are an
 //!   Encounter with a consultation → topic → category List chain and a "Comment note"
 //!   Observation; secondary lists and the related-problems List are not produced.
+//! - Access Record HTML: both NHS number systems are accepted (0.7.x
+//!   `http://fhir.nhs.net/Id/nhs-number` and 1.x `https://fhir.nhs.uk/Id/nhs-number`); the
+//!   request checks are the 1.x ones above (the 0.7.x JWT differed); a time-agnostic period is
+//!   422 `INVALID_PARAMETER` as the error-handling guidance says (the layout guide says 400);
+//!   only whole dates. Table columns follow the published views where the model has the data
+//!   (medications), otherwise they are this simulator's: see [`care_record`]. Clinical
+//!   areas switched off for the structured record do not affect the HTML views. The
+//!   exclusion banner uses the layout guide's wording, "Items excluded due to
+//!   confidentiality and/or patient preferences" (the sheet paraphrases it).
 //!
-//! Not simulated: Access Record HTML (`$gpc.getcarerecord`), the migrate variant, patient
-//! read/search, register patient, organisation/practitioner/location reads, metadata.
+//! Not simulated: the migrate variant, patient read/search, register patient, organisation/practitioner/location reads, metadata.
 
 pub mod appointments;
+pub mod care_parameters;
+pub mod care_record;
 pub mod checks;
 pub mod dates;
 pub mod error;
 pub mod jwt;
 pub mod parameters;
 pub mod structured;
+pub mod xhtml;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -253,6 +273,10 @@ pub fn router(sim: GpConnectSimulator) -> Router {
             post(structured_handler).fallback(wrong_verb),
         )
         .route(
+            &format!("{ROOT}/Patient/$gpc.getcarerecord"),
+            post(care_record_handler).fallback(wrong_verb),
+        )
+        .route(
             &format!("{ROOT}/Slot"),
             get(appointments::search_slots).fallback(wrong_verb),
         )
@@ -329,6 +353,43 @@ fn structured_record(
         route = "Patient/$gpc.getstructuredrecord",
         bytes = out.len(),
         "structured record served"
+    );
+    Ok(fhir_response(StatusCode::OK, out, None))
+}
+
+async fn care_record_handler(
+    State(sim): State<GpConnectSimulator>,
+    Path(ods): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer(care_record(&sim, &ods, &headers, &body))
+}
+
+fn care_record(
+    sim: &GpConnectSimulator,
+    ods: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, GpcError> {
+    let (practice, _) = sim.admit(ods, headers, &[Interaction::GetCareRecord], true)?;
+    let records = sim.records();
+    let query = care_parameters::parse(body)?;
+    let (at, record) = structured::find_patient(records, practice, &query.nhs_number)?;
+    let ctx = structured::Context {
+        practice: &records.population().pcn().practices[practice],
+        record: &record,
+        person_index: at.person,
+        as_of: records.population().options().as_of,
+        disabled: &BTreeSet::new(),
+    };
+    let mut out = Vec::with_capacity(64 * 1024);
+    care_record::render(&mut out, &ctx, &query);
+    tracing::debug!(
+        route = "Patient/$gpc.getcarerecord",
+        section = query.section.code(),
+        bytes = out.len(),
+        "care record section served"
     );
     Ok(fhir_response(StatusCode::OK, out, None))
 }

@@ -21,7 +21,7 @@ use super::dates::parse_date;
 use super::error::GpcError;
 use crate::date::Date;
 
-const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
+pub(super) const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
 
 /// A clinical area a consumer can ask for (one top-level parameter each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -165,7 +165,7 @@ pub fn parse(body: &[u8], today: Date) -> Result<(NhsNumber, StructuredQuery), G
         }
         seen.push(name);
         if name == "patientNHSNumber" {
-            query.nhs_number = Some(nhs_number(parameter)?);
+            query.nhs_number = Some(nhs_number(parameter, &[NHS_NUMBER_SYSTEM])?);
             continue;
         }
         let area = ClinicalArea::ALL
@@ -232,13 +232,17 @@ pub fn parse(body: &[u8], today: Date) -> Result<(NhsNumber, StructuredQuery), G
     Ok((nhs_number, query))
 }
 
-fn nhs_number(parameter: &Value) -> Result<NhsNumber, GpcError> {
+/// The `patientNHSNumber` parameter's NHS number; its identifier system must be one of
+/// `systems`.
+pub(super) fn nhs_number(parameter: &Value, systems: &[&str]) -> Result<NhsNumber, GpcError> {
     let identifier = parameter.get("valueIdentifier").ok_or_else(|| {
         GpcError::invalid_parameter("patientNHSNumber must have a valueIdentifier")
     })?;
-    if identifier.get("system").and_then(Value::as_str) != Some(NHS_NUMBER_SYSTEM) {
+    let system = identifier.get("system").and_then(Value::as_str);
+    if !system.is_some_and(|s| systems.contains(&s)) {
         return Err(GpcError::invalid_identifier_system(&format!(
-            "patientNHSNumber system must be {NHS_NUMBER_SYSTEM}"
+            "patientNHSNumber system must be {}",
+            systems.join(" or ")
         )));
     }
     let value = identifier
@@ -333,7 +337,7 @@ fn apply_part(
     Ok(())
 }
 
-fn whole_date(name: &str, value: &Value) -> Result<Date, GpcError> {
+pub(super) fn whole_date(name: &str, value: &Value) -> Result<Date, GpcError> {
     value.as_str().and_then(parse_date).ok_or_else(|| {
         GpcError::invalid_parameter(&format!("{name} must be a whole date (YYYY-MM-DD)"))
     })

@@ -192,7 +192,7 @@ pub fn render(out: &mut Vec<u8>, ctx: &Context<'_>, q: &StructuredQuery) {
 }
 
 /// The patient's usual GP: one of the practice's GPs, by person index.
-fn usual_gp(practice: &Practice, person: u64) -> usize {
+pub(super) fn usual_gp(practice: &Practice, person: u64) -> usize {
     let gps: Vec<usize> = practice.clinicians(StaffRole::Gp).map(|(i, _)| i).collect();
     if gps.is_empty() {
         0
@@ -232,7 +232,7 @@ fn clinician_ref(j: &mut Json, key: &str, ctx: &Context<'_>, staff: usize, emitt
 }
 
 /// `dd-Mmm-yyyy`, as the in-transit note writes dates.
-fn note_date(d: Date) -> String {
+pub(super) fn note_date(d: Date) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
@@ -355,7 +355,7 @@ impl Lists<'_> {
     }
 }
 
-fn write_patient(j: &mut Json, ctx: &Context<'_>, usual_gp: usize) {
+pub(super) fn write_patient(j: &mut Json, ctx: &Context<'_>, usual_gp: usize) {
     let r = ctx.record;
     entry_begin(j)
         .kstr("resourceType", "Patient")
@@ -414,7 +414,7 @@ fn write_patient(j: &mut Json, ctx: &Context<'_>, usual_gp: usize) {
     entry_end(j);
 }
 
-fn write_organization(j: &mut Json, p: &Practice) {
+pub(super) fn write_organization(j: &mut Json, p: &Practice) {
     entry_begin(j)
         .kstr("resourceType", "Organization")
         .kstr("id", p.ods.as_str());
@@ -439,7 +439,7 @@ fn write_organization(j: &mut Json, p: &Practice) {
     entry_end(j);
 }
 
-fn write_practitioner(j: &mut Json, p: &Practice, staff: usize) {
+pub(super) fn write_practitioner(j: &mut Json, p: &Practice, staff: usize) {
     let s = &p.staff[staff.min(p.staff.len().saturating_sub(1))];
     entry_begin(j)
         .kstr("resourceType", "Practitioner")
@@ -548,7 +548,7 @@ fn allergies(
     items
 }
 
-fn medication_end(m: &MedicationCourse) -> Option<Date> {
+pub(super) fn medication_end(m: &MedicationCourse) -> Option<Date> {
     match m.status {
         MedicationStatus::Active => None,
         MedicationStatus::Completed => Some(m.start.plus(7)),
@@ -556,7 +556,7 @@ fn medication_end(m: &MedicationCourse) -> Option<Date> {
     }
 }
 
-fn is_sensitive_condition(record: &PatientRecord, id: u32) -> bool {
+pub(super) fn is_sensitive_condition(record: &PatientRecord, id: u32) -> bool {
     record
         .clinical
         .conditions
