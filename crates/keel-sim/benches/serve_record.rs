@@ -4,7 +4,8 @@
 //! For the default PCN (40,000 patients, seed 1) it picks the first patient with 5,000 to
 //! 5,999 entries at an EMIS-style and at a TPP-style practice whom GP Connect may serve
 //! (regular, active, verified, unrestricted), then times sequential requests from one client
-//! on loopback: GP Connect `$gpc.getstructuredrecord` with every clinical area, the EMIS-style
+//! on loopback: GP Connect `$gpc.getstructuredrecord` with every clinical area and the Access
+//! Record HTML encounters view, the EMIS-style
 //! full record extract, and the TPP-style journal. Time is request sent to body received.
 //!
 //! `cargo bench -p keel-sim --bench serve_record` (or `scripts/bench-sim-serve.sh`).
@@ -30,6 +31,7 @@ const SAMPLES: usize = 60;
 const NOW: i64 = 1_767_600_000;
 const STRUCTURED: &str =
     "urn:nhs:names:services:gpconnect:fhir:operation:gpc.getstructuredrecord-1";
+const CARE_RECORD: &str = "urn:nhs:names:services:gpconnect:fhir:operation:gpc.getcarerecord";
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -156,6 +158,27 @@ async fn run() {
     })
     .await;
 
+    // GP Connect Access Record HTML: the encounters view (the largest).
+    let care = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "patientNHSNumber", "valueIdentifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs}},
+        {"name": "recordSection", "valueCodeableConcept": {"coding": [{"system": "http://fhir.nhs.net/ValueSet/gpconnect-record-section-1", "code": "ENC"}]}},
+    ]})
+    .to_string();
+    let url = format!("http://{at}{root}/Patient/$gpc.getcarerecord");
+    let html = time(|| {
+        client
+            .post(&url)
+            .header("Ssp-TraceID", "09a01679-2564-0fb4-5129-aecc81ea2706")
+            .header("Ssp-From", "200000000359")
+            .header("Ssp-To", &asid)
+            .header("Ssp-InteractionID", CARE_RECORD)
+            .header("Authorization", &token)
+            .header("Accept", "application/fhir+json")
+            .header("Content-Type", "application/fhir+json")
+            .body(care.clone())
+    })
+    .await;
+
     // EMIS-style: the full record extract.
     let (at, _e) = emis::serve(
         EmisSimulator::new(records.clone()),
@@ -242,6 +265,11 @@ async fn run() {
         "GP Connect $gpc.getstructuredrecord (all)",
         &emis_person,
         &gpc,
+    );
+    report(
+        "GP Connect $gpc.getcarerecord (ENC, HTML)",
+        &emis_person,
+        &html,
     );
     report("EMIS-style record extract", &emis_person, &emis_timing);
     report("TPP-style journal", &tpp_person, &tpp_timing);
