@@ -14,8 +14,13 @@ use keel_model::{
     ClinicalDate, CodeableConcept, Coding, Comparator, Decimal, Instant, NhsNumber, OdsCode,
     Provenance, Quantity, SourceSystem,
 };
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::fields::{self, Fields};
 use super::uk_time;
 
 /// The prefix of every [`SourceAttribute`] this mapping keeps.
@@ -34,8 +39,6 @@ pub struct Source {
     pub practice: OdsCode,
     pub retrieved: Instant,
 }
-
-type Object = Map<String, Value>;
 
 /// Parses an answer body as JSON.
 ///
@@ -179,6 +182,38 @@ pub fn event_type(section: RecordSection) -> Option<&'static str> {
     }
 }
 
+/// A journal answer, read lazily (see [`Fields`]).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Journal<'a> {
+    #[serde(rename = "Events", borrow)]
+    events: Vec<Fields<'a>>,
+    #[serde(rename = "WithheldConfidentialEvents", default)]
+    withheld: u64,
+}
+
+/// Reads a journal answer (`GET .../journal`).
+///
+/// # Errors
+/// A description when it is not a journal.
+pub fn parse_journal(body: &[u8]) -> Result<Journal<'_>, String> {
+    serde_json::from_slice(body).map_err(|e| format!("the journal cannot be read ({e})"))
+}
+
+/// A medication list answer, read lazily.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MedicationList<'a> {
+    #[serde(rename = "Medication", borrow)]
+    courses: Vec<Fields<'a>>,
+}
+
+/// Reads a medication list answer (`GET .../medication`).
+///
+/// # Errors
+/// A description when it is not a medication list.
+pub fn parse_medication(body: &[u8]) -> Result<MedicationList<'_>, String> {
+    serde_json::from_slice(body).map_err(|e| format!("the medication list cannot be read ({e})"))
+}
+
 const MEDICATIONS_NOT_IN_JOURNAL: &str =
     "medications are read from the medication list, not the journal";
 
@@ -190,21 +225,20 @@ const MEDICATIONS_NOT_IN_JOURNAL: &str =
 /// # Errors
 /// A description of the first event that cannot be read.
 pub fn journal_section(
-    journal: &Value,
+    journal: &Journal,
     section: RecordSection,
     source: &Source,
 ) -> Result<SectionContent, String> {
-    let events = journal["Events"]
-        .as_array()
-        .ok_or("the journal has no Events list")?;
-    let withheld = journal["WithheldConfidentialEvents"].as_u64().unwrap_or(0);
-    let warnings = if withheld > 0 {
+    let warnings = if journal.withheld > 0 {
         vec![SectionWarning::ConfidentialItemsWithheld]
     } else {
         Vec::new()
     };
     let wanted = event_type(section).ok_or(MEDICATIONS_NOT_IN_JOURNAL)?;
-    let of_type = events.iter().filter(|e| e["EventType"] == wanted);
+    let of_type = journal
+        .events
+        .iter()
+        .filter(|e| e.str("EventType").as_deref() == Some(wanted));
     Ok(match section {
         RecordSection::Problems => {
             SectionContent::Problems(collect(section, of_type, warnings, source, &PROBLEM)?)
@@ -236,18 +270,18 @@ pub fn journal_section(
     })
 }
 
-/// The medications section from `GET .../medication`: every course with its issues. The list
+/// The medications section from the medication list: every course with its issues. The list
 /// has no confidential courses and no withheld count.
 ///
 /// # Errors
 /// A description of the first course that cannot be read.
-pub fn medication_section(list: &Value, source: &Source) -> Result<Section<Medication>, String> {
-    let courses = list["Medication"]
-        .as_array()
-        .ok_or("the medication answer has no Medication list")?;
+pub fn medication_section(
+    list: &MedicationList,
+    source: &Source,
+) -> Result<Section<Medication>, String> {
     collect(
         RecordSection::Medications,
-        courses.iter(),
+        list.courses.iter(),
         Vec::new(),
         source,
         &MEDICATION,
@@ -259,7 +293,7 @@ pub fn medication_section(list: &Value, source: &Source) -> Result<Section<Medic
 struct Kind<T> {
     reads: &'static [&'static str],
     status: Option<&'static str>,
-    content: fn(&Object) -> Result<T, String>,
+    content: fn(&Fields) -> Result<T, String>,
 }
 
 /// Fields every item's common part reads (identity, provenance, confidentiality).
@@ -272,9 +306,9 @@ const COMMON: &[&str] = &[
     "EnteredBy",
 ];
 
-fn collect<'a, T>(
+fn collect<'a, 'b: 'a, T>(
     section: RecordSection,
-    entries: impl Iterator<Item = &'a Value>,
+    entries: impl Iterator<Item = &'a Fields<'b>>,
     warnings: Vec<SectionWarning>,
     source: &Source,
     kind: &Kind<T>,
@@ -285,11 +319,9 @@ fn collect<'a, T>(
     Ok(Section::from_items(section, items, warnings))
 }
 
-fn item<T>(entry: &Value, source: &Source, kind: &Kind<T>) -> Result<RecordItem<T>, String> {
-    let e = entry.as_object().ok_or("an entry is not an object")?;
+fn item<T>(e: &Fields, source: &Source, kind: &Kind<T>) -> Result<RecordItem<T>, String> {
     let row = e
-        .get("RowIdentifier")
-        .and_then(Value::as_u64)
+        .u64("RowIdentifier")
         .ok_or("an entry has no RowIdentifier")?;
     let content = (kind.content)(e).map_err(|why| format!("entry {row}: {why}"))?;
     let mut provenance = Provenance::new(source.practice.clone(), SourceSystem::TppStyle)
@@ -297,18 +329,22 @@ fn item<T>(entry: &Value, source: &Source, kind: &Kind<T>) -> Result<RecordItem<
     if let Some(recorded) = local_moment(e)?.and_then(|m| Instant::parse(&m).ok()) {
         provenance = provenance.with_recorded(recorded);
     }
-    if let Some(author) = text(e, "ClinicianName").or_else(|| text(e, "EnteredBy")) {
+    if let Some(author) = e.str("ClinicianName").or_else(|| e.str("EnteredBy")) {
         provenance = provenance.with_author(author);
     }
-    if let Some(status) = kind.status.and_then(|key| text(e, key)) {
+    if let Some(status) = kind.status.and_then(|key| e.str(key)) {
         provenance = provenance.with_status(status);
     }
     let mut source_attributes: Vec<SourceAttribute> = e
         .iter()
-        .filter(|(key, _)| !COMMON.contains(&key.as_str()) && !kind.reads.contains(&key.as_str()))
-        .map(|(key, value)| attribute(key, value))
+        .filter(|(key, raw)| {
+            !COMMON.contains(key) && !kind.reads.contains(key) && raw.get() != "null"
+        })
+        .map(|(key, raw)| {
+            SourceAttribute::new(format!("{ATTRIBUTE_PREFIX}{key}"), fields::words(raw))
+        })
         .collect();
-    if e.get("Confidential") == Some(&Value::Bool(true)) {
+    if e.is_true("Confidential") {
         source_attributes.push(SourceAttribute::new(
             format!("{ATTRIBUTE_PREFIX}Confidential"),
             "true",
@@ -322,39 +358,31 @@ fn item<T>(entry: &Value, source: &Source, kind: &Kind<T>) -> Result<RecordItem<
     })
 }
 
-fn attribute(key: &str, value: &Value) -> SourceAttribute {
-    let value = match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    SourceAttribute::new(format!("{ATTRIBUTE_PREFIX}{key}"), value)
+fn owned(e: &Fields, key: &str) -> Option<String> {
+    e.str(key).map(Cow::into_owned)
 }
 
-fn text<'a>(e: &'a Object, key: &str) -> Option<&'a str> {
-    e.get(key).and_then(Value::as_str)
+fn required(e: &Fields, key: &str) -> Result<String, String> {
+    owned(e, key).ok_or_else(|| format!("no {key}"))
 }
 
-fn required<'a>(e: &'a Object, key: &str) -> Result<&'a str, String> {
-    text(e, key).ok_or_else(|| format!("no {key}"))
-}
-
-fn date(e: &Object, key: &str) -> Result<Option<ClinicalDate>, String> {
-    text(e, key)
-        .map(|d| ClinicalDate::parse(d).map_err(|_| format!("{key} is not a date")))
+fn date(e: &Fields, key: &str) -> Result<Option<ClinicalDate>, String> {
+    e.str(key)
+        .map(|d| ClinicalDate::parse(&d).map_err(|_| format!("{key} is not a date")))
         .transpose()
 }
 
 /// `Date` with `Time` as a UK-local moment `YYYY-MM-DDThh:mm:00±hh:mm`, when both are given.
-fn local_moment(e: &Object) -> Result<Option<String>, String> {
-    let (Some(day), Some(time)) = (text(e, "Date"), text(e, "Time")) else {
+fn local_moment(e: &Fields) -> Result<Option<String>, String> {
+    let (Some(day), Some(time)) = (e.str("Date"), e.str("Time")) else {
         return Ok(None);
     };
     let parsed = time::Date::parse(
-        day,
+        &day,
         time::macros::format_description!("[year]-[month]-[day]"),
     )
     .map_err(|_| "Date is not a date")?;
-    let minute = parse_hhmm(time).ok_or("Time is not hh:mm")?;
+    let minute = parse_hhmm(&time).ok_or("Time is not hh:mm")?;
     let offset = uk_time::offset_of_local(parsed, minute);
     Ok(Some(format!(
         "{day}T{time}:00{}",
@@ -371,20 +399,20 @@ fn parse_hhmm(time: &str) -> Option<u16> {
 
 /// `Codes` (legacy first, SNOMED CT beside) as recorded; a scheme Keel does not know is kept
 /// by its term only (its code survives as the `Codes` source attribute).
-fn concept(codes: Option<&Value>) -> Result<CodeableConcept, String> {
-    let codes = codes.and_then(Value::as_array).ok_or("no Codes")?;
+fn concept(e: &Fields) -> Result<CodeableConcept, String> {
+    let codes = e.objects("Codes")?.ok_or("no Codes")?;
     let mut concept = CodeableConcept::default();
-    for c in codes {
-        let scheme = c["Scheme"].as_str().ok_or("a code has no Scheme")?;
-        let code = c["Code"].as_str().ok_or("a code has no Code")?;
-        let term = c["Term"].as_str();
-        let system = match scheme {
+    for c in &codes {
+        let scheme = c.str("Scheme").ok_or("a code has no Scheme")?;
+        let code = c.str("Code").ok_or("a code has no Code")?;
+        let term = owned(c, "Term");
+        let system = match scheme.as_ref() {
             "CTV3" => systems::CTV3,
             "Read2" => systems::READ_V2,
             "SNOMED" => systems::SNOMED_CT,
             _ => {
                 if concept.text.is_none() {
-                    concept.text = term.map(str::to_string);
+                    concept.text = term;
                 }
                 continue;
             }
@@ -398,33 +426,30 @@ fn concept(codes: Option<&Value>) -> Result<CodeableConcept, String> {
     Ok(concept)
 }
 
-fn drug(e: &Object) -> Result<CodeableConcept, String> {
-    let d = e.get("Drug").ok_or("no Drug")?;
-    let scheme = d["Scheme"].as_str().ok_or("the Drug has no Scheme")?;
-    let code = d["Code"].as_str().ok_or("the Drug has no Code")?;
-    let system = match scheme {
+fn drug(e: &Fields) -> Result<CodeableConcept, String> {
+    let d = e.object("Drug")?.ok_or("no Drug")?;
+    let scheme = d.str("Scheme").ok_or("the Drug has no Scheme")?;
+    let code = d.str("Code").ok_or("the Drug has no Code")?;
+    let system = match scheme.as_ref() {
         "dm+d" => systems::DMD,
         "dm+d (synthetic)" => SYNTHETIC_DMD_SYSTEM,
         other => return Err(format!("the Drug scheme {other} is not dm+d")),
     };
     let mut coding = Coding::new(system, code);
-    if let Some(name) = d["Name"].as_str() {
+    if let Some(name) = owned(&d, "Name") {
         coding = coding.with_display(name);
     }
     Ok(CodeableConcept::from_coding(coding))
 }
 
-fn decimal(value: &Value) -> Result<Decimal, String> {
-    let text = match value {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        _ => return Err("a value is not a number".into()),
-    };
+/// A number as written (`7.50` stays `7.50`), or a string holding one.
+fn decimal(raw: &RawValue) -> Result<Decimal, String> {
+    let text = fields::string(raw).unwrap_or(Cow::Borrowed(raw.get()));
     Decimal::parse(&text).map_err(|_| format!("{text} is not a decimal"))
 }
 
-fn quantity(value: &Value, unit: Option<&str>) -> Result<Quantity, String> {
-    let value = decimal(value)?;
+fn quantity(raw: &RawValue, unit: Option<&str>) -> Result<Quantity, String> {
+    let value = decimal(raw)?;
     Ok(match unit {
         Some(unit) => Quantity::new(value, unit),
         None => Quantity {
@@ -454,15 +479,15 @@ const PROBLEM: Kind<Problem> = Kind {
     content: problem,
 };
 
-fn problem(e: &Object) -> Result<Problem, String> {
-    let (status, significant) = match required(e, "ProblemStatus")? {
+fn problem(e: &Fields) -> Result<Problem, String> {
+    let (status, significant) = match required(e, "ProblemStatus")?.as_str() {
         "Active" => (ProblemStatus::Active, None),
         "Significant past" => (ProblemStatus::Inactive, Some(true)),
         "Past" => (ProblemStatus::Inactive, Some(false)),
         other => return Err(format!("the problem status {other} is not known")),
     };
     Ok(Problem {
-        code: concept(e.get("Codes"))?,
+        code: concept(e)?,
         status,
         onset: date(e, "OnsetDate")?,
         ended: date(e, "EndDate")?,
@@ -476,18 +501,15 @@ const ALLERGY: Kind<Allergy> = Kind {
     content: allergy,
 };
 
-fn allergy(e: &Object) -> Result<Allergy, String> {
-    let status = match required(e, "AllergyStatus")? {
+fn allergy(e: &Fields) -> Result<Allergy, String> {
+    let status = match required(e, "AllergyStatus")?.as_str() {
         "Active" => AllergyStatus::Active,
         "Inactive" => AllergyStatus::Resolved,
         other => return Err(format!("the allergy status {other} is not known")),
     };
-    let reaction = e
-        .get("Reaction")
-        .map(|r| concept(r.get("Codes")))
-        .transpose()?;
+    let reaction = e.object("Reaction")?.map(|r| concept(&r)).transpose()?;
     Ok(Allergy {
-        substance: concept(e.get("Codes"))?,
+        substance: concept(e)?,
         reaction,
         status,
         recorded: date(e, "Date")?,
@@ -500,20 +522,21 @@ const OBSERVATION: Kind<Observation> = Kind {
     content: observation,
 };
 
-fn observation(e: &Object) -> Result<Observation, String> {
-    let note = text(e, "Text").map(str::to_string);
-    let (value, components, note) = match e.get("Value") {
-        None | Some(Value::Null) => (note.map(ObservationValue::Text), Vec::new(), None),
+fn observation(e: &Fields) -> Result<Observation, String> {
+    let note = owned(e, "Text");
+    let (value, components, note) = match e.object("Value")? {
+        None => (note.map(ObservationValue::Text), Vec::new(), None),
         Some(v) => {
-            let unit = v["Unit"].as_str();
+            let unit = v.str("Unit");
+            let unit = unit.as_deref();
             match (v.get("Systolic"), v.get("Diastolic"), v.get("Number")) {
                 (Some(sys), Some(dia), _) => {
-                    let part = |name: &str, (code, display): (&str, &str), value: &Value| {
+                    let part = |name: &str, (code, display): (&str, &str), raw: &RawValue| {
                         let mut code_of = CodeableConcept::from_text(name);
                         code_of.add_translation(
                             Coding::new(systems::SNOMED_CT, code).with_display(display),
                         );
-                        quantity(value, unit).map(|q| ObservationComponent {
+                        quantity(raw, unit).map(|q| ObservationComponent {
                             code: code_of,
                             value: ObservationValue::Quantity(q),
                         })
@@ -526,8 +549,8 @@ fn observation(e: &Object) -> Result<Observation, String> {
                 }
                 (_, _, Some(number)) => {
                     let mut q = quantity(number, unit)?;
-                    if let Some(c) = v["Comparator"].as_str() {
-                        q = q.with_comparator(comparator(c)?);
+                    if let Some(c) = v.str("Comparator") {
+                        q = q.with_comparator(comparator(&c)?);
                     }
                     (Some(ObservationValue::Quantity(q)), Vec::new(), note)
                 }
@@ -536,7 +559,7 @@ fn observation(e: &Object) -> Result<Observation, String> {
         }
     };
     Ok(Observation {
-        code: concept(e.get("Codes"))?,
+        code: concept(e)?,
         effective: date(e, "Date")?,
         value,
         components,
@@ -550,11 +573,11 @@ const IMMUNISATION: Kind<Immunisation> = Kind {
     content: immunisation,
 };
 
-fn immunisation(e: &Object) -> Result<Immunisation, String> {
+fn immunisation(e: &Fields) -> Result<Immunisation, String> {
     Ok(Immunisation {
-        vaccine: concept(e.get("Codes"))?,
+        vaccine: concept(e)?,
         date: date(e, "Date")?,
-        product: text(e, "Product").map(str::to_string),
+        product: owned(e, "Product"),
     })
 }
 
@@ -564,7 +587,7 @@ const CONSULTATION: Kind<Consultation> = Kind {
     content: consultation,
 };
 
-fn consultation(e: &Object) -> Result<Consultation, String> {
+fn consultation(e: &Fields) -> Result<Consultation, String> {
     let start = match local_moment(e)? {
         Some(moment) => {
             Some(ClinicalDate::parse(&moment).map_err(|_| "Date and Time are not a moment")?)
@@ -573,11 +596,9 @@ fn consultation(e: &Object) -> Result<Consultation, String> {
     };
     Ok(Consultation {
         start,
-        kind: text(e, "ConsultationType").map(str::to_string),
-        clinician: text(e, "ClinicianName")
-            .or_else(|| text(e, "EnteredBy"))
-            .map(str::to_string),
-        text: text(e, "Text").map(str::to_string),
+        kind: owned(e, "ConsultationType"),
+        clinician: owned(e, "ClinicianName").or_else(|| owned(e, "EnteredBy")),
+        text: owned(e, "Text"),
     })
 }
 
@@ -587,10 +608,10 @@ const DOCUMENT: Kind<Document> = Kind {
     content: document,
 };
 
-fn document(e: &Object) -> Result<Document, String> {
+fn document(e: &Fields) -> Result<Document, String> {
     Ok(Document {
-        title: required(e, "Title")?.to_string(),
-        content_type: required(e, "MimeType")?.to_string(),
+        title: required(e, "Title")?,
+        content_type: required(e, "MimeType")?,
         created: date(e, "Date")?,
     })
 }
@@ -610,28 +631,28 @@ const MEDICATION: Kind<Medication> = Kind {
     content: medication,
 };
 
-fn medication(e: &Object) -> Result<Medication, String> {
-    let unit = text(e, "QuantityUnit");
-    let course = match required(e, "PrescriptionType")? {
+fn medication(e: &Fields) -> Result<Medication, String> {
+    let unit = e.str("QuantityUnit");
+    let unit = unit.as_deref();
+    let course = match required(e, "PrescriptionType")?.as_str() {
         "Repeat" => CourseKind::Repeat,
         "Acute" => CourseKind::Acute,
         other => return Err(format!("the prescription type {other} is not known")),
     };
-    let status = match required(e, "Status")? {
+    let status = match required(e, "Status")?.as_str() {
         "Current" => MedicationStatus::Active,
         "Ended" => MedicationStatus::Completed,
         "Discontinued" => MedicationStatus::Stopped,
         other => return Err(format!("the medication status {other} is not known")),
     };
     let issues = e
-        .get("Issues")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+        .objects("Issues")?
+        .unwrap_or_default()
+        .iter()
         .map(|issue| {
-            let day = issue["Date"].as_str().ok_or("an issue has no Date")?;
+            let day = issue.str("Date").ok_or("an issue has no Date")?;
             Ok(MedicationIssue {
-                date: ClinicalDate::parse(day).map_err(|_| "an issue Date is not a date")?,
+                date: ClinicalDate::parse(&day).map_err(|_| "an issue Date is not a date")?,
                 quantity: issue
                     .get("Quantity")
                     .map(|q| quantity(q, unit))
@@ -641,7 +662,7 @@ fn medication(e: &Object) -> Result<Medication, String> {
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Medication {
         medication: drug(e)?,
-        dosage: text(e, "Dosage").map(str::to_string),
+        dosage: owned(e, "Dosage"),
         quantity: e.get("Quantity").map(|q| quantity(q, unit)).transpose()?,
         course,
         status,
@@ -665,6 +686,12 @@ mod tests {
         }
     }
 
+    /// `section` of a journal answer with this body.
+    fn section_of(body: &Value, section: RecordSection) -> Result<SectionContent, String> {
+        let text = body.to_string();
+        journal_section(&parse_journal(text.as_bytes())?, section, &source())
+    }
+
     fn journal(events: Value, withheld: u64) -> Value {
         json!({"PatientRowIdentifier": 11, "EventCount": 1,
             "WithheldConfidentialEvents": withheld, "Events": events})
@@ -681,7 +708,7 @@ mod tests {
             0,
         );
         let SectionContent::Problems(section) =
-            journal_section(&body, RecordSection::Problems, &source()).expect("maps")
+            section_of(&body, RecordSection::Problems).expect("maps")
         else {
             panic!("problems");
         };
@@ -732,7 +759,7 @@ mod tests {
         // make it a float).
         body["Events"][1]["Value"]["Number"] = serde_json::from_str("7.50").expect("number");
         let SectionContent::Observations(section) =
-            journal_section(&body, RecordSection::Observations, &source()).expect("maps")
+            section_of(&body, RecordSection::Observations).expect("maps")
         else {
             panic!("observations");
         };
@@ -760,7 +787,7 @@ mod tests {
     #[test]
     fn withheld_events_give_the_warning_and_withheld_when_none_are_left() {
         let body = journal(json!([]), 2);
-        let content = journal_section(&body, RecordSection::Problems, &source()).expect("maps");
+        let content = section_of(&body, RecordSection::Problems).expect("maps");
         let SectionContent::Problems(section) = content else {
             panic!("problems");
         };
@@ -771,7 +798,7 @@ mod tests {
         );
         let empty = journal(json!([]), 0);
         let SectionContent::Problems(section) =
-            journal_section(&empty, RecordSection::Problems, &source()).expect("maps")
+            section_of(&empty, RecordSection::Problems).expect("maps")
         else {
             panic!("problems");
         };
@@ -787,7 +814,7 @@ mod tests {
             0,
         );
         let SectionContent::Consultations(section) =
-            journal_section(&body, RecordSection::Consultations, &source()).expect("maps")
+            section_of(&body, RecordSection::Consultations).expect("maps")
         else {
             panic!("consultations");
         };
@@ -812,18 +839,22 @@ mod tests {
             json!([{"RowIdentifier": 1, "EventType": "Problem", "Codes": [], "ProblemStatus": "Dormant"}]),
             0,
         );
-        let err = journal_section(&body, RecordSection::Problems, &source()).expect_err("refused");
+        let err = section_of(&body, RecordSection::Problems).expect_err("refused");
         assert!(err.contains("Dormant"), "{err}");
     }
 
     proptest! {
         #[test]
         fn mapping_any_json_never_panics(text in "\\PC{0,300}") {
-            if let Ok(value) = serde_json::from_str::<Value>(&text) {
+            if let Ok(journal) = parse_journal(text.as_bytes()) {
                 for section in RecordSection::ALL {
-                    let _ = journal_section(&value, section, &source());
+                    let _ = journal_section(&journal, section, &source());
                 }
-                let _ = medication_section(&value, &source());
+            }
+            if let Ok(list) = parse_medication(text.as_bytes()) {
+                let _ = medication_section(&list, &source());
+            }
+            if let Ok(value) = serde_json::from_str::<Value>(&text) {
                 let _ = demographics(&value);
                 let _ = search_results(&value);
             }
@@ -835,9 +866,12 @@ mod tests {
         ) {
             let body = journal(Value::Array(events.clone()), 1);
             for section in RecordSection::ALL {
-                let _ = journal_section(&body, section, &source());
+                let _ = section_of(&body, section);
             }
-            let _ = medication_section(&json!({"Medication": events}), &source());
+            let list = json!({"Medication": events}).to_string();
+            if let Ok(list) = parse_medication(list.as_bytes()) {
+                let _ = medication_section(&list, &source());
+            }
         }
     }
 
@@ -894,7 +928,7 @@ mod tests {
             proptest::collection::vec((0..KEYS.len(), scalar()), 0..10),
         )
             .prop_map(|(t, row, fields)| {
-                let mut e: Map<String, Value> = fields
+                let mut e: serde_json::Map<String, Value> = fields
                     .into_iter()
                     .map(|(k, v)| (KEYS[k].to_string(), v))
                     .collect();

@@ -65,6 +65,7 @@
 //!
 //! Reads are never retried. Patient identifiers are never logged.
 
+pub mod fields;
 pub mod map;
 pub mod uk_time;
 pub mod writes;
@@ -162,6 +163,17 @@ impl TppSystem {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Value, IntegrationError> {
+        let body = self.read_body(ctx, path, query).await?;
+        map::parse(&body).map_err(|reason| self.malformed(reason))
+    }
+
+    /// `GET` with `query`: the body of a 200 answer, or the error the answer means.
+    async fn read_body(
+        &self,
+        ctx: &RequestContext,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<impl std::ops::Deref<Target = [u8]> + use<>, IntegrationError> {
         let response = self
             .signed(ctx, self.http.get(self.url(path)).query(query))
             .send()
@@ -175,7 +187,7 @@ impl TppSystem {
         if status != 200 {
             return Err(self.answer_error(status, &body));
         }
-        map::parse(&body).map_err(|reason| self.malformed(reason))
+        Ok(body)
     }
 
     /// The error an answer other than success means.
@@ -291,20 +303,24 @@ impl TppSystem {
         let path = self.patient_path(patient)?;
         match map::event_type(section) {
             None => {
-                let list = self.read(ctx, &format!("{path}/medication"), &[]).await?;
-                map::medication_section(&list, &self.source())
+                let body = self
+                    .read_body(ctx, &format!("{path}/medication"), &[])
+                    .await?;
+                map::parse_medication(&body)
+                    .and_then(|list| map::medication_section(&list, &self.source()))
                     .map(SectionContent::Medications)
                     .map_err(|r| self.malformed(r))
             }
             Some(event_type) => {
-                let journal = self
-                    .read(
+                let body = self
+                    .read_body(
                         ctx,
                         &format!("{path}/journal"),
                         &[("eventType", event_type.to_string())],
                     )
                     .await?;
-                map::journal_section(&journal, section, &self.source())
+                map::parse_journal(&body)
+                    .and_then(|journal| map::journal_section(&journal, section, &self.source()))
                     .map_err(|r| self.malformed(r))
             }
         }
