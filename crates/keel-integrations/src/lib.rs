@@ -8,6 +8,10 @@
 //! - [`pds`]: the Personal Demographics Service FHIR R4 API — retrieve (following superseded
 //!   numbers) and search, mapped to [`keel_model::record::Demographics`] with the patient's
 //!   restriction (S-flag / V-flag).
+//! - [`tpp`]: the TPP-style supplier API (IM1-style session, journal with CTV3 first) — every
+//!   record section, patient lookup, and writes checked by `ExternalReference` after a lost
+//!   answer, since the supplier has no client request id.
 
 pub mod http;
 pub mod pds;
+pub mod tpp;
