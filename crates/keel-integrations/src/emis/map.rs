@@ -105,7 +105,7 @@ fn section_elements(section: RecordSection) -> (&'static str, &'static str) {
 struct Users<'e>(HashMap<String, &'e str>);
 
 impl<'e> Users<'e> {
-    fn of(root: &'e Element) -> Users<'e> {
+    fn of(root: &'e Element<'e>) -> Users<'e> {
         let users = root
             .children_named("Users")
             .flat_map(|u| u.children_named("User"))
@@ -118,27 +118,35 @@ impl<'e> Users<'e> {
     /// answer does not list that user.
     fn name(&self, reference: Option<&Element>) -> Option<String> {
         let guid = reference?.attr("UserInRole")?.trim();
-        Some(
-            self.0
-                .get(&guid.to_ascii_uppercase())
-                .map_or_else(|| guid.to_string(), |name| (*name).to_string()),
-        )
+        let name = self
+            .0
+            .get(guid)
+            .or_else(|| self.0.get(&guid.to_ascii_uppercase()));
+        Some(name.map_or(guid, |name| *name).to_string())
     }
 }
 
 /// One element being mapped: which of its attributes and children were used, so that
 /// everything else becomes a source attribute.
 struct Fields<'e> {
-    element: &'e Element,
+    element: &'e Element<'e>,
+    /// Put before the names of leftovers: `Issue.` for the issues inside a medication.
+    prefix: &'static str,
     used_attrs: Vec<bool>,
     used_children: Vec<bool>,
     kept: Vec<SourceAttribute>,
 }
 
 impl<'e> Fields<'e> {
-    fn new(element: &'e Element) -> Fields<'e> {
+    fn new(element: &'e Element<'e>) -> Fields<'e> {
+        Fields::nested(element, "")
+    }
+
+    /// An element inside an item, whose leftovers are named `prefix` + field.
+    fn nested(element: &'e Element<'e>, prefix: &'static str) -> Fields<'e> {
         Fields {
             element,
+            prefix,
             used_attrs: vec![false; element.attrs.len()],
             used_children: vec![false; element.children.len()],
             kept: Vec::new(),
@@ -152,7 +160,7 @@ impl<'e> Fields<'e> {
     fn attr(&mut self, key: &str) -> Option<&'e str> {
         let at = self.element.attrs.iter().position(|(k, _)| k == key)?;
         self.used_attrs[at] = true;
-        Some(self.element.attrs[at].1.as_str())
+        Some(self.element.attrs[at].1.as_ref())
     }
 
     fn required_attr(&mut self, key: &str) -> Result<&'e str, MapError> {
@@ -162,13 +170,13 @@ impl<'e> Fields<'e> {
         }
     }
 
-    fn child(&mut self, name: &str) -> Option<&'e Element> {
+    fn child(&mut self, name: &str) -> Option<&'e Element<'e>> {
         let at = self.element.children.iter().position(|c| c.name == name)?;
         self.used_children[at] = true;
         Some(&self.element.children[at])
     }
 
-    fn all(&mut self, name: &str) -> Vec<&'e Element> {
+    fn all(&mut self, name: &str) -> Vec<&'e Element<'e>> {
         let mut found = Vec::new();
         for (at, c) in self.element.children.iter().enumerate() {
             if c.name == name {
@@ -201,7 +209,7 @@ impl<'e> Fields<'e> {
 
     /// Keeps a value this mapping read but could not place.
     fn keep(&mut self, field: &str, value: &str) {
-        self.kept.push(attribute(field, value));
+        self.kept.push(attribute(self.prefix, field, value));
     }
 
     /// The unused attributes and children, and what was kept, as source attributes.
@@ -209,21 +217,23 @@ impl<'e> Fields<'e> {
         let mut out = self.kept;
         for ((k, v), used) in self.element.attrs.iter().zip(&self.used_attrs) {
             if !used {
-                out.push(attribute(k, v));
+                out.push(attribute(self.prefix, k, v));
             }
         }
         for (c, used) in self.element.children.iter().zip(&self.used_children) {
             if !used {
-                flatten("", c, &mut out);
+                flatten(self.prefix, c, &mut out);
             }
         }
         out
     }
 }
 
-fn attribute(field: &str, value: &str) -> SourceAttribute {
-    let mut name = String::with_capacity(ATTRIBUTE_PREFIX.len() + field.len());
+/// `emis-style:{prefix}{field}` = `value`.
+fn attribute(prefix: &str, field: &str, value: &str) -> SourceAttribute {
+    let mut name = String::with_capacity(ATTRIBUTE_PREFIX.len() + prefix.len() + field.len());
     name.push_str(ATTRIBUTE_PREFIX);
+    name.push_str(prefix);
     name.push_str(field);
     SourceAttribute {
         name,
@@ -236,10 +246,10 @@ fn attribute(field: &str, value: &str) -> SourceAttribute {
 fn flatten(prefix: &str, e: &Element, out: &mut Vec<SourceAttribute>) {
     let path = format!("{prefix}{}", e.name);
     for (k, v) in &e.attrs {
-        out.push(attribute(&format!("{path}.{k}"), v));
+        out.push(attribute(&path, &format!(".{k}"), v));
     }
     if !e.text.trim().is_empty() {
-        out.push(attribute(&path, &e.text));
+        out.push(attribute("", &path, &e.text));
     }
     let child_prefix = format!("{path}.");
     for c in &e.children {
@@ -298,7 +308,7 @@ fn decimal(text: &str, what: &str) -> Result<Decimal, MapError> {
 fn value(e: &Element) -> Result<ObservationValue, MapError> {
     let text = e.text.trim();
     let Ok(number) = Decimal::parse(text) else {
-        return Ok(ObservationValue::Text(e.text.clone()));
+        return Ok(ObservationValue::Text(e.text.to_string()));
     };
     let comparator = match e.attr("Comparator") {
         None => None,
@@ -425,10 +435,10 @@ fn medication(
     let quantity = quantity_element.map(|q| quantity_of(&q.text)).transpose()?;
     let mut issues = Vec::new();
     for list in f.all("Issues") {
-        let mut list_fields = Fields::new(list);
+        let mut list_fields = Fields::nested(list, "Issues.");
         list_fields.attr("Count");
         for issue in list_fields.all("Issue") {
-            let mut i = Fields::new(issue);
+            let mut i = Fields::nested(issue, "Issue.");
             let Some(date) = i.attr("Date") else {
                 return err("a medication Issue has no Date");
             };
@@ -436,21 +446,9 @@ fn medication(
                 date: clinical_date(date.trim(), "medication Issue", "Date")?,
                 quantity: i.attr("Quantity").map(quantity_of).transpose()?,
             });
-            for kept in i.leftovers() {
-                f.kept.push(SourceAttribute {
-                    name: kept.name.replacen(ATTRIBUTE_PREFIX, "emis-style:Issue.", 1),
-                    value: kept.value,
-                });
-            }
+            f.kept.extend(i.leftovers());
         }
-        for kept in list_fields.leftovers() {
-            f.kept.push(SourceAttribute {
-                name: kept
-                    .name
-                    .replacen(ATTRIBUTE_PREFIX, "emis-style:Issues.", 1),
-                value: kept.value,
-            });
-        }
+        f.kept.extend(list_fields.leftovers());
     }
     let content = Medication {
         medication,
@@ -490,7 +488,7 @@ fn event(
         effective,
         value: single,
         components,
-        note: f.child("FreeText").map(|t| t.text.clone()),
+        note: f.child("FreeText").map(|t| t.text.to_string()),
     };
     let author = users.name(f.child("Author"));
     Ok((content, provenance(ctx, author, None, None)))
@@ -548,7 +546,7 @@ fn consultation(
     for section in f.all("Section") {
         let heading = section.attr("Heading").unwrap_or("");
         if let Some(text) = section.child("FreeText") {
-            texts.push((heading, text.text.as_str()));
+            texts.push((heading, text.text.as_ref()));
         }
         for entry in section.children_named("Entry") {
             let kind = entry.attr("Type").unwrap_or("");
@@ -845,4 +843,248 @@ pub fn map_error(body: &[u8]) -> Option<(String, String)> {
         .map(|m| m.text.trim().to_string())
         .unwrap_or_default();
     Some((code, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_model::SectionState;
+    use proptest::prelude::*;
+
+    fn ods() -> OdsCode {
+        OdsCode::parse("Y90001").expect("valid")
+    }
+
+    fn at() -> Instant {
+        Instant::parse("2026-01-05T10:00:00Z").expect("valid")
+    }
+
+    fn problems(body: &str) -> Result<Section<Problem>, MapError> {
+        let (practice, retrieved) = (ods(), at());
+        let ctx = ReadContext {
+            practice: &practice,
+            retrieved: &retrieved,
+        };
+        match map_section(body.as_bytes(), RecordSection::Problems, &ctx)? {
+            SectionContent::Problems(s) => Ok(s),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const USERS: &str = r#"<Users><User Guid="AAAAAAAA-0000-0000-0000-000000000001" UserId="Y90001-S01" Name="Dr Ann Lee" Role="GP"/></Users>"#;
+
+    #[test]
+    fn a_partial_date_legacy_code_and_unknown_fields_survive() {
+        let body = format!(
+            r#"<Problems xmlns="{ns}" Count="1" ConfidentialCount="0">{USERS}
+            <Problem Guid="G1" Status="Past" Significance="Major" Episode="First">
+              <Code Scheme="READ2" Value="H33.." Term="Asthma"/><Code Scheme="SNOMED" Value="195967001" Term="Asthma"/>
+              <Date>2004</Date><EndDate>2010-06</EndDate><EnteredDate>2004-03-01</EnteredDate>
+              <Qualifier Kind="Laterality">Left</Qualifier>
+              <Author UserInRole="aaaaaaaa-0000-0000-0000-000000000001"/>
+            </Problem></Problems>"#,
+            ns = xml::NAMESPACE
+        );
+        let section = problems(&body).expect("maps");
+        assert_eq!(section.state, SectionState::Recorded);
+        let item = &section.items[0];
+        let codings = item.content.code.codings();
+        assert_eq!(codings[0].system, systems::READ_V2);
+        assert_eq!(codings[0].code, "H33..");
+        assert!(codings.iter().all(|c| c.origin.is_source()));
+        assert_eq!(
+            item.content.onset.as_ref().map(|d| d.as_str()),
+            Some("2004")
+        );
+        assert_eq!(
+            item.content.ended.as_ref().map(|d| d.as_str()),
+            Some("2010-06")
+        );
+        assert_eq!(item.content.status, ProblemStatus::Inactive);
+        assert_eq!(item.provenance.author.as_deref(), Some("Dr Ann Lee"));
+        assert_eq!(item.provenance.status.as_deref(), Some("Past"));
+        let kept: Vec<(&str, &str)> = item
+            .source_attributes
+            .iter()
+            .map(|a| (a.name.as_str(), a.value.as_str()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("emis-style:Episode", "First"),
+                ("emis-style:EnteredDate", "2004-03-01"),
+                ("emis-style:Qualifier.Kind", "Laterality"),
+                ("emis-style:Qualifier", "Left"),
+            ]
+        );
+    }
+
+    #[test]
+    fn confidential_items_are_dropped_and_the_section_says_so() {
+        let confidential = r#"<Problem Guid="G2" Status="Active" Confidential="true" Sensitivity="sti"><Code Scheme="SNOMED" Value="1" Term="x"/></Problem>"#;
+        let shared = r#"<Problem Guid="G1" Status="Active"><Code Scheme="SNOMED" Value="2" Term="y"/><Author UserInRole="UNLISTED"/></Problem>"#;
+        let some = problems(&format!(
+            r#"<Problems Count="2" ConfidentialCount="1">{shared}{confidential}</Problems>"#
+        ))
+        .expect("maps");
+        assert_eq!(some.state, SectionState::Recorded);
+        assert_eq!(some.items.len(), 1);
+        assert_eq!(some.items[0].provenance.author.as_deref(), Some("UNLISTED"));
+        assert_eq!(some.warnings, [SectionWarning::ConfidentialItemsWithheld]);
+
+        let all = problems(&format!(
+            r#"<Problems Count="1" ConfidentialCount="1">{confidential}</Problems>"#
+        ))
+        .expect("maps");
+        assert!(
+            matches!(all.state, SectionState::Withheld { .. }),
+            "{:?}",
+            all.state
+        );
+        assert_eq!(all.warnings, [SectionWarning::ConfidentialItemsWithheld]);
+
+        let none = problems(r#"<Problems Count="0" ConfidentialCount="0"/>"#).expect("maps");
+        assert_eq!(none.state, SectionState::NothingRecorded);
+        assert!(none.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_cut_off_or_wrong_answer_is_an_error_not_a_short_section() {
+        let one = r#"<Problem Guid="G1" Status="Active"><Code Scheme="SNOMED" Value="2" Term="y"/></Problem>"#;
+        for body in [
+            format!(r#"<Problems Count="2">{one}</Problems>"#),
+            format!(r#"<Events Count="1">{one}</Events>"#),
+            r#"<Problems Count="1"><Problem Guid="G1" Status="Active"/></Problems>"#.into(),
+            r#"<Problems Count="1"><Problem Guid="G1" Status="Maybe"><Code Scheme="SNOMED" Value="2"/></Problem></Problems>"#.into(),
+            r#"<Problems Count="1"><Problem Guid="G1" Status="Active"><Code Scheme="SNOMED" Value="2"/><Date>1 May</Date></Problem></Problems>"#.into(),
+            format!(r#"<Problems Count="1">{one}"#),
+        ] {
+            assert!(problems(&body).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn session_write_result_and_error_answers_are_read() {
+        assert_eq!(
+            map_session(b"<Session><SessionToken>T1</SessionToken></Session>"),
+            Ok("T1".into())
+        );
+        assert!(map_session(b"<Session/>").is_err());
+        let receipt = map_write_result(
+            br#"<WriteResult PatientGuid="P"><Item Type="Event" Guid="W1"/><Item Type="Event" Guid="W2"/></WriteResult>"#,
+        )
+        .expect("maps");
+        assert_eq!(receipt.source_id, "W1");
+        assert!(map_write_result(b"<WriteResult/>").is_err());
+        assert_eq!(
+            map_error(b"<Error><Code>InvalidSession</Code><Message>no</Message></Error>"),
+            Some(("InvalidSession".into(), "no".into()))
+        );
+        assert_eq!(map_error(br#"{"resourceType":"OperationOutcome"}"#), None);
+    }
+
+    /// Element names the API uses, so generated documents reach deep into the mapping.
+    const NAMES: [&str; 24] = [
+        "Problems",
+        "Problem",
+        "Medications",
+        "Medication",
+        "Events",
+        "Event",
+        "Allergies",
+        "Allergy",
+        "Immunisations",
+        "Immunisation",
+        "Consultations",
+        "Consultation",
+        "Documents",
+        "Document",
+        "Code",
+        "Value",
+        "Date",
+        "Drug",
+        "Issues",
+        "Issue",
+        "Section",
+        "Users",
+        "User",
+        "Patient",
+    ];
+    const ATTRS: [&str; 12] = [
+        "Guid",
+        "Status",
+        "Count",
+        "ConfidentialCount",
+        "Confidential",
+        "Scheme",
+        "Value",
+        "Component",
+        "Comparator",
+        "Unit",
+        "PrescriptionType",
+        "Date",
+    ];
+
+    fn document() -> impl Strategy<Value = String> {
+        let leaf = (
+            0..NAMES.len(),
+            prop::collection::vec((0..ATTRS.len(), "[A-Za-z0-9<>=.% -]{0,6}"), 0..4),
+            "[A-Za-z0-9.:+ -]{0,12}",
+        )
+            .prop_map(|(n, attrs, text)| {
+                let attrs: String = attrs
+                    .iter()
+                    .map(|(k, v)| {
+                        format!(
+                            " {}=\"{}\"",
+                            ATTRS[*k],
+                            quick_xml::escape::escape(v.as_str())
+                        )
+                    })
+                    .collect();
+                format!(
+                    "<{0}{attrs}>{1}</{0}>",
+                    NAMES[n],
+                    quick_xml::escape::escape(text.as_str())
+                )
+            });
+        leaf.prop_recursive(4, 64, 6, |inner| {
+            (0..NAMES.len(), prop::collection::vec(inner, 0..6)).prop_map(|(n, children)| {
+                format!(
+                    "<{0} Count=\"{1}\">{2}</{0}>",
+                    NAMES[n],
+                    children.len(),
+                    children.concat()
+                )
+            })
+        })
+    }
+
+    fn map_everything(body: &[u8]) {
+        let (practice, retrieved) = (ods(), at());
+        let ctx = ReadContext {
+            practice: &practice,
+            retrieved: &retrieved,
+        };
+        for section in RecordSection::ALL {
+            let _ = map_section(body, section, &ctx);
+        }
+        let _ = map_medical_record(body, &ctx);
+        let _ = map_patient_matches(body);
+        let _ = map_write_result(body);
+        let _ = map_session(body);
+        let _ = map_error(body);
+    }
+
+    proptest! {
+        #[test]
+        fn mapping_arbitrary_bytes_never_panics(body in prop::collection::vec(any::<u8>(), 0..300)) {
+            map_everything(&body);
+        }
+
+        #[test]
+        fn mapping_arbitrary_api_shaped_xml_never_panics(body in document()) {
+            map_everything(body.as_bytes());
+        }
+    }
 }

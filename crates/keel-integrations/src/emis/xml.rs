@@ -28,31 +28,32 @@ impl std::fmt::Display for XmlError {
 
 impl std::error::Error for XmlError {}
 
-/// One element: local name, attributes (local names, unescaped), its own text and children.
+/// One element: local name, attributes (local names, unescaped), its own text and children,
+/// borrowing from the answer wherever nothing had to be unescaped.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Element {
-    pub name: String,
-    pub attrs: Vec<(String, String)>,
+pub struct Element<'a> {
+    pub name: Cow<'a, str>,
+    pub attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     /// The element's character data, exactly as sent (unescaped, untrimmed).
-    pub text: String,
-    pub children: Vec<Element>,
+    pub text: Cow<'a, str>,
+    pub children: Vec<Element<'a>>,
 }
 
-impl Element {
+impl<'a> Element<'a> {
     pub fn attr(&self, key: &str) -> Option<&str> {
         self.attrs
             .iter()
             .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// The first child named `name`.
-    pub fn child(&self, name: &str) -> Option<&Element> {
+    pub fn child(&self, name: &str) -> Option<&Element<'a>> {
         self.children.iter().find(|c| c.name == name)
     }
 
     /// Every child named `name`.
-    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
+    pub fn children_named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Element<'a>> {
         self.children.iter().filter(move |c| c.name == name)
     }
 }
@@ -64,14 +65,24 @@ fn local(name: &[u8]) -> &[u8] {
     }
 }
 
-fn utf8(bytes: &[u8]) -> Result<String, XmlError> {
-    std::str::from_utf8(bytes)
-        .map(str::to_string)
-        .map_err(|_| XmlError("a name is not valid UTF-8".into()))
+/// `part` as text: borrowed from `input` when it is a slice of it (the reader reads from a
+/// string, so it normally is), otherwise copied.
+fn text_of<'a>(input: &'a str, part: &[u8]) -> Result<Cow<'a, str>, XmlError> {
+    let start = input.as_ptr() as usize;
+    let at = part.as_ptr() as usize;
+    if at >= start && at + part.len() <= start + input.len() {
+        let offset = at - start;
+        if let Some(borrowed) = input.get(offset..offset + part.len()) {
+            return Ok(Cow::Borrowed(borrowed));
+        }
+    }
+    std::str::from_utf8(part)
+        .map(|s| Cow::Owned(s.to_string()))
+        .map_err(|_| XmlError("a name or value is not valid UTF-8".into()))
 }
 
-fn element_of(start: &BytesStart<'_>) -> Result<Element, XmlError> {
-    let name = utf8(local(start.name().as_ref()))?;
+fn element_of<'a>(input: &'a str, start: &BytesStart<'_>) -> Result<Element<'a>, XmlError> {
+    let name = text_of(input, local(start.name().as_ref()))?;
     let mut attrs = Vec::new();
     for attr in start.attributes() {
         let attr = attr.map_err(|e| XmlError(format!("bad attribute on {name}: {e}")))?;
@@ -79,23 +90,32 @@ fn element_of(start: &BytesStart<'_>) -> Result<Element, XmlError> {
         if key == b"xmlns" || key.starts_with(b"xmlns:") {
             continue;
         }
-        let value = attr
-            .unescape_value()
-            .map_err(|e| XmlError(format!("bad attribute value on {name}: {e}")))?;
-        attrs.push((utf8(local(key))?, value.into_owned()));
+        let value = if attr.value.contains(&b'&') {
+            let unescaped = attr
+                .unescape_value()
+                .map_err(|e| XmlError(format!("bad attribute value on {name}: {e}")))?;
+            Cow::Owned(unescaped.into_owned())
+        } else {
+            text_of(input, &attr.value)?
+        };
+        attrs.push((text_of(input, local(key))?, value));
     }
     Ok(Element {
         name,
         attrs,
-        text: String::new(),
+        text: Cow::Borrowed(""),
         children: Vec::new(),
     })
 }
 
-fn push_text(stack: &mut [Element], text: &str) -> Result<(), XmlError> {
+fn push_text<'a>(stack: &mut [Element<'a>], text: Cow<'a, str>) -> Result<(), XmlError> {
     match stack.last_mut() {
+        Some(e) if e.text.is_empty() => {
+            e.text = text;
+            Ok(())
+        }
         Some(e) => {
-            e.text.push_str(text);
+            e.text.to_mut().push_str(&text);
             Ok(())
         }
         None if text.trim().is_empty() => Ok(()),
@@ -107,7 +127,7 @@ fn push_text(stack: &mut [Element], text: &str) -> Result<(), XmlError> {
 ///
 /// # Errors
 /// [`XmlError`] when the body is not one well-formed UTF-8 XML element (see the module docs).
-pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
+pub fn parse(body: &[u8]) -> Result<Element<'_>, XmlError> {
     let text = std::str::from_utf8(body).map_err(|_| XmlError("the answer is not UTF-8".into()))?;
     let mut reader = Reader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
@@ -124,10 +144,10 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
                         "elements nested deeper than {MAX_DEPTH} levels"
                     )));
                 }
-                stack.push(element_of(&start)?);
+                stack.push(element_of(text, &start)?);
             }
             Event::Empty(start) => {
-                let element = element_of(&start)?;
+                let element = element_of(text, &start)?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(element),
                     None => root = Some(element),
@@ -146,13 +166,13 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
                 let s = t
                     .decode()
                     .map_err(|e| XmlError(format!("malformed text: {e}")))?;
-                push_text(&mut stack, &s)?;
+                push_text(&mut stack, s)?;
             }
             Event::CData(t) => {
                 let s = t
                     .decode()
                     .map_err(|e| XmlError(format!("malformed CDATA: {e}")))?;
-                push_text(&mut stack, &s)?;
+                push_text(&mut stack, s)?;
             }
             Event::GeneralRef(r) => {
                 let resolved: Option<Cow<'_, str>> = if r.is_char_ref() {
@@ -170,7 +190,7 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
                         "only the predefined entities and character references are allowed".into(),
                     )
                 })?;
-                push_text(&mut stack, &resolved)?;
+                push_text(&mut stack, resolved)?;
             }
             Event::DocType(_) => return Err(XmlError("a DOCTYPE is not allowed".into())),
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
@@ -262,7 +282,7 @@ mod tests {
         .expect("well-formed");
         assert_eq!(root.name, "Root");
         assert_eq!(root.attr("A"), Some("1 & 2"));
-        assert_eq!(root.child("Child").map(|c| c.text.as_str()), Some("a < b!"));
+        assert_eq!(root.child("Child").map(|c| c.text.as_ref()), Some("a < b!"));
         assert_eq!(root.child("Empty").and_then(|c| c.attr("B")), Some("x"));
     }
 
@@ -291,7 +311,7 @@ mod tests {
         let root = parse(body.as_bytes()).expect("parses");
         assert_eq!(root.attr("Priority"), Some("Urgent"));
         assert_eq!(
-            root.child("Description").map(|d| d.text.as_str()),
+            root.child("Description").map(|d| d.text.as_ref()),
             Some("Call <back> & \"check\"")
         );
         assert_eq!(
