@@ -2,6 +2,9 @@
 //! a pure mapping into the canonical model ([`keel_model::record`]) behind the capability
 //! contract ([`keel_core::integration`]).
 //!
+//! - [`emis`]: an EMIS-style supplier API (XML, GUIDs, IM1-style session) behind the
+//!   capability contract: every record section mapped with its provenance, confidential
+//!   items withheld, idempotent writes by client request id.
 //! - [`http`]: one client setup for every adapter — per-endpoint timeouts, request ids, and the
 //!   classification of transport failures into what is safe to do next (a read that failed
 //!   may be asked again; a write whose answer was lost has an unknown outcome).
@@ -12,6 +15,7 @@
 //!   record section, patient lookup, and writes checked by `ExternalReference` after a lost
 //!   answer, since the supplier has no client request id.
 
+pub mod emis;
 pub mod http;
 pub mod pds;
 pub mod tpp;
