@@ -8,6 +8,9 @@
 //! - [`http`]: one client setup for every adapter — per-endpoint timeouts, request ids, and the
 //!   classification of transport failures into what is safe to do next (a read that failed
 //!   may be asked again; a write whose answer was lost has an unknown outcome).
+//! - [`gpconnect`]: GP Connect (FHIR STU3) for one practice — Access Record Structured mapped
+//!   section by section into the canonical record, and Appointment Management with bookings
+//!   checked after a lost answer.
 //! - [`pds`]: the Personal Demographics Service FHIR R4 API — retrieve (following superseded
 //!   numbers) and search, mapped to [`keel_model::record::Demographics`] with the patient's
 //!   restriction (S-flag / V-flag).
@@ -16,6 +19,7 @@
 //!   answer, since the supplier has no client request id.
 
 pub mod emis;
+pub mod gpconnect;
 pub mod http;
 pub mod pds;
 pub mod tpp;
