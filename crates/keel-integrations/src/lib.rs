@@ -2,6 +2,9 @@
 //! a pure mapping into the canonical model ([`keel_model::record`]) behind the capability
 //! contract ([`keel_core::integration`]).
 //!
+//! - [`directory`]: the practice directory — versioned practice connections, the adapters built
+//!   from them, and the federated record of a patient at their registered practice (found
+//!   through PDS).
 //! - [`emis`]: an EMIS-style supplier API (XML, GUIDs, IM1-style session) behind the
 //!   capability contract: every record section mapped with its provenance, confidential
 //!   items withheld, idempotent writes by client request id.
@@ -18,6 +21,7 @@
 //!   record section, patient lookup, and writes checked by `ExternalReference` after a lost
 //!   answer, since the supplier has no client request id.
 
+pub mod directory;
 pub mod emis;
 pub mod gpconnect;
 pub mod http;

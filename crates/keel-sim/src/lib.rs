@@ -23,6 +23,7 @@
 
 pub mod clinical;
 pub mod codes;
+pub mod connections;
 pub mod date;
 pub mod emis;
 pub mod faults;
