@@ -4,6 +4,7 @@
 mod capability;
 pub mod fhir_http;
 pub mod outcome;
+pub mod record_fhir;
 mod render;
 
 use axum::Router;

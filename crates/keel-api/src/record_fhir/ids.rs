@@ -1,0 +1,106 @@
+//! Resource ids for a rendered record: deterministic, FHIR-id-safe and unique within a Bundle.
+//!
+//! An id is a UUID-shaped hash (RFC 9562 version 8, "custom") of what names the resource —
+//! for an item, the practice, its section and its `source_id` — so the same item gets the
+//! same id on every read, whatever characters the source put in its identifier. The hash is
+//! 128-bit FNV-1a over length-prefixed parts, so `("ab", "c")` and `("a", "bc")` differ. If
+//! two resources in one Bundle would still share an id (a source sending one `source_id`
+//! twice in a section), the later one is re-hashed with its occurrence number.
+
+use std::collections::HashSet;
+
+const FNV_OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+const FNV_PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+
+/// Mints the ids of one Bundle.
+#[derive(Debug, Default)]
+pub(super) struct Ids {
+    minted: HashSet<u128>,
+}
+
+impl Ids {
+    /// The id named by `parts`, unique within this Bundle.
+    pub(super) fn mint(&mut self, parts: &[&str]) -> String {
+        let base = hash(parts, None);
+        let mut hashed = base;
+        let mut occurrence = 1u64;
+        while !self.minted.insert(uuid_bits(hashed)) {
+            occurrence += 1;
+            hashed = hash(parts, Some(occurrence));
+        }
+        format_uuid(uuid_bits(hashed))
+    }
+}
+
+/// The `urn:uuid:` form of an id minted by [`Ids::mint`], used as `fullUrl` and reference.
+pub(super) fn urn(id: &str) -> String {
+    format!("urn:uuid:{id}")
+}
+
+fn hash(parts: &[&str], occurrence: Option<u64>) -> u128 {
+    let mut state = FNV_OFFSET;
+    let mut feed = |bytes: &[u8]| {
+        for byte in bytes {
+            state ^= u128::from(*byte);
+            state = state.wrapping_mul(FNV_PRIME);
+        }
+    };
+    for part in parts {
+        feed(&(part.len() as u64).to_le_bytes());
+        feed(part.as_bytes());
+    }
+    if let Some(n) = occurrence {
+        feed(b"#");
+        feed(&n.to_le_bytes());
+    }
+    state
+}
+
+/// Sets the version (8) and variant (10) bits.
+fn uuid_bits(hash: u128) -> u128 {
+    let versioned = (hash & !(0xf << 76)) | (0x8 << 76);
+    (versioned & !(0x3 << 62)) | (0x2 << 62)
+}
+
+fn format_uuid(bits: u128) -> String {
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_uuid_shaped_and_fhir_safe() {
+        let a = Ids::default().mint(&["item", "problems", "weird id/with spaces"]);
+        let b = Ids::default().mint(&["item", "problems", "weird id/with spaces"]);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "8");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
+        assert!(keel_fhir::validate::is_id(&a));
+    }
+
+    #[test]
+    fn parts_are_length_prefixed_and_repeats_get_new_ids() {
+        let mut ids = Ids::default();
+        let ab_c = ids.mint(&["ab", "c"]);
+        let a_bc = ids.mint(&["a", "bc"]);
+        assert_ne!(ab_c, a_bc);
+        let again = ids.mint(&["ab", "c"]);
+        assert_ne!(again, ab_c);
+        assert_eq!(again, {
+            let mut fresh = Ids::default();
+            fresh.mint(&["ab", "c"]);
+            fresh.mint(&["ab", "c"])
+        });
+    }
+}
