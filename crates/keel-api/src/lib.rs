@@ -1,10 +1,14 @@
-//! Keel's HTTP edge: the FHIR R4 REST API at `/fhir` and health endpoints. Core services run
+//! Keel's HTTP edge: the FHIR R4 REST API at `/fhir`, the practice directory at
+//! `/api/practices`, and health endpoints. Core services run
 //! on the blocking pool; errors are mapped once, in [`outcome`].
 
 mod capability;
 pub mod fhir_http;
+pub mod integration_outcome;
 pub mod outcome;
+pub mod practices_http;
 pub mod record_fhir;
+pub mod record_http;
 mod render;
 
 use axum::Router;
@@ -13,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use keel_core::CorrelationId;
 use keel_core::fhir::FhirService;
+use keel_integrations::directory::Directory;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,6 +30,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The public base URL of `/fhir`, when not derived from the Host header.
     pub base_url: Option<String>,
+    /// The practice directory, when practices are connected.
+    pub directory: Option<Arc<Directory>>,
     request_counter: AtomicU64,
     instance: String,
 }
@@ -35,9 +42,16 @@ impl AppState {
             fhir,
             base_url,
             max_body_bytes: MAX_BODY_BYTES,
+            directory: None,
             request_counter: AtomicU64::new(0),
             instance,
         }
+    }
+
+    /// The state with a practice directory.
+    pub fn with_directory(mut self, directory: Arc<Directory>) -> Self {
+        self.directory = Some(directory);
+        self
     }
 
     /// A new correlation id: this instance's tag and a counter.
@@ -55,9 +69,24 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.max_body_bytes;
     Router::new()
+        .route(
+            "/fhir/Patient/{id}/$record",
+            get(record_http::for_stored_patient),
+        )
+        .route("/fhir/Patient/$record", get(record_http::by_identifier))
         .route("/fhir", any(fhir_http::handle))
         .route("/fhir/", any(fhir_http::handle))
         .route("/fhir/{*path}", any(fhir_http::handle))
+        .route("/api/practices", get(practices_http::list))
+        .route(
+            "/api/practices/{ods}",
+            get(practices_http::one).put(practices_http::put),
+        )
+        .route(
+            "/api/practices/{ods}/capabilities",
+            get(practices_http::capabilities),
+        )
+        .route("/api/practices/{ods}/history", get(practices_http::history))
         .route("/health/live", get(|| async { "live" }))
         .route("/health/ready", get(ready))
         .layer(DefaultBodyLimit::max(limit))

@@ -6,6 +6,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
+
+use keel_core::integration::PracticeConnection;
+use keel_core::{CorrelationId, RequestContext};
+use keel_integrations::directory::Directory;
+use keel_integrations::http::Endpoint;
+use keel_integrations::pds::PdsClient;
+use keel_model::OdsCode;
 
 /// Concurrent store calls (and so reader connections) at most.
 const MAX_STORE_THREADS: usize = 16;
@@ -24,6 +32,20 @@ pub struct ServeArgs {
     /// Worker threads for the HTTP server (default: one per core).
     #[arg(long, env = "KEEL_WORKERS")]
     workers: Option<usize>,
+    /// Practice connections to register (a JSON array, as `keel sim serve --connections-out`
+    /// writes): each one that differs from the directory's current version becomes a new
+    /// version. The directory itself is kept in DATA/practice-connections.json.
+    #[arg(long, env = "KEEL_CONNECTIONS")]
+    connections: Option<PathBuf>,
+    /// Base URL of the PDS FHIR R4 API, used to find a patient's registered practice.
+    #[arg(long, env = "KEEL_PDS_URL")]
+    pds_url: Option<String>,
+    /// Keel's ASID on the Spine (GP Connect `Ssp-From`).
+    #[arg(long, env = "KEEL_ASID", default_value = "200000000001")]
+    asid: String,
+    /// The organisation Keel names in GP Connect requests when the user's is not known.
+    #[arg(long, env = "KEEL_ODS", default_value = "U00000")]
+    ods: String,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
@@ -44,7 +66,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         let instance = format!("{:x}", std::process::id());
-        let state = Arc::new(AppState::new(fhir, args.base_url, instance));
+        let state = Arc::new(
+            AppState::new(fhir, args.base_url.clone(), instance.clone())
+                .with_directory(open_directory(&args, &instance)?),
+        );
         // The exact line end-to-end tests and scripts wait for.
         println!("keel: listening on http://{local}/fhir");
         tracing::info!(%local, data = %args.data.display(), "keel serve started");
@@ -55,6 +80,57 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
         tracing::info!("keel serve stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The practice directory in the data directory, with `--connections` registered.
+fn open_directory(args: &ServeArgs, instance: &str) -> Result<Arc<Directory>, String> {
+    use keel_integrations::gpconnect::request::Consumer;
+    let consumer = Consumer {
+        asid: args.asid.clone(),
+        endpoint: args
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}/", args.listen)),
+        organisation: OdsCode::parse(&args.ods).map_err(|e| format!("--ods: {e}"))?,
+        product: "keel".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let pds = match &args.pds_url {
+        Some(url) => Some(
+            PdsClient::new(Endpoint::new(url, Duration::from_secs(5)))
+                .map_err(|e| format!("--pds-url: {e}"))?,
+        ),
+        None => None,
+    };
+    let file = args.data.join("practice-connections.json");
+    let directory = Directory::open(consumer, pds, Some(file)).map_err(|e| e.to_string())?;
+    if let Some(path) = &args.connections {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--connections {}: {e}", path.display()))?;
+        let wanted: Vec<PracticeConnection> = serde_json::from_str(&text)
+            .map_err(|e| format!("--connections {}: {e}", path.display()))?;
+        let ctx = RequestContext::local_development(
+            CorrelationId::parse(&format!("{instance}-start")).unwrap_or_else(|| {
+                CorrelationId::parse("keel-start").expect("a constant id is valid")
+            }),
+        );
+        for connection in wanted {
+            let current = directory.history(&connection.ods).pop();
+            if current.as_ref().is_some_and(|v| v.connection == connection) {
+                continue;
+            }
+            let ods = connection.ods.clone();
+            directory
+                .register(
+                    &ctx,
+                    connection,
+                    current.map(|v| v.version),
+                    Some(format!("registered from {}", path.display())),
+                )
+                .map_err(|e| format!("--connections: {ods}: {e}"))?;
+        }
+    }
+    Ok(Arc::new(directory))
 }
 
 async fn shutdown_signal() {

@@ -55,6 +55,13 @@ struct ServeArgs {
     /// has its own `/_admin/faults` to change them at runtime.
     #[arg(long)]
     faults: Option<String>,
+    /// Write the practice connections of the simulated PCN (for `keel serve --connections`)
+    /// to this file once the simulators listen.
+    #[arg(long)]
+    connections_out: Option<PathBuf>,
+    /// The timeout (ms) written into those connections.
+    #[arg(long, default_value_t = 2_000)]
+    connection_timeout_ms: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -182,18 +189,18 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             "keel sim: PDS listening on http://{at}{} (faults at /_admin/faults)",
             pds::BASE_PATH
         );
-        let (at, _gpc) = gpconnect::serve(
-            gp_connect,
+        let (gp_at, _gpc) = gpconnect::serve(
+            gp_connect.clone(),
             args.gp_connect,
             FaultHandle::new(faults.clone()),
         )
         .await
         .map_err(|e| bind("GP Connect", args.gp_connect, e))?;
         println!(
-            "keel sim: GP Connect listening on http://{at}/{{ODS}}/STU3/1/gpconnect for {}",
+            "keel sim: GP Connect listening on http://{gp_at}/{{ODS}}/STU3/1/gpconnect for {}",
             roots.join(", ")
         );
-        let (at, _emis) = emis::serve(
+        let (emis_at, _emis) = emis::serve(
             emis::EmisSimulator::new(records.clone()),
             args.emis,
             FaultHandle::new(faults.clone()),
@@ -201,20 +208,39 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .await
         .map_err(|e| bind("EMIS-style", args.emis, e))?;
         println!(
-            "keel sim: EMIS-style listening on http://{at}{}/practices/{{ODS}}",
+            "keel sim: EMIS-style listening on http://{emis_at}{}/practices/{{ODS}}",
             emis::BASE_PATH
         );
-        let (at, _tpp) = tpp::serve(
-            tpp::TppSimulator::new(records),
+        let (tpp_at, _tpp) = tpp::serve(
+            tpp::TppSimulator::new(records.clone()),
             args.tpp,
             FaultHandle::new(faults),
         )
         .await
         .map_err(|e| bind("TPP-style", args.tpp, e))?;
         println!(
-            "keel sim: TPP-style listening on http://{at}{}/{{ODS}}",
+            "keel sim: TPP-style listening on http://{tpp_at}{}/{{ODS}}",
             tpp::BASE_PATH
         );
+        if let Some(path) = &args.connections_out {
+            let connections = keel_sim::connections::for_pcn(
+                records.population().pcn(),
+                &gp_connect,
+                keel_sim::connections::SimulatorAddresses {
+                    gp_connect: gp_at,
+                    emis: emis_at,
+                    tpp: tpp_at,
+                },
+                args.connection_timeout_ms,
+            );
+            let text = serde_json::to_string_pretty(&connections).map_err(|e| e.to_string())?;
+            std::fs::write(path, text)
+                .map_err(|e| format!("--connections-out {}: {e}", path.display()))?;
+            println!(
+                "keel sim: practice connections written to {}",
+                path.display()
+            );
+        }
         tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
         Ok(ExitCode::SUCCESS)
     })

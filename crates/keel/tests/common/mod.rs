@@ -282,14 +282,83 @@ pub fn search_all(client: &reqwest::blocking::Client, url: &str) -> Vec<serde_js
 
 /// Starts `keel serve` with its stderr (the log) written to `log`.
 pub fn start_logging_to(data: &Path, log: &Path) -> Server {
+    start_with(data, log, &[])
+}
+
+/// Starts `keel serve` with `extra` arguments and its stderr (the log, at debug level)
+/// written to `log`.
+pub fn start_with(data: &Path, log: &Path, extra: &[&str]) -> Server {
     let file = std::fs::File::create(log).expect("log file");
     Server::spawn(
         keel()
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(extra)
             .env("KEEL_LOG", "debug")
             .stderr(Stdio::from(file)),
     )
+}
+
+/// A running `keel sim serve`, killed when dropped.
+pub struct Simulators {
+    child: Child,
+    /// Its stdout lines up to the "connections written" line.
+    pub lines: Vec<String>,
+}
+
+impl Simulators {
+    /// Starts every simulator on a free port for `patients` people at `practices` practices,
+    /// writing their practice connections to `connections`.
+    pub fn start(patients: u64, practices: usize, connections: &Path) -> Simulators {
+        let mut child = keel()
+            .args(["sim", "serve", "--patients", &patients.to_string()])
+            .args(["--practices", &practices.to_string()])
+            .args(["--pds", "127.0.0.1:0", "--gp-connect", "127.0.0.1:0"])
+            .args(["--emis", "127.0.0.1:0", "--tpp", "127.0.0.1:0"])
+            .arg("--connections-out")
+            .arg(connections)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn keel sim serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("read stdout");
+            let done = line.starts_with("keel sim: practice connections written");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        Simulators { child, lines }
+    }
+
+    /// The URL printed after `prefix` (e.g. "keel sim: PDS listening on ").
+    pub fn url(&self, prefix: &str) -> String {
+        self.lines
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {:?}", self.lines))
+            .to_string()
+    }
+
+    /// The scheme and authority of the URL printed after `prefix`.
+    pub fn origin(&self, prefix: &str) -> String {
+        self.url(prefix)
+            .split('/')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+impl Drop for Simulators {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The last `n` lines of `text` (for failure messages about long outputs).

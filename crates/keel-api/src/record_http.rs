@@ -1,0 +1,261 @@
+//! `$record`: a patient's record assembled at the point of need from their registered practice.
+//!
+//! - `GET /fhir/Patient/{id}/$record` — the patient held in Keel's store: the NHS number is its
+//!   `https://fhir.nhs.uk/Id/nhs-number` identifier, and its `generalPractitioner` ODS identifier
+//!   is the practice hint when PDS cannot say;
+//! - `GET /fhir/Patient/$record?identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}` — by NHS number.
+//!
+//! Parameters: `section` (repeatable or comma-separated: problems, medications, allergies,
+//! observations, immunisations, consultations, documents; default all), `practice` (ODS hint).
+//! The answer is a `collection` Bundle ([`crate::record_fhir`]); a section the practice could not
+//! give is in it as unavailable, never as an empty list.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use keel_core::{CorrelationId, FhirError, RequestContext};
+use keel_model::record::RecordSection;
+use keel_model::{IssueType, NhsNumber, OdsCode, OperationOutcome};
+use serde_json::Value;
+
+use crate::AppState;
+use crate::fhir_http::{json_response, plain_outcome};
+use crate::integration_outcome::record_error;
+use crate::outcome::error_response_parts;
+
+const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
+const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
+
+/// What the query asks for.
+struct RecordQuery {
+    sections: Vec<RecordSection>,
+    identifier: Option<String>,
+    practice: Option<OdsCode>,
+}
+
+fn parse_query(query: Option<&str>) -> Result<RecordQuery, String> {
+    let mut sections = Vec::new();
+    let mut identifier = None;
+    let mut practice = None;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "section" => {
+                for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let section = RecordSection::from_key(name).ok_or_else(|| {
+                        let known: Vec<&str> = RecordSection::ALL.iter().map(|s| s.key()).collect();
+                        format!("unknown section '{name}' (known: {})", known.join(", "))
+                    })?;
+                    if !sections.contains(&section) {
+                        sections.push(section);
+                    }
+                }
+            }
+            "identifier" => identifier = Some(value.into_owned()),
+            "practice" => {
+                practice =
+                    Some(OdsCode::parse(&value).map_err(|e| format!("practice '{value}': {e}"))?);
+            }
+            "_format" => {}
+            other => return Err(format!("'{other}' is not a parameter of $record")),
+        }
+    }
+    if sections.is_empty() {
+        sections = RecordSection::ALL.to_vec();
+    }
+    Ok(RecordQuery {
+        sections,
+        identifier,
+        practice,
+    })
+}
+
+fn context(state: &AppState, headers: &HeaderMap) -> RequestContext {
+    RequestContext::local_development(
+        headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(CorrelationId::parse)
+            .unwrap_or_else(|| state.new_correlation_id()),
+    )
+}
+
+fn fhir_error(error: &FhirError) -> Response {
+    let (status, outcome) = error_response_parts(error);
+    json_response(status, &outcome.to_json())
+}
+
+fn invalid(message: &str) -> Response {
+    plain_outcome(400, IssueType::Invalid, message)
+}
+
+/// The NHS number and practice hint of a Patient resource.
+fn patient_identity(patient: &Value) -> (Option<NhsNumber>, Option<OdsCode>) {
+    let nhs = patient["identifier"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["system"] == NHS_NUMBER_SYSTEM)
+        .find_map(|i| i["value"].as_str().and_then(|v| NhsNumber::parse(v).ok()));
+    let practice = patient["generalPractitioner"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r.pointer("/identifier/system") == Some(&Value::from(ODS_SYSTEM)))
+        .find_map(|r| {
+            r.pointer("/identifier/value")
+                .and_then(Value::as_str)
+                .and_then(|v| OdsCode::parse(v).ok())
+        });
+    (nhs, practice)
+}
+
+pub async fn for_stored_patient(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let ctx = context(&state, &headers);
+    let query = match parse_query(query.as_deref()) {
+        Ok(q) => q,
+        Err(message) => return invalid(&message),
+    };
+    if query.identifier.is_some() {
+        return invalid("'identifier' is for Patient/$record; this patient is named by its id");
+    }
+    let fhir = state.fhir.clone();
+    let read_ctx = ctx.clone();
+    let stored = tokio::task::spawn_blocking(move || fhir.read(&read_ctx, "Patient", &id)).await;
+    let stored = match stored {
+        Ok(Ok(stored)) => stored,
+        Ok(Err(e)) => return fhir_error(&e),
+        Err(e) => {
+            return plain_outcome(500, IssueType::Exception, &format!("the read failed: {e}"));
+        }
+    };
+    let patient: Value = stored
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    let (nhs, hint) = patient_identity(&patient);
+    let Some(nhs) = nhs else {
+        return plain_outcome(
+            422,
+            IssueType::BusinessRule,
+            "this Patient has no valid NHS number identifier, so its registered practice cannot be asked",
+        );
+    };
+    assemble(&state, &ctx, nhs, query.practice.or(hint), &query.sections).await
+}
+
+pub async fn by_identifier(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let ctx = context(&state, &headers);
+    let query = match parse_query(query.as_deref()) {
+        Ok(q) => q,
+        Err(message) => return invalid(&message),
+    };
+    let Some(identifier) = &query.identifier else {
+        return invalid(
+            "Patient/$record needs identifier=https://fhir.nhs.uk/Id/nhs-number|{NHS number}",
+        );
+    };
+    let nhs = match identifier.split_once('|') {
+        Some((NHS_NUMBER_SYSTEM, value)) => NhsNumber::parse(value),
+        _ => {
+            return invalid(&format!(
+                "identifier must be {NHS_NUMBER_SYSTEM}|{{NHS number}}"
+            ));
+        }
+    };
+    let Ok(nhs) = nhs else {
+        return invalid("the identifier is not a valid NHS number (10 digits, Modulus 11)");
+    };
+    assemble(&state, &ctx, nhs, query.practice, &query.sections).await
+}
+
+async fn assemble(
+    state: &AppState,
+    ctx: &RequestContext,
+    nhs: NhsNumber,
+    hint: Option<OdsCode>,
+    sections: &[RecordSection],
+) -> Response {
+    let Some(directory) = &state.directory else {
+        return json_response(
+            422,
+            &OperationOutcome::new()
+                .error(
+                    IssueType::NotSupported,
+                    "no practices are connected to this server",
+                )
+                .with_details("Connect practices first (keel serve --connections FILE).")
+                .to_json(),
+        );
+    };
+    match directory.record(ctx, nhs, hint, sections).await {
+        Ok(record) => json_response(200, &crate::record_fhir::record_bundle(&record)),
+        Err(e) => {
+            let (status, outcome) = record_error(&e);
+            json_response(status, &outcome.to_json())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_parse_repeated_or_comma_separated_and_unknown_ones_are_named() {
+        let q = parse_query(Some(
+            "section=problems,allergies&section=problems&section=documents",
+        ))
+        .expect("valid");
+        assert_eq!(
+            q.sections,
+            [
+                RecordSection::Problems,
+                RecordSection::Allergies,
+                RecordSection::Documents
+            ]
+        );
+        let all = parse_query(None).expect("valid");
+        assert_eq!(all.sections.len(), RecordSection::ALL.len());
+        let err = parse_query(Some("section=everything"))
+            .err()
+            .expect("refused");
+        assert!(
+            err.contains("everything") && err.contains("medications"),
+            "{err}"
+        );
+        assert!(parse_query(Some("sort=date")).is_err());
+        assert!(parse_query(Some("practice=!!")).is_err());
+    }
+
+    #[test]
+    fn identity_comes_from_the_nhs_number_identifier_and_the_gp_ods_code() {
+        let patient = serde_json::json!({
+            "resourceType": "Patient",
+            "identifier": [{"system": "urn:other", "value": "x"},
+                           {"system": NHS_NUMBER_SYSTEM, "value": "9990000018"}],
+            "generalPractitioner": [{"identifier": {"system": ODS_SYSTEM, "value": "Y90001"}}],
+        });
+        let (nhs, practice) = patient_identity(&patient);
+        assert_eq!(
+            nhs.map(|n| n.as_str().to_string()).as_deref(),
+            Some("9990000018")
+        );
+        assert_eq!(
+            practice.map(|p| p.as_str().to_string()).as_deref(),
+            Some("Y90001")
+        );
+        assert_eq!(patient_identity(&serde_json::json!({})), (None, None));
+    }
+}

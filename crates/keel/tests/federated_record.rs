@@ -1,0 +1,277 @@
+//! End to end, with the real binaries over real HTTP: `keel sim serve` runs the simulated PCN
+//! (PDS, GP Connect, EMIS-style, TPP-style) and writes its practice connections; `keel serve
+//! --connections` registers them; a module reads patients' records through `$record` and the
+//! practice directory through `/api/practices`. The log of the whole scenario carries no
+//! patient identifier, name or date of birth.
+
+mod common;
+
+use keel_api::record_fhir::{ITEM_PROVENANCE_URL, SOURCE_ATTRIBUTE_URL};
+use keel_sim::model::{
+    Confidentiality, GpSystem, NhsNumberStatus, PatientRecord, RegistrationType,
+};
+use keel_sim::{Options, Population};
+use serde_json::Value;
+
+const PATIENTS: u64 = 1500;
+const PRACTICES: usize = 4;
+
+/// Patients every route will serve, one per system, with problems and medications.
+fn patients() -> (PatientRecord, PatientRecord) {
+    let population = Population::generate(Options {
+        patients: PATIENTS,
+        practices: PRACTICES,
+        ..Options::default()
+    });
+    let pick = |system: GpSystem| {
+        population
+            .persons()
+            .map(|p| p.primary().clone())
+            .find(|r| {
+                population.pcn().practices[r.practice].system == system
+                    && r.registration.is_active()
+                    && r.death_date.is_none()
+                    && r.registration.kind == RegistrationType::Regular
+                    && r.nhs_status == NhsNumberStatus::Verified
+                    && r.confidentiality == Confidentiality::Unrestricted
+                    && r.clinical.conditions.len() > 1
+                    && !r.clinical.medications.is_empty()
+            })
+            .expect("such a patient")
+    };
+    (pick(GpSystem::EmisStyle), pick(GpSystem::TppStyle))
+}
+
+fn nhs(r: &PatientRecord) -> String {
+    r.nhs_number.expect("an NHS number").as_str().to_string()
+}
+
+fn resources<'a>(bundle: &'a Value, kind: &str) -> Vec<&'a Value> {
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == kind)
+        .collect()
+}
+
+fn has_extension(resource: &Value, url: &str) -> bool {
+    resource["extension"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| e["url"] == url)
+}
+
+#[test]
+fn a_module_reads_records_across_suppliers_and_sees_gaps_honestly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let connections = dir.path().join("connections.json");
+    let sims = common::Simulators::start(PATIENTS, PRACTICES, &connections);
+    let pds = sims.url("keel sim: PDS listening on ");
+    let tpp_origin = sims.origin("keel sim: TPP-style listening on ");
+    let log = dir.path().join("keel.log");
+    let data = dir.path().join("data");
+    let server = common::start_with(
+        &data,
+        &log,
+        &[
+            "--connections",
+            connections.to_str().expect("utf-8 path"),
+            "--pds-url",
+            &pds,
+        ],
+    );
+    let client = common::Server::client();
+    let origin = server.base.trim_end_matches("/fhir").to_string();
+    let (emis_patient, tpp_patient) = patients();
+
+    // The practice directory: every practice with its capability profile.
+    let practices: Value = client
+        .get(format!("{origin}/api/practices"))
+        .send()
+        .expect("get")
+        .json()
+        .expect("json");
+    assert_eq!(practices.as_array().map(Vec::len), Some(PRACTICES));
+    for p in practices.as_array().into_iter().flatten() {
+        assert_eq!(p["version"], 1);
+        assert!(
+            p["capabilities"]["operations"]
+                .as_array()
+                .is_some_and(|o| o.len() == 14)
+        );
+        let local = &p["connection"]["local_configuration"];
+        if let Some(token) = local.get("tpp-style.session-token") {
+            assert_eq!(token, "(set)", "secrets are masked");
+        }
+    }
+
+    // The EMIS-style patient's record, by NHS number, through the supplier API.
+    let url = format!(
+        "{}/Patient/$record?identifier=https://fhir.nhs.uk/Id/nhs-number|{}&section=problems,medications",
+        server.base,
+        nhs(&emis_patient)
+    );
+    let response = client.get(&url).send().expect("get");
+    assert_eq!(response.status(), 200);
+    let bundle: Value = response.json().expect("json");
+    assert_eq!(bundle["type"], "collection");
+    let lists = resources(&bundle, "List");
+    assert_eq!(lists.len(), 2);
+    assert!(
+        lists
+            .iter()
+            .all(|l| l["entry"].as_array().is_some_and(|e| !e.is_empty()))
+    );
+    let conditions = resources(&bundle, "Condition");
+    assert_eq!(conditions.len(), emis_patient.clinical.conditions.len());
+    for c in &conditions {
+        assert!(
+            c["meta"]["source"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("emis-style#"))
+        );
+        assert!(has_extension(c, ITEM_PROVENANCE_URL), "{c}");
+    }
+    let item_resources: Vec<&Value> = ["Condition", "MedicationStatement"]
+        .iter()
+        .flat_map(|k| resources(&bundle, k))
+        .collect();
+    assert!(
+        item_resources
+            .iter()
+            .any(|r| has_extension(r, SOURCE_ATTRIBUTE_URL)),
+        "an unmapped supplier field survives as a source attribute"
+    );
+
+    // Switching GP Connect off at the TPP-style practice: a new version, and booking is refused
+    // by the capability profile, naming why.
+    let tpp_ods = practices
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["connection"]["system"] == "tpp-style")
+        .and_then(|p| p["connection"]["ods"].as_str())
+        .expect("a TPP-style practice")
+        .to_string();
+    let mut connection: Value = client
+        .get(format!("{origin}/api/practices/{tpp_ods}"))
+        .send()
+        .expect("get")
+        .json::<Value>()
+        .expect("json")["connection"]
+        .clone();
+    // Secrets come back masked; the real ones are in the connections file.
+    let real: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&connections).expect("file")).expect("json");
+    connection["local_configuration"] = real
+        .iter()
+        .find(|c| c["ods"] == tpp_ods.as_str())
+        .expect("the practice")["local_configuration"]
+        .clone();
+    for i in connection["interfaces"].as_array_mut().expect("interfaces") {
+        if i["interface"] == "gp-connect" {
+            i["enabled"] = Value::Bool(false);
+        }
+    }
+    let put = client
+        .put(format!(
+            "{origin}/api/practices/{tpp_ods}?reason=GP%20Connect%20suspended"
+        ))
+        .header("If-Match", "W/\"1\"")
+        .body(connection.to_string())
+        .send()
+        .expect("put");
+    assert_eq!(put.status(), 200);
+    let stale = client
+        .put(format!("{origin}/api/practices/{tpp_ods}"))
+        .header("If-Match", "W/\"1\"")
+        .body(connection.to_string())
+        .send()
+        .expect("put");
+    assert_eq!(stale.status(), 412);
+    let profile: Value = client
+        .get(format!("{origin}/api/practices/{tpp_ods}/capabilities"))
+        .send()
+        .expect("get")
+        .json()
+        .expect("json");
+    let booking = profile["operations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["operation"] == "book-appointment")
+        .expect("listed");
+    assert_eq!(booking["support"], "not-supported");
+    assert!(
+        booking["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("gp-connect is disabled"))
+    );
+    let history: Value = client
+        .get(format!("{origin}/api/practices/{tpp_ods}/history"))
+        .send()
+        .expect("get")
+        .json()
+        .expect("json");
+    assert_eq!(history.as_array().map(Vec::len), Some(2));
+    assert_eq!(history[1]["reason"], "GP Connect suspended");
+
+    // The TPP-style practice in an outage: every section unavailable, said in FHIR terms.
+    let outage = client
+        .put(format!("{tpp_origin}/_admin/faults"))
+        .header("content-type", "application/json")
+        .body(r#"{"outage": true}"#)
+        .send()
+        .expect("put faults");
+    assert_eq!(outage.status(), 200);
+    let url = format!(
+        "{}/Patient/$record?identifier=https://fhir.nhs.uk/Id/nhs-number|{}",
+        server.base,
+        nhs(&tpp_patient)
+    );
+    let bundle: Value = client.get(&url).send().expect("get").json().expect("json");
+    let lists = resources(&bundle, "List");
+    assert_eq!(lists.len(), 7);
+    for l in &lists {
+        assert!(
+            l.get("entry").is_none(),
+            "an unavailable section is never a list of items"
+        );
+        assert_eq!(l["emptyReason"]["coding"][0]["code"], "unavailable", "{l}");
+    }
+    assert!(!resources(&bundle, "OperationOutcome").is_empty());
+    client
+        .post(format!("{tpp_origin}/_admin/faults/reset"))
+        .send()
+        .expect("reset");
+
+    // Refusals say what is wrong.
+    let bad = client
+        .get(format!(
+            "{}/Patient/$record?identifier=https://fhir.nhs.uk/Id/nhs-number|123",
+            server.base
+        ))
+        .send()
+        .expect("get");
+    assert_eq!(bad.status(), 400);
+    let unknown = client
+        .get(format!(
+            "{}/Patient/$record?identifier=https://fhir.nhs.uk/Id/nhs-number|9990000018",
+            server.base
+        ))
+        .send()
+        .expect("get");
+    assert_eq!(unknown.status(), 422);
+
+    server.kill();
+    let text = std::fs::read_to_string(&log).expect("log");
+    for patient in [&emis_patient, &tpp_patient] {
+        let birth = patient.birth_date.to_string();
+        for secret in [nhs(patient), patient.name.family.clone(), birth] {
+            assert!(!text.contains(&secret), "the log contains {secret}");
+        }
+    }
+}
