@@ -20,6 +20,22 @@
 //! - [`tpp`]: the TPP-style supplier API (IM1-style session, journal with CTV3 first) — every
 //!   record section, patient lookup, and writes checked by `ExternalReference` after a lost
 //!   answer, since the supplier has no client request id.
+//!
+//! # The same patient through different routes
+//!
+//! A patient's record read through their supplier's API and through GP Connect maps to the same
+//! canonical content — the same items with the same codes as recorded (SNOMED CT, Read v2, CTV3,
+//! dm+d), statuses, dates, values and units — except where the routes genuinely carry different
+//! things (test: `tests/cross_route.rs`):
+//!
+//! | difference | GP Connect | EMIS-style / TPP-style API |
+//! |---|---|---|
+//! | LOINC beside SNOMED CT on observations | sent by the provider, kept | not carried |
+//! | unit of a quantity | UCUM code (`mm[Hg]`) | the unit text as recorded (`mmHg`) |
+//! | blood pressure component codes | as the provider sends them | added by Keel, marked translated |
+//! | display texts, source attributes, item ids | the provider's | the supplier's |
+//! | provenance source system | `gp-connect` | `emis-style` / `tpp-style` |
+//! | documents | not offered (no Documents capability) | read |
 
 pub mod directory;
 pub mod emis;
