@@ -1581,3 +1581,56 @@ async fn a_record_in_transit_shows_only_items_since_registration_under_the_trans
         .count();
     assert_eq!(view.blocks.first().map_or(0, |b| b.rows.len()), since);
 }
+
+// ---- What a provider offers (metadata) and capabilities not enabled ----
+
+const METADATA: &str = "urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1";
+
+#[tokio::test]
+async fn the_capability_statement_lists_what_is_enabled_and_the_rest_is_access_denied() {
+    let s = start().await;
+    let org = claims(&s.root, "organization/*.read");
+    let (status, statement) =
+        send(s.request(reqwest::Method::GET, "/metadata", METADATA, &org)).await;
+    assert_eq!(status, 200);
+    assert_eq!(statement["resourceType"], "CapabilityStatement");
+    let types = |st: &Value| -> Vec<String> {
+        st["rest"][0]["resource"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["type"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert!(types(&statement).contains(&"Slot".to_string()));
+
+    s.sim.disable_capability(
+        0,
+        keel_sim::gpconnect::capabilities::Capability::AppointmentManagement,
+    );
+    let (_, statement) = send(s.request(reqwest::Method::GET, "/metadata", METADATA, &org)).await;
+    assert!(!types(&statement).contains(&"Slot".to_string()));
+    assert_eq!(
+        statement["rest"][0]["operation"][0]["name"],
+        "gpc.getstructuredrecord"
+    );
+
+    let read = claims(&s.root, "patient/*.read");
+    let first_day = s.sim.records().population().appointment_book(0).first_day;
+    let window = format!(
+        "start=ge{first_day}&end=le{}&status=free&_include=Slot:schedule",
+        first_day.plus(3)
+    );
+    let (status, body) = send(s.request(
+        reqwest::Method::GET,
+        &format!("/Slot?{window}"),
+        SLOTS,
+        &read,
+    ))
+    .await;
+    assert_eq!((status, spine_code(&body)), (403, "ACCESS DENIED"));
+
+    // The wrong scope for metadata is refused like any other claim mismatch.
+    let (status, body) = send(s.request(reqwest::Method::GET, "/metadata", METADATA, &read)).await;
+    assert_eq!((status, spine_code(&body)), (400, "BAD_REQUEST"));
+}

@@ -55,6 +55,11 @@ struct ServeArgs {
     /// has its own `/_admin/faults` to change them at runtime.
     #[arg(long)]
     faults: Option<String>,
+    /// Switch a GP Connect capability off at a practice, as ODS:capability (capability:
+    /// structured, html or appointments); repeatable. Its interactions then answer 403
+    /// ACCESS DENIED and the practice's CapabilityStatement leaves it out.
+    #[arg(long = "gp-connect-disable", value_name = "ODS:CAPABILITY")]
+    gp_connect_disable: Vec<String>,
     /// Write the practice connections of the simulated PCN (for `keel serve --connections`)
     /// to this file once the simulators listen.
     #[arg(long)]
@@ -163,6 +168,17 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .map(|p| (p.ods.as_str().to_string(), p.system.key()))
         .collect();
     let gp_connect = gpconnect::GpConnectSimulator::new(records.clone());
+    for item in &args.gp_connect_disable {
+        let bad =
+            || format!("--gp-connect-disable {item}: expected ODS:structured|html|appointments");
+        let (ods, key) = item.split_once(':').ok_or_else(bad)?;
+        let capability = gpconnect::capabilities::Capability::from_key(key).ok_or_else(bad)?;
+        let practice = practices
+            .iter()
+            .position(|(code, _)| code.eq_ignore_ascii_case(ods))
+            .ok_or_else(|| format!("--gp-connect-disable: no practice {ods} in the PCN"))?;
+        gp_connect.disable_capability(practice, capability);
+    }
     let roots: Vec<String> = (0..practices.len())
         .map(|i| {
             format!(

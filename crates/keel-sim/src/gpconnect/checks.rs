@@ -28,6 +28,7 @@ pub enum Interaction {
     AmendAppointment,
     CancelAppointment,
     PatientAppointments,
+    ReadMetadata,
 }
 
 impl Interaction {
@@ -55,6 +56,9 @@ impl Interaction {
             Interaction::PatientAppointments => {
                 "urn:nhs:names:services:gpconnect:fhir:rest:search:patient_appointments-1"
             }
+            Interaction::ReadMetadata => {
+                "urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1"
+            }
         }
     }
 
@@ -64,6 +68,7 @@ impl Interaction {
             Interaction::CreateAppointment
             | Interaction::AmendAppointment
             | Interaction::CancelAppointment => "patient/*.write",
+            Interaction::ReadMetadata => "organization/*.read",
             _ => "patient/*.read",
         }
     }

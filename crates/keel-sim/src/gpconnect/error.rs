@@ -179,6 +179,17 @@ impl GpcError {
         )
     }
 
+    /// 403 `ACCESS DENIED`: the capability is not enabled at this practice.
+    pub fn access_denied(diagnostics: &str) -> Self {
+        Self::spine(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "ACCESS DENIED",
+            "Access denied",
+            diagnostics,
+        )
+    }
+
     /// The proxy's 403: the ASID check failed.
     pub fn forbidden(diagnostics: &str) -> Self {
         Self::proxy(StatusCode::FORBIDDEN, "forbidden", diagnostics)

@@ -13,6 +13,7 @@
 //! | Search free slots | `GET {root}/Slot?start=ge..&end=le..&status=free&_include=Slot:schedule` |
 //! | Book / read / amend or cancel an appointment | `POST {root}/Appointment`, `GET`/`PUT {root}/Appointment/{id}` |
 //! | A patient's appointments | `GET {root}/Patient/{id}/Appointment?start=ge..&start=le..` |
+//! | What the provider offers | `GET {root}/metadata` (CapabilityStatement; [`capabilities`]) |
 //!
 //! The provider ASID of practice `i` (0-based) is `918` followed by `i + 1` in nine digits
 //! (`918000000001` for the first practice) ([`GpConnectSimulator::asid`]).
@@ -53,7 +54,10 @@
 //!   date is in transit. Sensitive entries (RCGP exclusion set), confidential consultations
 //!   and medicines whose indication is sensitive are withheld.
 //! - Clinical areas are enabled everywhere unless switched off in-process
-//!   ([`GpConnectSimulator::disable_area`]).
+//!   ([`GpConnectSimulator::disable_area`]); so are whole capabilities (structured, HTML,
+//!   appointments: [`GpConnectSimulator::disable_capability`], `keel sim serve
+//!   --gp-connect-disable ODS:capability`), answered with 403 `ACCESS DENIED` and left out of
+//!   the practice's CapabilityStatement.
 //! - Investigations: the model holds laboratory Observations, so each result date becomes
 //!   one DiagnosticReport (no Specimen, no test group). Referrals and diary entries: the model
 //!   has none, so their Lists are empty (`no-content-recorded`). Consultations are an
@@ -69,9 +73,10 @@
 //!   exclusion banner uses the layout guide's wording, "Items excluded due to
 //!   confidentiality and/or patient preferences" (the sheet paraphrases it).
 //!
-//! Not simulated: the migrate variant, patient read/search, register patient, organisation/practitioner/location reads, metadata.
+//! Not simulated: the migrate variant, patient read/search, register patient, organisation/practitioner/location reads; the metadata is one CapabilityStatement per provider, not one per capability.
 
 pub mod appointments;
+pub mod capabilities;
 pub mod care_parameters;
 pub mod care_record;
 pub mod checks;
@@ -96,6 +101,7 @@ use axum::routing::{get, post};
 
 use crate::faults::FaultHandle;
 use crate::records::PracticeRecords;
+use capabilities::Capability;
 use checks::{Expected, Interaction};
 use error::GpcError;
 use parameters::ClinicalArea;
@@ -115,6 +121,8 @@ struct Inner {
     /// Unix seconds for the JWT expiry check; `None` = the real clock.
     now: RwLock<Option<i64>>,
     disabled: RwLock<BTreeSet<(usize, ClinicalArea)>>,
+    /// Capabilities a practice has not enabled.
+    switched_off: RwLock<BTreeSet<(usize, Capability)>>,
     diary: Mutex<appointments::Diary>,
 }
 
@@ -143,6 +151,7 @@ impl GpConnectSimulator {
                 providers,
                 now: RwLock::new(None),
                 disabled: RwLock::new(BTreeSet::new()),
+                switched_off: RwLock::new(BTreeSet::new()),
                 diary: Mutex::new(appointments::Diary::default()),
             }),
         }
@@ -178,6 +187,29 @@ impl GpConnectSimulator {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert((practice, area));
+    }
+
+    /// Switches the whole `capability` off at `practice`: its interactions answer 403
+    /// `ACCESS DENIED` and the practice's CapabilityStatement no longer lists it.
+    pub fn disable_capability(&self, practice: usize, capability: Capability) {
+        self.inner
+            .switched_off
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((practice, capability));
+    }
+
+    /// The capabilities `practice` offers.
+    pub fn capabilities(&self, practice: usize) -> Vec<Capability> {
+        let off = self
+            .inner
+            .switched_off
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        Capability::ALL
+            .into_iter()
+            .filter(|c| !off.contains(&(practice, *c)))
+            .collect()
     }
 
     /// Switches `area` back on at `practice`.
@@ -239,6 +271,14 @@ impl GpConnectSimulator {
                 has_body,
             },
         )?;
+        if let Some(capability) = Capability::of(interaction)
+            && !self.capabilities(practice).contains(&capability)
+        {
+            return Err(GpcError::access_denied(&format!(
+                "GP Connect {} is not enabled at this practice",
+                capability.key()
+            )));
+        }
         Ok((practice, interaction))
     }
 }
@@ -262,6 +302,25 @@ pub(crate) fn fhir_response(status: StatusCode, body: Vec<u8>, version: Option<u
 
 fn answer(result: Result<Response, GpcError>) -> Response {
     result.unwrap_or_else(GpcError::into_response)
+}
+
+async fn metadata_handler(
+    State(sim): State<GpConnectSimulator>,
+    Path(ods): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    answer(
+        sim.admit(&ods, &headers, &[Interaction::ReadMetadata], false)
+            .map(|(practice, _)| {
+                let statement =
+                    capabilities::capability_statement(&ods, &sim.capabilities(practice));
+                fhir_response(
+                    StatusCode::OK,
+                    serde_json::to_vec(&statement).unwrap_or_default(),
+                    None,
+                )
+            }),
+    )
 }
 
 /// The HTTP API of every provider (see the module docs for the layout).
@@ -293,6 +352,10 @@ pub fn router(sim: GpConnectSimulator) -> Router {
         .route(
             &format!("{ROOT}/Patient/{{id}}/Appointment"),
             get(appointments::patient_appointments).fallback(wrong_verb),
+        )
+        .route(
+            &format!("{ROOT}/metadata"),
+            get(metadata_handler).fallback(wrong_verb),
         )
         .fallback(unknown_route)
         .with_state(sim)
