@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use keel_core::integration::{
-    BookingRequest, DocumentRequest, EntryRequest, IntegrationError, PatientAtPractice,
+    BookingRequest, DocumentRequest, EntryRequest, FreeSlot, IntegrationError, PatientAtPractice,
     PracticeSystem, SectionContent, TaskRequest, WriteKey,
 };
 use keel_core::{CorrelationId, RequestContext};
@@ -755,7 +755,13 @@ async fn writes_are_made_once_and_read_back() {
             &BookingRequest {
                 key: WriteKey("book-1".into()),
                 patient: patient.clone(),
-                slot_id: "slot".into(),
+                slot: FreeSlot {
+                    source_id: "slot".into(),
+                    start: ClinicalDate::parse("2026-01-06T09:00:00+00:00").expect("valid"),
+                    end: ClinicalDate::parse("2026-01-06T09:10:00+00:00").expect("valid"),
+                    clinician: None,
+                    service: None,
+                },
                 description: None,
             },
         )

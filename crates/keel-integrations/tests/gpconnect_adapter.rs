@@ -720,9 +720,17 @@ async fn slots_are_booked_and_cancelled_and_lost_answers_are_checked() {
     let booking = |slot: usize, key: &str| BookingRequest {
         key: WriteKey(key.into()),
         patient: patient.clone(),
-        slot_id: slots[slot].source_id.clone(),
+        slot: slots[slot].clone(),
         description: Some("Asthma review".into()),
     };
+
+    // A slot without its exact times (not as a search gave it) is refused before sending.
+    let mut vague = booking(0, "k-vague");
+    vague.slot.start = from.clone();
+    assert!(matches!(
+        f.system.book_appointment(&ctx(), &vague).await,
+        Err(IntegrationError::Refused { .. })
+    ));
 
     // Booked; the same booking asked again (a retry) is recognised, not refused.
     let receipt = f

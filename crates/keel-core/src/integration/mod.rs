@@ -181,7 +181,9 @@ pub struct WriteReceipt {
 pub struct BookingRequest {
     pub key: WriteKey,
     pub patient: PatientAtPractice,
-    pub slot_id: String,
+    /// The slot as a search found it: some systems book by its id alone, others (GP Connect)
+    /// need its exact start and end too.
+    pub slot: FreeSlot,
     pub description: Option<String>,
 }
 

@@ -15,22 +15,16 @@ const BOOKING_ORG_EXT: &str =
 const CANCELLATION_EXT: &str = "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-AppointmentCancellationReason-1";
 const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 
-/// A free slot as booking needs it: its start and end exactly as the provider sent them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlotTimes {
-    pub start: String,
-    pub end: String,
-}
-
 fn array(value: &Value) -> impl Iterator<Item = &Value> {
     value.as_array().into_iter().flatten()
 }
 
-/// The free slots of a slot search Bundle, each with its times for a later booking.
+/// The free slots of a slot search Bundle, their start and end exactly as sent (a booking
+/// sends them back).
 ///
 /// # Errors
 /// When a Slot has no id or its times are not dates.
-pub fn map_slots(bundle: &Value) -> Result<Vec<(FreeSlot, SlotTimes)>, String> {
+pub fn map_slots(bundle: &Value) -> Result<Vec<FreeSlot>, String> {
     if bundle["resourceType"] != "Bundle" {
         return Err("the answer is not a Bundle".into());
     }
@@ -48,13 +42,8 @@ pub fn map_slots(bundle: &Value) -> Result<Vec<(FreeSlot, SlotTimes)>, String> {
             continue;
         }
         let id = slot["id"].as_str().ok_or("a Slot has no id")?;
-        let times = SlotTimes {
-            start: slot["start"]
-                .as_str()
-                .ok_or("a Slot has no start")?
-                .to_string(),
-            end: slot["end"].as_str().ok_or("a Slot has no end")?.to_string(),
-        };
+        let start = slot["start"].as_str().ok_or("a Slot has no start")?;
+        let end = slot["end"].as_str().ok_or("a Slot has no end")?;
         let schedule = slot
             .pointer("/schedule/reference")
             .and_then(Value::as_str)
@@ -73,16 +62,13 @@ pub fn map_slots(bundle: &Value) -> Result<Vec<(FreeSlot, SlotTimes)>, String> {
         let date = |text: &str| {
             ClinicalDate::parse(text).map_err(|_| "a Slot's time is not a date".to_string())
         };
-        slots.push((
-            FreeSlot {
-                source_id: id.to_string(),
-                start: date(&times.start)?,
-                end: date(&times.end)?,
-                clinician,
-                service,
-            },
-            times,
-        ));
+        slots.push(FreeSlot {
+            source_id: id.to_string(),
+            start: date(start)?,
+            end: date(end)?,
+            clinician,
+            service,
+        });
     }
     Ok(slots)
 }
@@ -101,12 +87,9 @@ pub fn booking_comment(key: &WriteKey) -> String {
     format!("Keel booking reference {}", key.0)
 }
 
-/// The Appointment booking `request` into the slot at `times`, for `booking_organisation`.
-pub fn booking(
-    request: &BookingRequest,
-    times: &SlotTimes,
-    booking_organisation: &OdsCode,
-) -> Value {
+/// The Appointment booking `request`'s slot at its start and end as the search sent them, for
+/// `booking_organisation`.
+pub fn booking(request: &BookingRequest, booking_organisation: &OdsCode) -> Value {
     let mut appointment = json!({
         "resourceType": "Appointment",
         "contained": [{
@@ -116,9 +99,9 @@ pub fn booking(
         }],
         "extension": [{"url": BOOKING_ORG_EXT, "valueReference": {"reference": "#booking-organisation"}}],
         "status": "booked",
-        "start": times.start,
-        "end": times.end,
-        "slot": [{"reference": format!("Slot/{}", request.slot_id)}],
+        "start": request.slot.start.as_str(),
+        "end": request.slot.end.as_str(),
+        "slot": [{"reference": format!("Slot/{}", request.slot.source_id)}],
         "comment": booking_comment(&request.key),
         "participant": [{
             "actor": {"reference": format!("Patient/{}", request.patient.source_patient_id)},
@@ -205,22 +188,20 @@ mod tests {
                 source_patient_id: "Y90001-0000001".into(),
                 nhs_number: None,
             },
-            slot_id: "s-1".into(),
+            slot: FreeSlot {
+                source_id: "s-1".into(),
+                start: ClinicalDate::parse("2026-01-06T09:00:00+00:00").expect("valid"),
+                end: ClinicalDate::parse("2026-01-06T09:10:00+00:00").expect("valid"),
+                clinician: None,
+                service: None,
+            },
             description: Some("Review".into()),
         }
     }
 
     #[test]
     fn a_booking_carries_the_key_and_is_found_again_by_slot_and_key() {
-        let times = SlotTimes {
-            start: "2026-01-06T09:00:00+00:00".into(),
-            end: "2026-01-06T09:10:00+00:00".into(),
-        };
-        let mut booked = booking(
-            &request(),
-            &times,
-            &OdsCode::parse("A11111").expect("valid"),
-        );
+        let mut booked = booking(&request(), &OdsCode::parse("A11111").expect("valid"));
         assert_eq!(booked["slot"][0]["reference"], "Slot/s-1");
         assert_eq!(booked["description"], "Review");
         booked["id"] = json!("a-1");
@@ -240,7 +221,7 @@ mod tests {
         assert_eq!(find_booking(&search, "s-2", &WriteKey("k-1".into())), None);
         let cancelled = cancellation(&search["entry"][0]["resource"], "Patient request");
         assert_eq!(cancelled_reason(&cancelled), Some("Patient request"));
-        assert_eq!(cancelled["start"], times.start.as_str());
+        assert_eq!(cancelled["start"], "2026-01-06T09:00:00+00:00");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! Bundle in, one [`SectionContent`] (or the practice's [`Demographics`]) out. No I/O; see the
 //! module docs of [`super`] for what is carried and what is lost.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use keel_core::integration::SectionContent;
@@ -14,11 +16,14 @@ use keel_model::{
     ClinicalDate, CodeableConcept, Coding, Comparator, Decimal, Instant, NhsNumber, OdsCode,
     Provenance, Quantity, SourceSystem,
 };
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::json::Node;
-
-use super::bundle::StructuredBundle;
+use super::bundle::{Bundle, StructuredBundle};
+use super::stu3::{
+    self, Address, Extension, HumanName, Identifier, ListEntry, Many, Obj, Object, Participant,
+    Performer, Period, Reference, Related, Text, Texted, attribute_text,
+};
 
 const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
 const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -159,7 +164,7 @@ pub fn map_section(
     source: &Source<'_>,
 ) -> Result<SectionContent, MapError> {
     let areas = areas(section).ok_or(MapError::NotOffered(section))?;
-    let body = Node::parse(body).map_err(|_| malformed("the answer is not JSON"))?;
+    let body = Bundle::read(body).map_err(malformed)?;
     let bundle = StructuredBundle::index(&body).map_err(MapError::Malformed)?;
     if let Some(area) = areas.iter().find(|a| bundle.is_disabled(a.parameter)) {
         return Err(MapError::AreaDisabled(area.parameter));
@@ -180,6 +185,7 @@ pub fn map_section(
     let mapper = Mapper {
         bundle: &bundle,
         source,
+        names: RefCell::default(),
     };
     Ok(match section {
         RecordSection::Problems => SectionContent::Problems(Section::from_items(
@@ -195,10 +201,14 @@ pub fn map_section(
         RecordSection::Allergies => {
             let mut items = mapper.items(lists[0], |m, r| m.allergy(r, AllergyStatus::Active))?;
             if let Some(ended) = ended_allergies {
+                let contained: Many<Obj<Object<'_>>> = ended.get("contained");
                 for reference in entry_references(ended) {
-                    let allergy = contained(ended, reference).ok_or_else(|| {
-                        malformed("an ended allergy is not contained in its List")
-                    })?;
+                    let allergy = reference
+                        .strip_prefix('#')
+                        .and_then(|id| contained.objects().find(|r| r.is("id", id)))
+                        .ok_or_else(|| {
+                            malformed("an ended allergy is not contained in its List")
+                        })?;
                     items.push(mapper.allergy(allergy, AllergyStatus::Resolved)?);
                 }
             }
@@ -208,7 +218,7 @@ pub fn map_section(
             let mut items = mapper.items(lists[0], |m, r| m.observation(r, &[]))?;
             for reference in entry_references(lists[1]) {
                 let report = bundle
-                    .resolve(reference)
+                    .resolve(&reference)
                     .ok_or_else(|| malformed("a List entry is not in the Bundle"))?;
                 items.extend(mapper.report_results(report)?);
             }
@@ -230,19 +240,22 @@ pub fn map_section(
 
 /// The warnings of a section's Lists, each once.
 fn section_warnings<'b>(
-    lists: impl Iterator<Item = &'b Node<'b>>,
+    lists: impl Iterator<Item = &'b Object<'b>>,
 ) -> Result<Vec<SectionWarning>, MapError> {
     let mut warnings = Vec::new();
     for list in lists {
-        for extension in array(&list["extension"]) {
-            if !extension["url"].is(LIST_WARNING_EXT) {
+        let extensions: Many<Obj<Extension<'_>>> = list.get("extension");
+        for extension in extensions.0.iter().map(|e| e.0.as_ref()) {
+            let Some(extension) = extension.filter(|e| e.url.is(LIST_WARNING_EXT)) else {
                 continue;
-            }
-            let warning = match extension["valueCode"].as_str() {
+            };
+            let warning = match extension.value_code.as_str() {
                 Some("confidential-items") => SectionWarning::ConfidentialItemsWithheld,
                 Some("data-in-transit") => SectionWarning::DataInTransit {
-                    since: array(&list["note"])
-                        .filter_map(|n| n["text"].as_str())
+                    since: list
+                        .get::<Many<Obj<Texted<'_>>>>("note")
+                        .objects()
+                        .filter_map(|n| n.text.as_str())
                         .find_map(in_transit_since),
                 },
                 Some("data-awaiting-filing") => SectionWarning::DataAwaitingFiling,
@@ -269,66 +282,88 @@ fn in_transit_since(note: &str) -> Option<ClinicalDate> {
     ClinicalDate::parse(&format!("{year}-{month:02}-{day}")).ok()
 }
 
-fn array<'n>(value: &'n Node<'n>) -> std::slice::Iter<'n, Node<'n>> {
-    value.items().iter()
-}
-
 /// The item references of a List's entries (display-only entries name no item).
-fn entry_references<'n>(list: &'n Node<'n>) -> impl Iterator<Item = &'n str> {
-    array(&list["entry"]).filter_map(|e| e["item"]["reference"].as_str())
+fn entry_references<'b>(list: &Object<'b>) -> Vec<Cow<'b, str>> {
+    list.get::<Many<Obj<ListEntry<'b>>>>("entry")
+        .0
+        .into_iter()
+        .filter_map(|e| e.0?.item.0?.reference.into_cow())
+        .collect()
 }
 
-/// A resource contained in `list`, referenced as `#id`.
-fn contained<'b>(list: &'b Node<'b>, reference: &str) -> Option<&'b Node<'b>> {
-    let id = reference.strip_prefix('#')?;
-    array(&list["contained"]).find(|r| r["id"].is(id))
+/// The reference member `name` holds, if it is one.
+fn reference<'b>(resource: &Object<'b>, name: &str) -> Option<Reference<'b>> {
+    resource.get::<Obj<Reference<'b>>>(name).0
 }
 
-fn reference_of<'n>(value: &'n Node<'n>) -> Option<&'n str> {
-    value["reference"].as_str()
+/// Member `name` as a CodeableConcept exactly as sent.
+fn concept_at(resource: &Object<'_>, name: &str) -> Option<CodeableConcept> {
+    concept(
+        resource
+            .get::<Obj<stu3::CodeableConcept<'_>>>(name)
+            .0
+            .as_ref()?,
+    )
 }
 
 /// A CodeableConcept exactly as sent; codings without a system or code are not codings.
-fn concept(value: &Node<'_>) -> Option<CodeableConcept> {
+fn concept(value: &stu3::CodeableConcept<'_>) -> Option<CodeableConcept> {
     let mut concept = CodeableConcept::default();
-    for coding in array(&value["coding"]) {
-        let (Some(system), Some(code)) = (coding["system"].as_str(), coding["code"].as_str())
-        else {
+    for coding in value.coding.objects() {
+        let (Some(system), Some(code)) = (coding.system.as_str(), coding.code.as_str()) else {
             continue;
         };
         let mut c = Coding::new(system, code);
-        if let Some(display) = coding["display"].as_str() {
+        if let Some(display) = coding.display.as_str() {
             c = c.with_display(display);
         }
-        if let Some(version) = coding["version"].as_str() {
+        if let Some(version) = coding.version.as_str() {
             c = c.with_version(version);
         }
         concept = concept.with_coding(c);
     }
-    if let Some(text) = value["text"].as_str() {
+    if let Some(text) = value.text.as_str() {
         concept = concept.with_text(text);
     }
     (!concept.codings().is_empty() || concept.text.is_some()).then_some(concept)
 }
 
-fn date(value: &Node<'_>, field: &str) -> Result<Option<ClinicalDate>, MapError> {
-    match value.as_str() {
-        None if value.is_null() => Ok(None),
-        Some(text) => ClinicalDate::parse(text)
+fn date(value: &Text<'_>, field: &str) -> Result<Option<ClinicalDate>, MapError> {
+    match value {
+        Text::Absent => Ok(None),
+        Text::Str(text) => ClinicalDate::parse(text)
             .map(Some)
             .map_err(|_| malformed(format!("{field} is not a date"))),
-        None => Err(malformed(format!("{field} is not a date"))),
+        Text::Other => Err(malformed(format!("{field} is not a date"))),
     }
 }
 
-fn quantity(value: &Node<'_>, field: &str) -> Result<Option<Quantity>, MapError> {
-    if value.is_null() {
+/// Member `name` as a date.
+fn date_at(
+    resource: &Object<'_>,
+    name: &str,
+    field: &str,
+) -> Result<Option<ClinicalDate>, MapError> {
+    date(&resource.text(name), field)
+}
+
+/// A Quantity member (`value` its JSON text); absent or `null` is no quantity.
+fn quantity(value: Option<&RawValue>, field: &str) -> Result<Option<Quantity>, MapError> {
+    let Some(value) = value.filter(|v| v.get() != "null") else {
         return Ok(None);
-    }
+    };
     let bad = || malformed(format!("{field} is not a quantity"));
-    let number = value["value"].as_number().ok_or_else(bad)?;
+    let quantity = serde_json::from_str::<Obj<stu3::Quantity<'_>>>(value.get())
+        .ok()
+        .and_then(|q| q.0)
+        .ok_or_else(bad)?;
+    let number = quantity
+        .value
+        .map(RawValue::get)
+        .filter(|n| n.starts_with(|c: char| c == '-' || c.is_ascii_digit()))
+        .ok_or_else(bad)?;
     let decimal = Decimal::parse(number).map_err(|_| bad())?;
-    let comparator = match value["comparator"].as_str() {
+    let comparator = match quantity.comparator.as_str() {
         None => None,
         Some("<") => Some(Comparator::LessThan),
         Some("<=") => Some(Comparator::LessOrEqual),
@@ -339,42 +374,41 @@ fn quantity(value: &Node<'_>, field: &str) -> Result<Option<Quantity>, MapError>
     Ok(Some(Quantity {
         value: decimal,
         comparator,
-        unit: value["unit"].as_str().map(str::to_string),
-        system: value["system"].as_str().map(str::to_string),
-        code: value["code"].as_str().map(str::to_string),
+        unit: quantity.unit.as_str().map(str::to_string),
+        system: quantity.system.as_str().map(str::to_string),
+        code: quantity.code.as_str().map(str::to_string),
         normalised: None,
     }))
 }
 
 /// Every field of `resource` the mapping did not use, as `gpconnect:<Type>.<field>`.
-fn leftovers(resource: &Node<'_>, kind: &str, used: &[&str], out: &mut Vec<SourceAttribute>) {
-    let Some(fields) = Some(resource.members()).filter(|m| !m.is_empty()) else {
-        return;
-    };
-    for (field, value) in fields {
+fn leftovers(resource: &Object<'_>, kind: &str, used: &[&str], out: &mut Vec<SourceAttribute>) {
+    for (field, value) in resource.members() {
         if COMMON_FIELDS.contains(&field.as_ref()) || used.contains(&field.as_ref()) {
             continue;
         }
         out.push(SourceAttribute::new(
             format!("gpconnect:{kind}.{field}"),
-            value.text(),
+            attribute_text(value),
         ));
     }
-    if let Some(meta) = Some(resource["meta"].members()).filter(|m| !m.is_empty()) {
-        for (field, value) in meta {
-            if field != "profile" && field != "versionId" {
-                out.push(SourceAttribute::new(
-                    format!("gpconnect:{kind}.meta.{field}"),
-                    value.text(),
-                ));
-            }
+    for (field, value) in resource.object("meta").members() {
+        if field != "profile" && field != "versionId" {
+            out.push(SourceAttribute::new(
+                format!("gpconnect:{kind}.meta.{field}"),
+                attribute_text(value),
+            ));
         }
     }
-    for extension in array(&resource["extension"]) {
-        if !MAPPED_EXTENSIONS.contains(&extension["url"].as_str().unwrap_or("")) {
+    for extension in resource.get::<Many<&RawValue>>("extension").iter() {
+        let url = serde_json::from_str::<Obj<Extension<'_>>>(extension.get())
+            .ok()
+            .and_then(|e| e.0)
+            .and_then(|e| e.url.into_cow());
+        if !MAPPED_EXTENSIONS.contains(&url.as_deref().unwrap_or("")) {
             out.push(SourceAttribute::new(
                 format!("gpconnect:{kind}.extension"),
-                extension.text(),
+                attribute_text(extension),
             ));
         }
     }
@@ -383,42 +417,59 @@ fn leftovers(resource: &Node<'_>, kind: &str, used: &[&str], out: &mut Vec<Sourc
 /// Extensions whose content the mapping carries.
 const MAPPED_EXTENSIONS: [&str; 2] = [PROBLEM_SIGNIFICANCE_EXT, PRESCRIPTION_TYPE_EXT];
 
-fn extension<'v>(resource: &'v Node<'v>, url: &str) -> Option<&'v Node<'v>> {
-    array(&resource["extension"]).find(|e| e["url"].is(url))
+/// The extension `url` of `resource`, if it has one.
+fn extension<'b>(resource: &Object<'b>, url: &str) -> Option<Extension<'b>> {
+    resource
+        .get::<Many<Obj<Extension<'b>>>>("extension")
+        .0
+        .into_iter()
+        .filter_map(|e| e.0)
+        .find(|e| e.url.is(url))
 }
 
 /// A practitioner's name as the source holds it: prefix, given names, family name.
-fn name_text(name: &Node<'_>) -> Option<String> {
-    if let Some(text) = name["text"].as_str() {
+fn name_text(name: &HumanName<'_>) -> Option<String> {
+    if let Some(text) = name.text.as_str() {
         return Some(text.to_string());
     }
-    let parts: Vec<&str> = array(&name["prefix"])
-        .chain(array(&name["given"]))
-        .filter_map(Node::as_str)
-        .chain(name["family"].as_str())
+    let parts: Vec<&str> = name
+        .prefix
+        .iter()
+        .chain(name.given.iter())
+        .filter_map(Text::as_str)
+        .chain(name.family.as_str())
         .collect();
     (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// An issue (`intent=order` MedicationRequest) with the fields it is sorted and mapped by.
+struct Issue<'b> {
+    authored: Text<'b>,
+    id: Text<'b>,
+    request: &'b Object<'b>,
 }
 
 /// Maps the resources of one Bundle.
 struct Mapper<'m, 'b> {
     bundle: &'m StructuredBundle<'b>,
     source: &'m Source<'m>,
+    /// The names of the practitioners already looked up, by the resource's address.
+    names: RefCell<HashMap<*const Object<'b>, Option<String>>>,
 }
 
 impl<'b> Mapper<'_, 'b> {
     /// Maps every item a List references with `map`.
     fn items<T>(
         &self,
-        list: &'b Node<'b>,
-        map: impl Fn(&Self, &'b Node<'b>) -> Result<RecordItem<T>, MapError>,
+        list: &'b Object<'b>,
+        map: impl Fn(&Self, &'b Object<'b>) -> Result<RecordItem<T>, MapError>,
     ) -> Result<Vec<RecordItem<T>>, MapError> {
         let references = entry_references(list);
-        let mut items = Vec::with_capacity(references.size_hint().0);
+        let mut items = Vec::with_capacity(references.len());
         for reference in references {
             let resource = self
                 .bundle
-                .resolve(reference)
+                .resolve(&reference)
                 .ok_or_else(|| malformed("a List entry is not in the Bundle"))?;
             items.push(map(self, resource)?);
         }
@@ -427,18 +478,37 @@ impl<'b> Mapper<'_, 'b> {
 
     /// Who a reference names: the practitioner's name when the Bundle holds them, else the
     /// reference's display or the reference itself.
-    fn person(&self, reference: &Node<'_>) -> Option<String> {
-        let target = reference_of(reference)?;
-        self.bundle
-            .resolve(target)
-            .and_then(|p| array(&p["name"]).find_map(name_text))
-            .or_else(|| reference["display"].as_str().map(str::to_string))
+    fn person(&self, reference: Option<&Reference<'_>>) -> Option<String> {
+        let reference = reference?;
+        let target = reference.reference.as_str()?;
+        self.practitioner_name(target)
+            .or_else(|| reference.display.as_str().map(str::to_string))
             .or_else(|| Some(target.to_string()))
+    }
+
+    /// The name of the resource `target` refers to, if the Bundle holds it and it has one.
+    fn practitioner_name(&self, target: &str) -> Option<String> {
+        let resource = self.bundle.resolve(target)?;
+        let mut names = self.names.borrow_mut();
+        names
+            .entry(std::ptr::from_ref(resource))
+            .or_insert_with(|| {
+                resource
+                    .get::<Many<Obj<HumanName<'_>>>>("name")
+                    .objects()
+                    .find_map(name_text)
+            })
+            .clone()
+    }
+
+    /// Who the reference member `name` of `resource` names.
+    fn person_at(&self, resource: &Object<'_>, name: &str) -> Option<String> {
+        self.person(reference(resource, name).as_ref())
     }
 
     fn provenance(
         &self,
-        resource: &Node<'_>,
+        resource: &Object<'_>,
         status: Option<&str>,
         author: Option<String>,
     ) -> Provenance {
@@ -450,26 +520,26 @@ impl<'b> Mapper<'_, 'b> {
         if let Some(author) = author {
             provenance = provenance.with_author(author);
         }
-        if let Some(version) = resource["meta"]["versionId"].as_str() {
+        if let Some(version) = resource.object("meta").text("versionId").as_str() {
             provenance = provenance.with_source_version(version);
         }
         provenance
     }
 
-    fn problem(&self, r: &'b Node<'b>) -> Result<RecordItem<Problem>, MapError> {
+    fn problem(&self, r: &'b Object<'b>) -> Result<RecordItem<Problem>, MapError> {
         expect(r, "Condition")?;
-        let clinical_status = r["clinicalStatus"]
+        let clinical_status = r.text("clinicalStatus");
+        let clinical_status = clinical_status
             .as_str()
             .ok_or_else(|| malformed("a Condition has no clinicalStatus"))?;
         let status = match clinical_status {
             "active" | "recurrence" => ProblemStatus::Active,
             _ => ProblemStatus::Inactive,
         };
-        let significant = extension(r, PROBLEM_SIGNIFICANCE_EXT)
-            .and_then(|e| e["valueCode"].as_str())
-            .and_then(|code| match code {
-                "major" => Some(true),
-                "minor" => Some(false),
+        let significant =
+            extension(r, PROBLEM_SIGNIFICANCE_EXT).and_then(|e| match e.value_code.as_str() {
+                Some("major") => Some(true),
+                Some("minor") => Some(false),
                 _ => None,
             });
         let mut attributes = Vec::new();
@@ -489,32 +559,41 @@ impl<'b> Mapper<'_, 'b> {
         Ok(RecordItem {
             source_id: id(r)?,
             content: Problem {
-                code: concept(&r["code"]).ok_or_else(|| malformed("a Condition has no code"))?,
+                code: concept_at(r, "code").ok_or_else(|| malformed("a Condition has no code"))?,
                 status,
-                onset: date(&r["onsetDateTime"], "Condition.onsetDateTime")?,
-                ended: date(&r["abatementDateTime"], "Condition.abatementDateTime")?,
+                onset: date_at(r, "onsetDateTime", "Condition.onsetDateTime")?,
+                ended: date_at(r, "abatementDateTime", "Condition.abatementDateTime")?,
                 significant,
             },
-            provenance: self.provenance(r, Some(clinical_status), self.person(&r["asserter"])),
+            provenance: self.provenance(r, Some(clinical_status), self.person_at(r, "asserter")),
             source_attributes: attributes,
         })
     }
 
-    /// The issues (`intent=order` MedicationRequests) by the plan they are based on.
-    fn issues_by_plan(&self) -> HashMap<&'b str, Vec<&'b Node<'b>>> {
-        let mut issues: HashMap<&str, Vec<&Node<'_>>> = HashMap::new();
+    /// The issues (`intent=order` MedicationRequests) by the plan they are based on, oldest
+    /// first.
+    fn issues_by_plan(&self) -> HashMap<Cow<'b, str>, Vec<Issue<'b>>> {
+        let mut issues: HashMap<Cow<'b, str>, Vec<Issue<'b>>> = HashMap::new();
         for request in self.bundle.resources_of("MedicationRequest") {
-            if !request["intent"].is("order") {
+            if !request.is("intent", "order") {
                 continue;
             }
-            for plan in array(&request["basedOn"]).filter_map(reference_of) {
-                issues.entry(plan).or_default().push(request);
+            let plans: Many<Obj<Reference<'b>>> = request.get("basedOn");
+            for plan in plans
+                .0
+                .into_iter()
+                .filter_map(|p| p.0?.reference.into_cow())
+            {
+                issues.entry(plan).or_default().push(Issue {
+                    authored: request.text("authoredOn"),
+                    id: request.text("id"),
+                    request,
+                });
             }
         }
         for list in issues.values_mut() {
             list.sort_by(|a, b| {
-                (a["authoredOn"].as_str(), a["id"].as_str())
-                    .cmp(&(b["authoredOn"].as_str(), b["id"].as_str()))
+                (a.authored.as_str(), a.id.as_str()).cmp(&(b.authored.as_str(), b.id.as_str()))
             });
         }
         issues
@@ -522,23 +601,26 @@ impl<'b> Mapper<'_, 'b> {
 
     fn medication(
         &self,
-        statement: &'b Node<'b>,
-        issues: &HashMap<&str, Vec<&Node<'_>>>,
+        statement: &'b Object<'b>,
+        issues: &HashMap<Cow<'b, str>, Vec<Issue<'b>>>,
     ) -> Result<RecordItem<Medication>, MapError> {
         expect(statement, "MedicationStatement")?;
         let mut attributes = Vec::new();
-        let medicine = match reference_of(&statement["medicationReference"]) {
+        let medicine = match reference(statement, "medicationReference")
+            .and_then(|r| r.reference.into_cow())
+        {
             Some(reference) => {
-                let medication = self.bundle.resolve(reference).ok_or_else(|| {
+                let medication = self.bundle.resolve(&reference).ok_or_else(|| {
                     malformed("a MedicationStatement's Medication is not in the Bundle")
                 })?;
                 leftovers(medication, "Medication", &["code"], &mut attributes);
-                concept(&medication["code"])
+                concept_at(medication, "code")
             }
-            None => concept(&statement["medicationCodeableConcept"]),
+            None => concept_at(statement, "medicationCodeableConcept"),
         }
         .ok_or_else(|| malformed("a MedicationStatement names no medicine"))?;
-        let status_text = statement["status"]
+        let status_text = statement.text("status");
+        let status_text = status_text
             .as_str()
             .ok_or_else(|| malformed("a MedicationStatement has no status"))?;
         let status = match status_text {
@@ -546,9 +628,8 @@ impl<'b> Mapper<'_, 'b> {
             "stopped" | "entered-in-error" => MedicationStatus::Stopped,
             _ => MedicationStatus::Active,
         };
-        let dosage: Vec<&str> = array(&statement["dosage"])
-            .filter_map(|d| d["text"].as_str())
-            .collect();
+        let dosages: Many<Obj<Texted<'_>>> = statement.get("dosage");
+        let dosage: Vec<&str> = dosages.objects().filter_map(|d| d.text.as_str()).collect();
         leftovers(
             statement,
             "MedicationStatement",
@@ -562,14 +643,25 @@ impl<'b> Mapper<'_, 'b> {
             ],
             &mut attributes,
         );
-        let plan_reference = array(&statement["basedOn"]).find_map(reference_of);
+        let plan_reference = statement
+            .get::<Many<Obj<Reference<'b>>>>("basedOn")
+            .0
+            .into_iter()
+            .find_map(|p| p.0?.reference.into_cow());
         let plan = plan_reference
+            .as_deref()
             .and_then(|p| self.bundle.resolve(p))
             .ok_or_else(|| {
                 malformed("a MedicationStatement's authorisation is not in the Bundle")
             })?;
         let course = match extension(plan, PRESCRIPTION_TYPE_EXT)
-            .and_then(|e| e["valueCodeableConcept"]["coding"][0]["code"].as_str())
+            .and_then(|e| e.value_codeable_concept.0)
+            .and_then(|c| {
+                c.coding
+                    .first()
+                    .and_then(|c| c.code.as_str().map(str::to_string))
+            })
+            .as_deref()
         {
             Some("acute" | "delayed-prescribing") => CourseKind::Acute,
             Some(_) => CourseKind::Repeat,
@@ -588,49 +680,49 @@ impl<'b> Mapper<'_, 'b> {
             ],
             &mut attributes,
         );
-        let dispense = &plan["dispenseRequest"];
-        if let Some(fields) = Some(dispense.members()).filter(|m| !m.is_empty()) {
-            for (field, value) in fields.iter().filter(|(f, _)| *f != "quantity") {
-                attributes.push(SourceAttribute::new(
-                    format!("gpconnect:MedicationRequest.dispenseRequest.{field}"),
-                    value.text(),
-                ));
-            }
+        let dispense = plan.object("dispenseRequest");
+        for (field, value) in dispense.members().iter().filter(|(f, _)| f != "quantity") {
+            attributes.push(SourceAttribute::new(
+                format!("gpconnect:MedicationRequest.dispenseRequest.{field}"),
+                attribute_text(value),
+            ));
         }
         let mut mapped_issues = Vec::new();
         for issue in plan_reference
+            .as_deref()
             .and_then(|p| issues.get(p))
             .into_iter()
             .flatten()
         {
             mapped_issues.push(MedicationIssue {
-                date: date(&issue["authoredOn"], "MedicationRequest.authoredOn")?
+                date: date(&issue.authored, "MedicationRequest.authoredOn")?
                     .ok_or_else(|| malformed("an issue has no date"))?,
-                quantity: quantity(&issue["dispenseRequest"]["quantity"], "an issue's quantity")?,
+                quantity: quantity(
+                    issue.request.object("dispenseRequest").raw("quantity"),
+                    "an issue's quantity",
+                )?,
             });
         }
+        let period = statement
+            .get::<Obj<Period<'_>>>("effectivePeriod")
+            .0
+            .unwrap_or_default();
         Ok(RecordItem {
             source_id: id(statement)?,
             content: Medication {
                 medication: medicine,
                 dosage: (!dosage.is_empty()).then(|| dosage.join("; ")),
-                quantity: quantity(&dispense["quantity"], "an authorisation's quantity")?,
+                quantity: quantity(dispense.raw("quantity"), "an authorisation's quantity")?,
                 course,
                 status,
-                start: date(
-                    &statement["effectivePeriod"]["start"],
-                    "MedicationStatement.effectivePeriod.start",
-                )?,
-                end: date(
-                    &statement["effectivePeriod"]["end"],
-                    "MedicationStatement.effectivePeriod.end",
-                )?,
+                start: date(&period.start, "MedicationStatement.effectivePeriod.start")?,
+                end: date(&period.end, "MedicationStatement.effectivePeriod.end")?,
                 issues: mapped_issues,
             },
             provenance: self.provenance(
                 statement,
                 Some(status_text),
-                self.person(&plan["recorder"]),
+                self.person_at(plan, "recorder"),
             ),
             source_attributes: attributes,
         })
@@ -639,45 +731,51 @@ impl<'b> Mapper<'_, 'b> {
     /// An allergy; `listed_as` is the status its List implies when the resource has none.
     fn allergy(
         &self,
-        r: &Node<'_>,
+        r: &Object<'_>,
         listed_as: AllergyStatus,
     ) -> Result<RecordItem<Allergy>, MapError> {
         expect(r, "AllergyIntolerance")?;
-        let clinical_status = r["clinicalStatus"].as_str();
+        let clinical_status = r.text("clinicalStatus");
+        let clinical_status = clinical_status.as_str();
         let status = match clinical_status {
             Some("active") => AllergyStatus::Active,
             Some(_) => AllergyStatus::Resolved,
             None => listed_as,
         };
-        let reactions = r["reaction"].items();
-        let manifestations = reactions
-            .first()
-            .map_or(&[][..], |re| re["manifestation"].items());
+        let reactions: Many<Obj<Object<'_>>> = r.get("reaction");
+        let first_reaction = reactions.first();
+        let manifestations: Many<Obj<stu3::CodeableConcept<'_>>> = first_reaction
+            .map(|re| re.get("manifestation"))
+            .unwrap_or_default();
         let mut attributes = Vec::new();
         let mut used = vec!["code", "clinicalStatus", "assertedDate", "recorder"];
-        let simple_reaction =
-            reactions.len() == 1 && manifestations.len() == 1 && reactions[0].members().len() == 1;
-        if simple_reaction || reactions.is_empty() {
+        let simple_reaction = reactions.0.len() == 1
+            && manifestations.0.len() == 1
+            && first_reaction.is_some_and(|re| re.members().len() == 1);
+        if simple_reaction || reactions.0.is_empty() {
             used.push("reaction");
         }
         leftovers(r, "AllergyIntolerance", &used, &mut attributes);
         Ok(RecordItem {
             source_id: id(r)?,
             content: Allergy {
-                substance: concept(&r["code"])
+                substance: concept_at(r, "code")
                     .ok_or_else(|| malformed("an AllergyIntolerance has no code"))?,
                 reaction: manifestations.first().and_then(concept),
                 status,
-                recorded: date(&r["assertedDate"], "AllergyIntolerance.assertedDate")?,
+                recorded: date_at(r, "assertedDate", "AllergyIntolerance.assertedDate")?,
             },
-            provenance: self.provenance(r, clinical_status, self.person(&r["recorder"])),
+            provenance: self.provenance(r, clinical_status, self.person_at(r, "recorder")),
             source_attributes: attributes,
         })
     }
 
-    fn immunisation(&self, r: &'b Node<'b>) -> Result<RecordItem<Immunisation>, MapError> {
+    fn immunisation(&self, r: &'b Object<'b>) -> Result<RecordItem<Immunisation>, MapError> {
         expect(r, "Immunization")?;
-        let author = array(&r["practitioner"]).find_map(|p| self.person(&p["actor"]));
+        let author = r
+            .get::<Many<Obj<Performer<'_>>>>("practitioner")
+            .objects()
+            .find_map(|p| self.person(p.actor.0.as_ref()));
         let mut attributes = Vec::new();
         leftovers(
             r,
@@ -685,15 +783,19 @@ impl<'b> Mapper<'_, 'b> {
             &["vaccineCode", "date", "status", "practitioner"],
             &mut attributes,
         );
+        let vaccine_code = r
+            .get::<Obj<stu3::CodeableConcept<'_>>>("vaccineCode")
+            .0
+            .unwrap_or_default();
         Ok(RecordItem {
             source_id: id(r)?,
             content: Immunisation {
-                vaccine: concept(&r["vaccineCode"])
+                vaccine: concept(&vaccine_code)
                     .ok_or_else(|| malformed("an Immunization has no vaccine code"))?,
-                date: date(&r["date"], "Immunization.date")?,
-                product: r["vaccineCode"]["text"].as_str().map(str::to_string),
+                date: date_at(r, "date", "Immunization.date")?,
+                product: vaccine_code.text.as_str().map(str::to_string),
             },
-            provenance: self.provenance(r, r["status"].as_str(), author),
+            provenance: self.provenance(r, r.text("status").as_str(), author),
             source_attributes: attributes,
         })
     }
@@ -701,7 +803,7 @@ impl<'b> Mapper<'_, 'b> {
     /// An Observation; `report` adds the attributes of the DiagnosticReport it is a result of.
     fn observation(
         &self,
-        r: &'b Node<'b>,
+        r: &'b Object<'b>,
         report: &[SourceAttribute],
     ) -> Result<RecordItem<Observation>, MapError> {
         expect(r, "Observation")?;
@@ -719,32 +821,43 @@ impl<'b> Mapper<'_, 'b> {
             "category",
             "component",
         ];
-        let members: Vec<&Node<'_>> = array(&r["related"])
-            .filter(|rel| rel["type"].is("has-member"))
-            .filter_map(|rel| reference_of(&rel["target"]))
+        let related: Many<Obj<Related<'_>>> = r.get("related");
+        let members: Vec<&Object<'_>> = related
+            .objects()
+            .filter(|rel| rel.kind.is("has-member"))
+            .filter_map(|rel| rel.target.0.as_ref()?.reference.as_str())
             .filter_map(|target| self.bundle.resolve(target))
             .collect();
         let members_mapped = !members.is_empty();
         for member in members {
-            let code =
-                concept(&member["code"]).ok_or_else(|| malformed("a panel member has no code"))?;
+            let code = concept_at(member, "code")
+                .ok_or_else(|| malformed("a panel member has no code"))?;
             if let Some(value) = observation_value(member)? {
                 components.push(ObservationComponent { code, value });
             }
         }
-        if members_mapped && array(&r["related"]).all(|rel| rel["type"].is("has-member")) {
+        if members_mapped
+            && related
+                .iter()
+                .all(|rel| rel.0.as_ref().is_some_and(|rel| rel.kind.is("has-member")))
+        {
             used.push("related");
         }
-        for component in array(&r["component"]) {
-            let code =
-                concept(&component["code"]).ok_or_else(|| malformed("a component has no code"))?;
-            if let Some(value) = observation_value(component)? {
+        let parts: Many<Obj<Object<'_>>> = r.get("component");
+        for component in parts.iter() {
+            let component = component.0.as_ref();
+            let code = component
+                .and_then(|c| concept_at(c, "code"))
+                .ok_or_else(|| malformed("a component has no code"))?;
+            if let Some(value) = component.map(observation_value).transpose()?.flatten() {
                 components.push(ObservationComponent { code, value });
             }
         }
-        let categories: Vec<&str> = array(&r["category"])
-            .flat_map(|c| array(&c["coding"]))
-            .filter_map(|c| c["code"].as_str())
+        let categories: Vec<String> = r
+            .get::<Many<Obj<stu3::CodeableConcept<'_>>>>("category")
+            .objects()
+            .flat_map(|c| c.coding.objects())
+            .filter_map(|c| c.code.as_str().map(str::to_string))
             .collect();
         if !categories.is_empty() {
             attributes.push(SourceAttribute::new(
@@ -753,17 +866,21 @@ impl<'b> Mapper<'_, 'b> {
             ));
         }
         leftovers(r, "Observation", &used, &mut attributes);
-        let author = array(&r["performer"]).find_map(|p| self.person(p));
+        let author = r
+            .get::<Many<Obj<Reference<'_>>>>("performer")
+            .objects()
+            .find_map(|p| self.person(Some(p)));
         Ok(RecordItem {
             source_id: id(r)?,
             content: Observation {
-                code: concept(&r["code"]).ok_or_else(|| malformed("an Observation has no code"))?,
-                effective: date(&r["effectiveDateTime"], "Observation.effectiveDateTime")?,
+                code: concept_at(r, "code")
+                    .ok_or_else(|| malformed("an Observation has no code"))?,
+                effective: date_at(r, "effectiveDateTime", "Observation.effectiveDateTime")?,
                 value: observation_value(r)?,
                 components,
-                note: r["comment"].as_str().map(str::to_string),
+                note: r.text("comment").into_cow().map(Cow::into_owned),
             },
-            provenance: self.provenance(r, r["status"].as_str(), author),
+            provenance: self.provenance(r, r.text("status").as_str(), author),
             source_attributes: attributes,
         })
     }
@@ -771,7 +888,7 @@ impl<'b> Mapper<'_, 'b> {
     /// The results of one DiagnosticReport, each an Observation naming its report.
     fn report_results(
         &self,
-        report: &'b Node<'b>,
+        report: &'b Object<'b>,
     ) -> Result<Vec<RecordItem<Observation>>, MapError> {
         expect(report, "DiagnosticReport")?;
         let mut attributes = vec![SourceAttribute::new(
@@ -779,8 +896,9 @@ impl<'b> Mapper<'_, 'b> {
             id(report)?,
         )];
         leftovers(report, "DiagnosticReport", &["result"], &mut attributes);
-        let mut items = Vec::new();
-        for target in array(&report["result"]).filter_map(reference_of) {
+        let results: Many<Obj<Reference<'_>>> = report.get("result");
+        let mut items = Vec::with_capacity(results.0.len());
+        for target in results.objects().filter_map(|r| r.reference.as_str()) {
             let result = self
                 .bundle
                 .resolve(target)
@@ -791,13 +909,20 @@ impl<'b> Mapper<'_, 'b> {
     }
 
     /// The consultations' free text: "Comment note" Observations by their Encounter.
-    fn notes_by_encounter(&self) -> HashMap<&'b str, Vec<&'b str>> {
-        let mut notes: HashMap<&str, Vec<&str>> = HashMap::new();
+    fn notes_by_encounter(&self) -> HashMap<Cow<'b, str>, Vec<Cow<'b, str>>> {
+        let mut notes: HashMap<Cow<'b, str>, Vec<Cow<'b, str>>> = HashMap::new();
         for o in self.bundle.resources_of("Observation") {
-            let is_note = array(&o["code"]["coding"]).any(|c| c["code"].is(COMMENT_NOTE));
-            if let (true, Some(encounter), Some(text)) =
-                (is_note, reference_of(&o["context"]), o["comment"].as_str())
-            {
+            let is_note = o
+                .get::<Obj<stu3::CodeableConcept<'_>>>("code")
+                .0
+                .is_some_and(|c| c.has_code(COMMENT_NOTE));
+            if !is_note {
+                continue;
+            }
+            if let (Some(encounter), Some(text)) = (
+                reference(o, "context").and_then(|c| c.reference.into_cow()),
+                o.text("comment").into_cow(),
+            ) {
                 notes.entry(encounter).or_default().push(text);
             }
         }
@@ -806,26 +931,43 @@ impl<'b> Mapper<'_, 'b> {
 
     fn consultation(
         &self,
-        r: &'b Node<'b>,
-        notes: &HashMap<&str, Vec<&str>>,
+        r: &'b Object<'b>,
+        notes: &HashMap<Cow<'b, str>, Vec<Cow<'b, str>>>,
     ) -> Result<RecordItem<Consultation>, MapError> {
         expect(r, "Encounter")?;
         let source_id = id(r)?;
-        let start = date(&r["period"]["start"], "Encounter.period.start")?;
-        let kind = array(&r["type"]).find_map(|t| {
-            t["text"]
-                .as_str()
-                .or_else(|| t["coding"][0]["display"].as_str())
+        let period = r.get::<Obj<Period<'_>>>("period").0.unwrap_or_default();
+        let start = date(&period.start, "Encounter.period.start")?;
+        let types: Many<Obj<Object<'_>>> = r.get("type");
+        let kind = types.objects().find_map(|t| {
+            t.text("text").into_cow().or_else(|| {
+                t.get::<Many<Obj<stu3::Coding<'_>>>>("coding")
+                    .first()
+                    .and_then(|c| c.display.clone().into_cow())
+            })
         });
-        let clinician = array(&r["participant"]).find_map(|p| self.person(&p["individual"]));
+        let clinician = r
+            .get::<Many<Obj<Participant<'_>>>>("participant")
+            .objects()
+            .find_map(|p| self.person(p.individual.0.as_ref()));
         let mut attributes = Vec::new();
-        for coding in array(&r["type"]).flat_map(|t| array(&t["coding"])) {
+        for coding in types.iter().flat_map(|t| match &t.0 {
+            Some(t) => t.get::<Many<Obj<Object<'_>>>>("coding").0,
+            None => Vec::new(),
+        }) {
+            let member = |name: &str| {
+                coding
+                    .0
+                    .as_ref()
+                    .and_then(|c| c.raw(name))
+                    .map_or_else(|| "null".to_string(), attribute_text)
+            };
             attributes.push(SourceAttribute::new(
                 "gpconnect:Encounter.type",
-                format!("{}|{}", coding["system"].text(), coding["code"].text()),
+                format!("{}|{}", member("system"), member("code")),
             ));
         }
-        if let Some(end) = r["period"]["end"].as_str() {
+        if let Some(end) = period.end.as_str() {
             attributes.push(SourceAttribute::new("gpconnect:Encounter.period.end", end));
         }
         leftovers(
@@ -837,7 +979,7 @@ impl<'b> Mapper<'_, 'b> {
         let text = notes
             .get(format!("Encounter/{source_id}").as_str())
             .map(|t| t.join("\n\n"));
-        let mut provenance = self.provenance(r, r["status"].as_str(), clinician.clone());
+        let mut provenance = self.provenance(r, r.text("status").as_str(), clinician.clone());
         if let Some(recorded) = start.as_ref().and_then(|s| Instant::parse(s.as_str()).ok()) {
             provenance = provenance.with_recorded(recorded);
         }
@@ -845,7 +987,7 @@ impl<'b> Mapper<'_, 'b> {
             source_id,
             content: Consultation {
                 start,
-                kind: kind.map(str::to_string),
+                kind: kind.map(Cow::into_owned),
                 clinician,
                 text,
             },
@@ -855,30 +997,31 @@ impl<'b> Mapper<'_, 'b> {
     }
 }
 
-fn expect(resource: &Node<'_>, kind: &str) -> Result<(), MapError> {
-    if resource["resourceType"].is(kind) {
+fn expect(resource: &Object<'_>, kind: &str) -> Result<(), MapError> {
+    if resource.is("resourceType", kind) {
         Ok(())
     } else {
         Err(malformed(format!("expected a {kind}")))
     }
 }
 
-fn id(resource: &Node<'_>) -> Result<String, MapError> {
-    resource["id"]
-        .as_str()
-        .map(str::to_string)
+fn id(resource: &Object<'_>) -> Result<String, MapError> {
+    resource
+        .text("id")
+        .into_cow()
+        .map(Cow::into_owned)
         .ok_or_else(|| malformed("a resource has no id"))
 }
 
 /// `value[x]` of an Observation or component: a quantity, text or concept.
-fn observation_value(r: &Node<'_>) -> Result<Option<ObservationValue>, MapError> {
-    if let Some(q) = quantity(&r["valueQuantity"], "Observation.valueQuantity")? {
+fn observation_value(r: &Object<'_>) -> Result<Option<ObservationValue>, MapError> {
+    if let Some(q) = quantity(r.raw("valueQuantity"), "Observation.valueQuantity")? {
         return Ok(Some(ObservationValue::Quantity(q)));
     }
-    if let Some(text) = r["valueString"].as_str() {
-        return Ok(Some(ObservationValue::Text(text.to_string())));
+    if let Some(text) = r.text("valueString").into_cow() {
+        return Ok(Some(ObservationValue::Text(text.into_owned())));
     }
-    Ok(concept(&r["valueCodeableConcept"]).map(ObservationValue::Concept))
+    Ok(concept_at(r, "valueCodeableConcept").map(ObservationValue::Concept))
 }
 
 /// Maps the Patient of a structured record Bundle to the practice's demographics.
@@ -886,50 +1029,62 @@ fn observation_value(r: &Node<'_>) -> Result<Option<ObservationValue>, MapError>
 /// # Errors
 /// A description of what is missing or malformed.
 pub fn map_patient(body: &[u8]) -> Result<Demographics, MapError> {
-    let body = Node::parse(body).map_err(|_| malformed("the answer is not JSON"))?;
+    let body = Bundle::read(body).map_err(malformed)?;
     let bundle = StructuredBundle::index(&body).map_err(MapError::Malformed)?;
     let patient = bundle
         .patient()
         .ok_or_else(|| malformed("the Bundle holds no Patient"))?;
-    let nhs_number = array(&patient["identifier"])
-        .find(|i| i["system"].is(NHS_NUMBER_SYSTEM))
-        .and_then(|i| i["value"].as_str())
+    let nhs_number = patient
+        .get::<Many<Obj<Identifier<'_>>>>("identifier")
+        .objects()
+        .find(|i| i.system.is(NHS_NUMBER_SYSTEM))
+        .and_then(|i| i.value.as_str().map(str::to_string))
         .map(|n| {
-            NhsNumber::parse(n).map_err(|_| malformed("the Patient's NHS number is not valid"))
+            NhsNumber::parse(&n).map_err(|_| malformed("the Patient's NHS number is not valid"))
         })
         .transpose()?;
-    let names = patient["name"].items();
+    let names: Many<Obj<HumanName<'_>>> = patient.get("name");
     let name = names
+        .0
         .iter()
-        .find(|n| n["use"].is("official") || n["use"].is("usual"))
-        .or_else(|| names.first());
-    let addresses = patient["address"].items();
+        .find(|n| {
+            n.0.as_ref()
+                .is_some_and(|n| n.purpose.is("official") || n.purpose.is("usual"))
+        })
+        .or_else(|| names.0.first())
+        .and_then(|n| n.0.as_ref());
+    let addresses: Many<Obj<Address<'_>>> = patient.get("address");
     let postcode = addresses
+        .0
         .iter()
-        .find(|a| a["use"].is("home"))
-        .or_else(|| addresses.first())
-        .and_then(|a| a["postalCode"].as_str())
+        .find(|a| a.0.as_ref().is_some_and(|a| a.purpose.is("home")))
+        .or_else(|| addresses.0.first())
+        .and_then(|a| a.0.as_ref())
+        .and_then(|a| a.postal_code.as_str())
         .map(str::to_string);
-    let registered_practice = reference_of(&patient["managingOrganization"])
-        .and_then(|r| bundle.resolve(r))
-        .and_then(|o| array(&o["identifier"]).find(|i| i["system"].is(ODS_SYSTEM)))
-        .and_then(|i| i["value"].as_str())
-        .and_then(|ods| OdsCode::parse(ods).ok());
+    let registered_practice = reference(patient, "managingOrganization")
+        .and_then(|r| bundle.resolve(r.reference.as_str()?))
+        .and_then(|o| {
+            o.get::<Many<Obj<Identifier<'_>>>>("identifier")
+                .objects()
+                .find(|i| i.system.is(ODS_SYSTEM))
+                .and_then(|i| OdsCode::parse(i.value.as_str()?).ok())
+        });
     Ok(Demographics {
         nhs_number,
         source_patient_id: id(patient)?,
-        family: name.and_then(|n| n["family"].as_str()).map(str::to_string),
+        family: name.and_then(|n| n.family.as_str()).map(str::to_string),
         given: name
             .into_iter()
-            .flat_map(|n| array(&n["given"]))
-            .filter_map(Node::as_str)
+            .flat_map(|n| n.given.iter())
+            .filter_map(Text::as_str)
             .map(str::to_string)
             .collect(),
-        birth_date: date(&patient["birthDate"], "Patient.birthDate")?,
-        gender: patient["gender"].as_str().map(str::to_string),
+        birth_date: date_at(patient, "birthDate", "Patient.birthDate")?,
+        gender: patient.text("gender").as_str().map(str::to_string),
         postcode,
         registered_practice,
-        deceased: date(&patient["deceasedDateTime"], "Patient.deceasedDateTime")?,
+        deceased: date_at(patient, "deceasedDateTime", "Patient.deceasedDateTime")?,
     })
 }
 

@@ -45,8 +45,10 @@
 //! | Consultation | Encounter (type text → kind, participant → clinician, period start) + its "Comment note" Observations → text | the consultation's topic/category Lists and linked items (they are in their own sections); period end, type codes → attributes | medium: other text-bearing entries of a consultation are not joined into `text` |
 //! | Demographics | Patient (official/usual name, home postcode, managing Organization's ODS code) | telecom, other names/addresses, usual GP | high |
 //!
-//! Bundles are read with [`json::Node`], a tree borrowing its strings from the answer (a
-//! 5,000-entry record is several megabytes of JSON; `serde_json::Value` was ~3× slower).
+//! Bundles are read with [`stu3`]: each resource one level deep, each member's JSON text kept
+//! as sent and borrowed from the answer, and only the members a mapping uses deserialised into
+//! small typed shapes (a 5,000-entry record is several megabytes of JSON; a full tree of it
+//! took ~4× as long).
 //!
 //! Provenance: the practice's ODS code, `gp-connect`, retrieved = now, the author where the
 //! Bundle names a practitioner (by name), the source status, `meta.versionId` where sent.
@@ -56,9 +58,9 @@
 //! # Appointments
 //!
 //! Slot search is one `GET Slot` (at most 14 days, whole days; the provider refuses a longer
-//! window → `Refused`). Booking needs the slot's exact start and end, which only a search
-//! gives: the adapter keeps the times of the slots it has found, and refuses to book a slot it
-//! has not seen in a search. GP Connect has no idempotency key, so Keel writes its key into
+//! window → `Refused`). Booking sends the slot's exact start and end, as the search gave them
+//! in the [`FreeSlot`] the request carries; a slot without full times (not from a search) is
+//! refused before anything is sent. GP Connect has no idempotency key, so Keel writes its key into
 //! the appointment's comment ([`appointments`]). After a lost answer (or a `409
 //! DUPLICATE_REJECTED`, as a retry of a landed booking gets) the adapter reads the patient's
 //! appointments for that day: its own booking found → the receipt; not found → Unavailable
@@ -72,12 +74,9 @@
 
 pub mod appointments;
 pub mod bundle;
-pub mod json;
 pub mod map;
 pub mod request;
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+pub mod stu3;
 
 use keel_core::RequestContext;
 use keel_core::integration::{
@@ -91,14 +90,11 @@ use reqwest::Method;
 use serde_json::Value;
 
 use crate::http::{self, Endpoint};
-use appointments::SlotTimes;
 use map::{MapError, Source};
 use request::{Consumer, Interaction};
 
 /// The key of the provider ASID in a practice connection's local configuration.
 pub const PROVIDER_ASID_KEY: &str = "gp-connect.provider-asid";
-/// The most slots the adapter remembers for booking; older ones are forgotten all at once.
-const REMEMBERED_SLOTS: usize = 20_000;
 
 /// The provider ASID of `connection`'s practice, from its local configuration
 /// ([`PROVIDER_ASID_KEY`]).
@@ -117,8 +113,6 @@ pub struct GpConnectSystem {
     http: reqwest::Client,
     consumer: Consumer,
     provider_asid: String,
-    /// Slots found by searches: booking needs their exact times.
-    slots: Mutex<HashMap<String, SlotTimes>>,
 }
 
 /// An answer: its status, ETag and body.
@@ -136,9 +130,7 @@ impl Answer {
 
     /// The Spine code of an error answer, or `""`.
     fn spine_code(&self) -> String {
-        json::Node::parse(&self.body)
-            .map(|outcome| bundle::spine_code(&outcome).to_string())
-            .unwrap_or_default()
+        bundle::spine_code(&self.body)
     }
 }
 
@@ -161,7 +153,6 @@ impl GpConnectSystem {
             http,
             consumer,
             provider_asid: provider_asid.into(),
-            slots: Mutex::new(HashMap::new()),
         })
     }
 
@@ -410,18 +401,7 @@ impl GpConnectSystem {
         if answer.status != 200 {
             return Err(self.failure(Operation::SearchFreeSlots, &answer));
         }
-        let found = appointments::map_slots(&answer.json()).map_err(|e| self.malformed(e))?;
-        let mut remembered = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if remembered.len() + found.len() > REMEMBERED_SLOTS {
-            remembered.clear();
-        }
-        Ok(found
-            .into_iter()
-            .map(|(slot, times)| {
-                remembered.insert(slot.source_id.clone(), times);
-                slot
-            })
-            .collect())
+        appointments::map_slots(&answer.json()).map_err(|e| self.malformed(e))
     }
 
     async fn book(
@@ -429,20 +409,17 @@ impl GpConnectSystem {
         ctx: &RequestContext,
         request: &BookingRequest,
     ) -> Result<WriteReceipt, IntegrationError> {
-        let times = self
-            .slots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&request.slot_id)
-            .cloned()
-            .ok_or_else(|| {
-                self.refused("the slot was not found by a search here; search for free slots first")
-            })?;
+        let exact = |d: &ClinicalDate| d.precision() == keel_model::Precision::Moment;
+        if !exact(&request.slot.start) || !exact(&request.slot.end) {
+            return Err(self.refused(
+                "GP Connect books a slot by its exact start and end; search for free slots first",
+            ));
+        }
         let organisation = ctx
             .organisation
             .as_ref()
             .unwrap_or(&self.consumer.organisation);
-        let body = appointments::booking(request, &times, organisation);
+        let body = appointments::booking(request, organisation);
         let post = self.request(
             ctx,
             Interaction::CreateAppointment,
@@ -459,7 +436,7 @@ impl GpConnectSystem {
         {
             Ok(answer) => answer,
             Err(IntegrationError::OutcomeUnknown { reason, .. }) => {
-                return match self.check_booking(ctx, request, &times).await {
+                return match self.check_booking(ctx, request).await {
                     Ok(Some(receipt)) => Ok(receipt),
                     Ok(None) => Err(IntegrationError::Unavailable {
                         practice: self.practice.clone(),
@@ -473,7 +450,7 @@ impl GpConnectSystem {
         match (answer.status, answer.spine_code().as_str()) {
             (201, _) => appointments::receipt(&answer.json(), answer.etag.as_deref())
                 .map_err(|e| self.malformed(e)),
-            (409, "DUPLICATE_REJECTED") => match self.check_booking(ctx, request, &times).await {
+            (409, "DUPLICATE_REJECTED") => match self.check_booking(ctx, request).await {
                 Ok(Some(receipt)) => Ok(receipt),
                 Ok(None) => Err(self.refused("the slot is no longer free")),
                 Err(check) => Err(self.unknown("the slot is taken", &check)),
@@ -494,9 +471,8 @@ impl GpConnectSystem {
         &self,
         ctx: &RequestContext,
         request: &BookingRequest,
-        times: &SlotTimes,
     ) -> Result<Option<WriteReceipt>, IntegrationError> {
-        let day = times.start.get(..10).unwrap_or(&times.start);
+        let day = request.slot.start.date_part();
         let path = format!("/Patient/{}/Appointment", request.patient.source_patient_id);
         let search = self
             .request(ctx, Interaction::PatientAppointments, Method::GET, &path)?
@@ -509,7 +485,7 @@ impl GpConnectSystem {
         }
         Ok(appointments::find_booking(
             &answer.json(),
-            &request.slot_id,
+            &request.slot.source_id,
             &request.key,
         ))
     }
