@@ -122,6 +122,12 @@ impl Obj {
     }
 }
 
+/// A JSON object of `fields`, moved in as they are. (`json!` copies any `Value` it is given
+/// by re-serialising it, which costs more than the rendering itself.)
+pub(super) fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
 /// R4 `code`: `[^\s]+(\s[^\s]+)*`.
 fn is_code(text: &str) -> bool {
     !text.is_empty()
@@ -192,7 +198,10 @@ pub(super) fn quantity(quantity: &Quantity, simple: bool) -> Value {
             .code("code", &normalised.unit);
         out.set(
             "extension",
-            json!([{"url": NORMALISED_QUANTITY_URL, "valueQuantity": value.build()}]),
+            Value::Array(vec![object([
+                ("url", Value::from(NORMALISED_QUANTITY_URL)),
+                ("valueQuantity", value.build()),
+            ])]),
         );
     }
     decimal(&mut out, "value", quantity.value.as_str());
@@ -240,8 +249,13 @@ pub(super) fn meta_source(provenance: &Provenance) -> Value {
 /// The [`ITEM_PROVENANCE_URL`] extension: one sub-extension per provenance field present.
 pub(super) fn provenance_extension(provenance: &Provenance) -> Value {
     let mut parts = vec![
-        json!({"url": "source-organisation",
-               "valueIdentifier": ods_identifier(&provenance.source_organisation)}),
+        object([
+            ("url", Value::from("source-organisation")),
+            (
+                "valueIdentifier",
+                ods_identifier(&provenance.source_organisation),
+            ),
+        ]),
         json!({"url": "source-system", "valueCode": provenance.source_system.as_str()}),
     ];
     if let Some(recorded) = &provenance.recorded {
@@ -260,7 +274,10 @@ pub(super) fn provenance_extension(provenance: &Provenance) -> Value {
             parts.push(json!({"url": name, "valueString": text}));
         }
     }
-    json!({"url": ITEM_PROVENANCE_URL, "extension": parts})
+    object([
+        ("url", Value::from(ITEM_PROVENANCE_URL)),
+        ("extension", Value::Array(parts)),
+    ])
 }
 
 /// The [`SOURCE_ATTRIBUTE_URL`] extension with `name` and `value` sub-extensions. An empty
@@ -272,7 +289,12 @@ pub(super) fn source_attribute(attribute: &SourceAttribute) -> Option<Value> {
         .filter(|(_, text)| !text.is_empty())
         .map(|(url, text)| json!({"url": url, "valueString": text}))
         .collect();
-    (!parts.is_empty()).then(|| json!({"url": SOURCE_ATTRIBUTE_URL, "extension": parts}))
+    (!parts.is_empty()).then(|| {
+        object([
+            ("url", Value::from(SOURCE_ATTRIBUTE_URL)),
+            ("extension", Value::Array(parts)),
+        ])
+    })
 }
 
 #[cfg(test)]
