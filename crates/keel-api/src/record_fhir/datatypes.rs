@@ -33,6 +33,11 @@ impl Obj {
         Self::default()
     }
 
+    /// An object with room for `fields` elements, so building it does not reallocate.
+    pub(super) fn with_capacity(fields: usize) -> Self {
+        Self(Map::with_capacity(fields))
+    }
+
     /// Sets `key` to `value`.
     pub(super) fn set(&mut self, key: &str, value: Value) -> &mut Self {
         self.0.insert(key.to_owned(), value);
@@ -232,23 +237,36 @@ fn decimal(out: &mut Obj, key: &str, digits: &str) {
     }
 }
 
+/// An extension `url` with a primitive value `value_kind` (e.g. `valueString`).
+pub(super) fn text_extension(url: &str, value_kind: &str, value: &str) -> Value {
+    let mut map = Map::with_capacity(2);
+    map.insert("url".to_owned(), Value::from(url));
+    map.insert(value_kind.to_owned(), Value::from(value));
+    Value::Object(map)
+}
+
 /// A logical reference to an organisation by its ODS code.
 pub(super) fn ods_identifier(ods: &OdsCode) -> Value {
-    json!({"system": ODS_ORGANISATION_CODE, "value": ods.as_str()})
+    object([
+        ("system", Value::from(ODS_ORGANISATION_CODE)),
+        ("value", Value::from(ods.as_str())),
+    ])
 }
 
 /// `meta.source`: `<source system>#<ODS code>`.
 pub(super) fn meta_source(provenance: &Provenance) -> Value {
-    json!({"source": format!(
+    let source = format!(
         "{}#{}",
         provenance.source_system.as_str(),
         provenance.source_organisation.as_str()
-    )})
+    );
+    object([("source", Value::from(source))])
 }
 
 /// The [`ITEM_PROVENANCE_URL`] extension: one sub-extension per provenance field present.
 pub(super) fn provenance_extension(provenance: &Provenance) -> Value {
-    let mut parts = vec![
+    let mut parts = Vec::with_capacity(7);
+    parts.extend([
         object([
             ("url", Value::from("source-organisation")),
             (
@@ -256,13 +274,25 @@ pub(super) fn provenance_extension(provenance: &Provenance) -> Value {
                 ods_identifier(&provenance.source_organisation),
             ),
         ]),
-        json!({"url": "source-system", "valueCode": provenance.source_system.as_str()}),
-    ];
+        text_extension(
+            "source-system",
+            "valueCode",
+            provenance.source_system.as_str(),
+        ),
+    ]);
     if let Some(recorded) = &provenance.recorded {
-        parts.push(json!({"url": "recorded", "valueInstant": recorded.as_str()}));
+        parts.push(text_extension(
+            "recorded",
+            "valueInstant",
+            recorded.as_str(),
+        ));
     }
     if let Some(retrieved) = &provenance.retrieved {
-        parts.push(json!({"url": "retrieved", "valueInstant": retrieved.as_str()}));
+        parts.push(text_extension(
+            "retrieved",
+            "valueInstant",
+            retrieved.as_str(),
+        ));
     }
     let texts = [
         ("author", &provenance.author),
@@ -271,7 +301,7 @@ pub(super) fn provenance_extension(provenance: &Provenance) -> Value {
     ];
     for (name, text) in texts {
         if let Some(text) = text.as_deref().filter(|t| !t.is_empty()) {
-            parts.push(json!({"url": name, "valueString": text}));
+            parts.push(text_extension(name, "valueString", text));
         }
     }
     object([
@@ -287,7 +317,7 @@ pub(super) fn source_attribute(attribute: &SourceAttribute) -> Option<Value> {
     let parts: Vec<Value> = [("name", &attribute.name), ("value", &attribute.value)]
         .into_iter()
         .filter(|(_, text)| !text.is_empty())
-        .map(|(url, text)| json!({"url": url, "valueString": text}))
+        .map(|(url, text)| text_extension(url, "valueString", text))
         .collect();
     (!parts.is_empty()).then(|| {
         object([

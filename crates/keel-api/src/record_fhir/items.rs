@@ -75,7 +75,7 @@ fn item_base<T>(resource_type: &str, id: &str, item: &RecordItem<T>, extra: Vec<
 }
 
 fn base(resource_type: &str, id: &str, provenance: &Provenance) -> Obj {
-    let mut out = Obj::new();
+    let mut out = Obj::with_capacity(16);
     out.set("resourceType", Value::from(resource_type))
         .set("id", Value::from(id))
         .set("meta", meta_source(provenance));
