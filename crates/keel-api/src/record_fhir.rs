@@ -63,7 +63,7 @@ use keel_model::record::{Demographics, RecordSection, Section, SectionWarning};
 use keel_model::{OdsCode, SectionState};
 use serde_json::{Value, json};
 
-use datatypes::{Obj, coding, ods_identifier, source_attribute};
+use datatypes::{Obj, coding, object, ods_identifier, source_attribute};
 use ids::{Ids, urn};
 use items::{ItemContext, Rendered, render_items};
 
@@ -190,7 +190,7 @@ pub fn record_bundle(record: &FederatedRecord) -> Value {
 }
 
 fn entry(id: &str, resource: Value) -> Value {
-    json!({"fullUrl": urn(id), "resource": resource})
+    object([("fullUrl", Value::from(urn(id))), ("resource", resource)])
 }
 
 fn state(content: &SectionContent) -> &SectionState {
@@ -263,7 +263,10 @@ fn list(
         .set("status", Value::from("current"))
         .set("mode", Value::from("snapshot"))
         .set("title", Value::from(section.title()))
-        .set("code", json!({"coding": [section_coding(section)]}))
+        .set(
+            "code",
+            object([("coding", Value::Array(vec![section_coding(section)]))]),
+        )
         .set_some("subject", subject.cloned());
     let note = match state {
         SectionState::Recorded => None,
@@ -276,7 +279,7 @@ fn list(
         let reason = state
             .empty_reason()
             .and_then(|c| coding(&c))
-            .map(|c| json!({"coding": [c]}));
+            .map(|c| object([("coding", Value::Array(vec![c]))]));
         out.set_some("emptyReason", reason);
     } else {
         let entries = references
@@ -331,7 +334,11 @@ fn outcome(id: &str, unavailable: &[(RecordSection, &str)]) -> Value {
             })
         })
         .collect();
-    json!({"resourceType": "OperationOutcome", "id": id, "issue": issues})
+    object([
+        ("resourceType", Value::from("OperationOutcome")),
+        ("id", Value::from(id)),
+        ("issue", Value::Array(issues)),
+    ])
 }
 
 const GENDERS: [&str; 4] = ["male", "female", "other", "unknown"];
@@ -344,7 +351,7 @@ fn patient(id: &str, at: &PatientAtPractice, demographics: &Demographics) -> Val
     let odd_gender = gender
         .filter(|g| !GENDERS.contains(g))
         .and_then(|g| source_attribute(&keel_model::record::SourceAttribute::new("gender", g)));
-    out.set_some("extension", odd_gender.map(|e| json!([e])));
+    out.set_some("extension", odd_gender.map(|e| Value::Array(vec![e])));
     let mut identifiers = Vec::new();
     if let Some(nhs) = demographics.nhs_number.or(at.nhs_number) {
         identifiers.push(json!({"system": NHS_NUMBER, "value": nhs.as_str()}));
@@ -367,7 +374,7 @@ fn patient(id: &str, at: &PatientAtPractice, demographics: &Demographics) -> Val
         .collect();
     name.set_array("given", given);
     if !name.is_empty() {
-        out.set("name", json!([name.build()]));
+        out.set("name", Value::Array(vec![name.build()]));
     }
     out.set_some(
         "gender",
@@ -386,9 +393,15 @@ fn patient(id: &str, at: &PatientAtPractice, demographics: &Demographics) -> Val
     }
     out.set_some(
         "generalPractitioner",
-        demographics.registered_practice.as_ref().map(
-            |ods: &OdsCode| json!([{"type": "Organization", "identifier": ods_identifier(ods)}]),
-        ),
+        demographics
+            .registered_practice
+            .as_ref()
+            .map(|ods: &OdsCode| {
+                Value::Array(vec![object([
+                    ("type", Value::from("Organization")),
+                    ("identifier", ods_identifier(ods)),
+                ])])
+            }),
     );
     out.build()
 }

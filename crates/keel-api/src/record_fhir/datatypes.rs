@@ -33,6 +33,11 @@ impl Obj {
         Self::default()
     }
 
+    /// An object with room for `fields` elements, so building it does not reallocate.
+    pub(super) fn with_capacity(fields: usize) -> Self {
+        Self(Map::with_capacity(fields))
+    }
+
     /// Sets `key` to `value`.
     pub(super) fn set(&mut self, key: &str, value: Value) -> &mut Self {
         self.0.insert(key.to_owned(), value);
@@ -122,6 +127,12 @@ impl Obj {
     }
 }
 
+/// A JSON object of `fields`, moved in as they are. (`json!` copies any `Value` it is given
+/// by re-serialising it, which costs more than the rendering itself.)
+pub(super) fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
 /// R4 `code`: `[^\s]+(\s[^\s]+)*`.
 fn is_code(text: &str) -> bool {
     !text.is_empty()
@@ -192,7 +203,10 @@ pub(super) fn quantity(quantity: &Quantity, simple: bool) -> Value {
             .code("code", &normalised.unit);
         out.set(
             "extension",
-            json!([{"url": NORMALISED_QUANTITY_URL, "valueQuantity": value.build()}]),
+            Value::Array(vec![object([
+                ("url", Value::from(NORMALISED_QUANTITY_URL)),
+                ("valueQuantity", value.build()),
+            ])]),
         );
     }
     decimal(&mut out, "value", quantity.value.as_str());
@@ -223,32 +237,62 @@ fn decimal(out: &mut Obj, key: &str, digits: &str) {
     }
 }
 
+/// An extension `url` with a primitive value `value_kind` (e.g. `valueString`).
+pub(super) fn text_extension(url: &str, value_kind: &str, value: &str) -> Value {
+    let mut map = Map::with_capacity(2);
+    map.insert("url".to_owned(), Value::from(url));
+    map.insert(value_kind.to_owned(), Value::from(value));
+    Value::Object(map)
+}
+
 /// A logical reference to an organisation by its ODS code.
 pub(super) fn ods_identifier(ods: &OdsCode) -> Value {
-    json!({"system": ODS_ORGANISATION_CODE, "value": ods.as_str()})
+    object([
+        ("system", Value::from(ODS_ORGANISATION_CODE)),
+        ("value", Value::from(ods.as_str())),
+    ])
 }
 
 /// `meta.source`: `<source system>#<ODS code>`.
 pub(super) fn meta_source(provenance: &Provenance) -> Value {
-    json!({"source": format!(
+    let source = format!(
         "{}#{}",
         provenance.source_system.as_str(),
         provenance.source_organisation.as_str()
-    )})
+    );
+    object([("source", Value::from(source))])
 }
 
 /// The [`ITEM_PROVENANCE_URL`] extension: one sub-extension per provenance field present.
 pub(super) fn provenance_extension(provenance: &Provenance) -> Value {
-    let mut parts = vec![
-        json!({"url": "source-organisation",
-               "valueIdentifier": ods_identifier(&provenance.source_organisation)}),
-        json!({"url": "source-system", "valueCode": provenance.source_system.as_str()}),
-    ];
+    let mut parts = Vec::with_capacity(7);
+    parts.extend([
+        object([
+            ("url", Value::from("source-organisation")),
+            (
+                "valueIdentifier",
+                ods_identifier(&provenance.source_organisation),
+            ),
+        ]),
+        text_extension(
+            "source-system",
+            "valueCode",
+            provenance.source_system.as_str(),
+        ),
+    ]);
     if let Some(recorded) = &provenance.recorded {
-        parts.push(json!({"url": "recorded", "valueInstant": recorded.as_str()}));
+        parts.push(text_extension(
+            "recorded",
+            "valueInstant",
+            recorded.as_str(),
+        ));
     }
     if let Some(retrieved) = &provenance.retrieved {
-        parts.push(json!({"url": "retrieved", "valueInstant": retrieved.as_str()}));
+        parts.push(text_extension(
+            "retrieved",
+            "valueInstant",
+            retrieved.as_str(),
+        ));
     }
     let texts = [
         ("author", &provenance.author),
@@ -257,10 +301,13 @@ pub(super) fn provenance_extension(provenance: &Provenance) -> Value {
     ];
     for (name, text) in texts {
         if let Some(text) = text.as_deref().filter(|t| !t.is_empty()) {
-            parts.push(json!({"url": name, "valueString": text}));
+            parts.push(text_extension(name, "valueString", text));
         }
     }
-    json!({"url": ITEM_PROVENANCE_URL, "extension": parts})
+    object([
+        ("url", Value::from(ITEM_PROVENANCE_URL)),
+        ("extension", Value::Array(parts)),
+    ])
 }
 
 /// The [`SOURCE_ATTRIBUTE_URL`] extension with `name` and `value` sub-extensions. An empty
@@ -270,9 +317,14 @@ pub(super) fn source_attribute(attribute: &SourceAttribute) -> Option<Value> {
     let parts: Vec<Value> = [("name", &attribute.name), ("value", &attribute.value)]
         .into_iter()
         .filter(|(_, text)| !text.is_empty())
-        .map(|(url, text)| json!({"url": url, "valueString": text}))
+        .map(|(url, text)| text_extension(url, "valueString", text))
         .collect();
-    (!parts.is_empty()).then(|| json!({"url": SOURCE_ATTRIBUTE_URL, "extension": parts}))
+    (!parts.is_empty()).then(|| {
+        object([
+            ("url", Value::from(SOURCE_ATTRIBUTE_URL)),
+            ("extension", Value::Array(parts)),
+        ])
+    })
 }
 
 #[cfg(test)]

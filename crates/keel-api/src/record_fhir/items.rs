@@ -8,8 +8,8 @@ use keel_model::{Precision, Provenance};
 use serde_json::{Value, json};
 
 use super::datatypes::{
-    Obj, concept, data_absent, meta_source, provenance_extension, quantity, required_concept,
-    source_attribute,
+    Obj, concept, data_absent, meta_source, object, provenance_extension, quantity,
+    required_concept, source_attribute,
 };
 use super::ids::{Ids, urn};
 use super::{
@@ -75,7 +75,7 @@ fn item_base<T>(resource_type: &str, id: &str, item: &RecordItem<T>, extra: Vec<
 }
 
 fn base(resource_type: &str, id: &str, provenance: &Provenance) -> Obj {
-    let mut out = Obj::new();
+    let mut out = Obj::with_capacity(16);
     out.set("resourceType", Value::from(resource_type))
         .set("id", Value::from(id))
         .set("meta", meta_source(provenance));
@@ -155,7 +155,10 @@ pub(super) fn medication(
         issue_references.push(json!({"reference": urn(&issue_id)}));
         let mut request = base("MedicationRequest", &issue_id, &item.provenance);
         request
-            .set("extension", json!([provenance_extension(&item.provenance)]))
+            .set(
+                "extension",
+                Value::Array(vec![provenance_extension(&item.provenance)]),
+            )
             .set("status", Value::from("completed"))
             .set("intent", Value::from("order"))
             .set("medicationCodeableConcept", medication.clone())
@@ -174,17 +177,17 @@ pub(super) fn medication(
                 issue
                     .quantity
                     .as_ref()
-                    .map(|q| json!({"quantity": quantity(q, true)})),
+                    .map(|q| object([("quantity", quantity(q, true))])),
             );
         push(out, &issue_id, request);
     }
     let mut course_extensions = vec![json!({"url": COURSE_KIND_URL, "valueCode": kind})];
-    course_extensions.extend(
-        course
-            .quantity
-            .as_ref()
-            .map(|q| json!({"url": COURSE_QUANTITY_URL, "valueQuantity": quantity(q, false)})),
-    );
+    course_extensions.extend(course.quantity.as_ref().map(|q| {
+        object([
+            ("url", Value::from(COURSE_QUANTITY_URL)),
+            ("valueQuantity", quantity(q, false)),
+        ])
+    }));
     let mut statement = item_base("MedicationStatement", id, item, course_extensions);
     let status = match course.status {
         MedicationStatus::Active => "active",
@@ -236,10 +239,12 @@ pub(super) fn allergy(
         .date_time("recordedDate", allergy.recorded.as_ref())
         .set_some(
             "reaction",
-            allergy
-                .reaction
-                .as_ref()
-                .map(|r| json!([{"manifestation": [required_concept(r)]}])),
+            allergy.reaction.as_ref().map(|r| {
+                Value::Array(vec![object([(
+                    "manifestation",
+                    Value::Array(vec![required_concept(r)]),
+                )])])
+            }),
         );
     push(out, id, resource);
 }
@@ -404,6 +409,9 @@ pub(super) fn document(
     } else {
         attachment.build()
     };
-    resource.set("content", json!([{"attachment": attachment}]));
+    resource.set(
+        "content",
+        Value::Array(vec![object([("attachment", attachment)])]),
+    );
     push(out, id, resource);
 }
