@@ -1,10 +1,13 @@
 //! Keel's HTTP edge: the FHIR R4 REST API at `/fhir`, the practice directory at
-//! `/api/practices`, and health endpoints. Core services run
-//! on the blocking pool; errors are mapped once, in [`outcome`].
+//! `/api/practices`, health endpoints ([`health_http`]) and Prometheus metrics at `/metrics`
+//! ([`metrics_http`]). Core services run on the blocking pool; errors are mapped once, in
+//! [`outcome`].
 
 mod capability;
 pub mod fhir_http;
+pub mod health_http;
 pub mod integration_outcome;
+pub mod metrics_http;
 pub mod outcome;
 pub mod practices_http;
 pub mod record_fhir;
@@ -12,12 +15,12 @@ pub mod record_http;
 mod render;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get};
 use keel_core::CorrelationId;
 use keel_core::fhir::FhirService;
 use keel_integrations::directory::Directory;
+use metrics_http::HttpMetrics;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,6 +35,7 @@ pub struct AppState {
     pub base_url: Option<String>,
     /// The practice directory, when practices are connected.
     pub directory: Option<Arc<Directory>>,
+    http_metrics: HttpMetrics,
     request_counter: AtomicU64,
     instance: String,
 }
@@ -43,6 +47,7 @@ impl AppState {
             base_url,
             max_body_bytes: MAX_BODY_BYTES,
             directory: None,
+            http_metrics: HttpMetrics::new(),
             request_counter: AtomicU64::new(0),
             instance,
         }
@@ -87,24 +92,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(practices_http::capabilities),
         )
         .route("/api/practices/{ods}/history", get(practices_http::history))
-        .route("/health/live", get(|| async { "live" }))
-        .route("/health/ready", get(ready))
+        .route("/health/live", get(health_http::live))
+        .route("/health/ready", get(health_http::ready))
+        .route("/metrics", get(metrics_http::metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics_http::track,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
-}
-
-async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    let fhir = state.fhir.clone();
-    let ok = tokio::task::spawn_blocking(move || fhir.ping().is_ok())
-        .await
-        .unwrap_or(false);
-    if ok {
-        "ready".into_response()
-    } else {
-        (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "record store unavailable",
-        )
-            .into_response()
-    }
 }

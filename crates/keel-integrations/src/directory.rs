@@ -7,6 +7,10 @@
 //! S-flag patient's practice is never taken from PDS (PDS withholds it) — then the hint is used.
 //!
 //! Versions are saved, all of them, to one JSON file written atomically (write, then rename).
+//!
+//! Every adapter is wrapped in a [`GuardedSystem`] with its own circuit breaker, so each call
+//! is bounded, traced and counted the same way; [`Directory::connection_health`] reports the
+//! circuits. Registering a new version of a practice builds new adapters with closed circuits.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -22,11 +26,14 @@ use keel_model::record::RecordSection;
 use keel_model::{Instant, NhsNumber, OdsCode};
 use serde::{Deserialize, Serialize};
 
+use crate::circuit::{CircuitBreaker, CircuitPolicy, CircuitState};
 use crate::emis::{EmisCredentials, EmisSystem};
 use crate::gpconnect::request::Consumer;
 use crate::gpconnect::{GpConnectSystem, provider_asid};
+use crate::guarded::GuardedSystem;
 use crate::http::{self, Endpoint};
 use crate::pds::{PdsClient, Restriction, Retrieval};
+use crate::telemetry::IntegrationMetrics;
 use crate::tpp::{TppCredentials, TppSystem};
 
 /// Local configuration keys the supplier adapters need.
@@ -77,10 +84,24 @@ pub enum RecordError {
     Integration(#[from] IntegrationError),
 }
 
+/// A practice with its adapters and their circuits.
+struct Connected {
+    practice: Arc<Practice>,
+    circuits: Vec<(Interface, Arc<CircuitBreaker>)>,
+}
+
 #[derive(Default)]
 struct Registry {
     versions: BTreeMap<OdsCode, Vec<ConnectionVersion>>,
-    practices: HashMap<OdsCode, Arc<Practice>>,
+    practices: HashMap<OdsCode, Connected>,
+}
+
+/// One practice connection's health, for readiness.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionHealth {
+    pub practice: OdsCode,
+    pub interface: Interface,
+    pub circuit: CircuitState,
 }
 
 /// The practice directory (see the module docs).
@@ -88,6 +109,8 @@ pub struct Directory {
     consumer: Consumer,
     pds: Option<PdsClient>,
     file: Option<PathBuf>,
+    circuit_policy: CircuitPolicy,
+    metrics: IntegrationMetrics,
     registry: RwLock<Registry>,
 }
 
@@ -102,7 +125,7 @@ impl std::fmt::Debug for Directory {
 
 impl Directory {
     /// A directory reaching GP Connect as `consumer` and PDS through `pds`, keeping its
-    /// versions in `file` (loaded now if it exists).
+    /// versions in `file` (loaded now if it exists), with the default circuit policy.
     ///
     /// # Errors
     /// If the file exists and cannot be read, or holds a connection that cannot be built.
@@ -110,6 +133,19 @@ impl Directory {
         consumer: Consumer,
         pds: Option<PdsClient>,
         file: Option<PathBuf>,
+    ) -> Result<Directory, DirectoryError> {
+        Directory::open_with(consumer, pds, file, CircuitPolicy::default())
+    }
+
+    /// As [`Directory::open`], with every connection's circuit breaker following `policy`.
+    ///
+    /// # Errors
+    /// As [`Directory::open`].
+    pub fn open_with(
+        consumer: Consumer,
+        pds: Option<PdsClient>,
+        file: Option<PathBuf>,
+        circuit_policy: CircuitPolicy,
     ) -> Result<Directory, DirectoryError> {
         let mut registry = Registry::default();
         if let Some(path) = file.as_deref().filter(|p| p.exists()) {
@@ -132,12 +168,14 @@ impl Directory {
             consumer,
             pds,
             file,
+            circuit_policy,
+            metrics: IntegrationMetrics::new(),
             registry: RwLock::new(Registry::default()),
         };
         let mut practices = HashMap::new();
         for (ods, history) in &registry.versions {
             if let Some(current) = history.last() {
-                practices.insert(ods.clone(), Arc::new(directory.build(&current.connection)?));
+                practices.insert(ods.clone(), directory.build(&current.connection)?);
             }
         }
         registry.practices = practices;
@@ -170,7 +208,7 @@ impl Directory {
         connection
             .validate()
             .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
-        let practice = Arc::new(self.build(&connection)?);
+        let practice = self.build(&connection)?;
         let mut registry = self.write();
         let current = registry
             .versions
@@ -230,11 +268,38 @@ impl Directory {
 
     /// The practice with its adapters, as currently connected.
     pub fn practice(&self, ods: &OdsCode) -> Option<Arc<Practice>> {
-        self.read().practices.get(ods).cloned()
+        self.read().practices.get(ods).map(|c| c.practice.clone())
     }
 
-    /// The adapters for `connection`'s enabled interfaces.
-    fn build(&self, connection: &PracticeConnection) -> Result<Practice, DirectoryError> {
+    /// The circuit state of every enabled interface of every practice, by practice.
+    pub fn connection_health(&self) -> Vec<ConnectionHealth> {
+        let now = std::time::Instant::now();
+        let registry = self.read();
+        let mut health: Vec<ConnectionHealth> = registry
+            .practices
+            .iter()
+            .flat_map(|(ods, connected)| {
+                connected
+                    .circuits
+                    .iter()
+                    .map(move |(interface, circuit)| ConnectionHealth {
+                        practice: ods.clone(),
+                        interface: *interface,
+                        circuit: circuit.state(now),
+                    })
+            })
+            .collect();
+        health.sort_by(|a, b| (&a.practice, a.interface).cmp(&(&b.practice, b.interface)));
+        health
+    }
+
+    /// The metrics of every adapter call made through this directory.
+    pub fn metrics(&self) -> &IntegrationMetrics {
+        &self.metrics
+    }
+
+    /// The adapters for `connection`'s enabled interfaces, each guarded (see the module docs).
+    fn build(&self, connection: &PracticeConnection) -> Result<Connected, DirectoryError> {
         let setting = |key: &str, interface: Interface| {
             connection
                 .local_configuration
@@ -250,27 +315,25 @@ impl Directory {
         let client_failed =
             |e: reqwest::Error| DirectoryError::Invalid(format!("HTTP client: {e}"));
         let mut systems: Vec<Arc<dyn PracticeSystem>> = Vec::new();
+        let mut circuits = Vec::new();
         for c in connection.interfaces.iter().filter(|c| c.enabled) {
-            let endpoint = Endpoint::new(&c.base_url, Duration::from_millis(c.timeout_ms));
+            let timeout = Duration::from_millis(c.timeout_ms);
+            let endpoint = Endpoint::new(&c.base_url, timeout);
             let ods = connection.ods.clone();
-            match c.interface {
+            let adapter: Arc<dyn PracticeSystem> = match c.interface {
                 Interface::EmisStyle => {
                     let credentials = EmisCredentials {
                         application_id: setting(EMIS_APPLICATION_ID, c.interface)?,
                         user_id: setting(EMIS_USER_ID, c.interface)?,
                     };
-                    systems.push(Arc::new(
-                        EmisSystem::new(ods, endpoint, credentials).map_err(client_failed)?,
-                    ));
+                    Arc::new(EmisSystem::new(ods, endpoint, credentials).map_err(client_failed)?)
                 }
                 Interface::TppStyle => {
                     let credentials = TppCredentials {
                         application_id: setting(TPP_APPLICATION_ID, c.interface)?,
                         session_token: setting(TPP_SESSION_TOKEN, c.interface)?,
                     };
-                    systems.push(Arc::new(
-                        TppSystem::new(ods, endpoint, credentials).map_err(client_failed)?,
-                    ));
+                    Arc::new(TppSystem::new(ods, endpoint, credentials).map_err(client_failed)?)
                 }
                 Interface::GpConnect => {
                     let asid = provider_asid(connection)
@@ -281,21 +344,32 @@ impl Directory {
                                 crate::gpconnect::PROVIDER_ASID_KEY
                             ))
                         })?;
-                    systems.push(Arc::new(
+                    Arc::new(
                         GpConnectSystem::new(ods, endpoint, self.consumer.clone(), asid)
                             .map_err(client_failed)?,
-                    ));
+                    )
                 }
                 Interface::Pds => {
                     return Err(DirectoryError::Invalid(
                         "PDS is a national service, not a practice interface".into(),
                     ));
                 }
-            }
+            };
+            let circuit = Arc::new(CircuitBreaker::new(self.circuit_policy));
+            circuits.push((c.interface, circuit.clone()));
+            systems.push(Arc::new(GuardedSystem::new(
+                adapter,
+                timeout,
+                circuit,
+                self.metrics.clone(),
+            )));
         }
-        Ok(Practice {
-            connection: connection.clone(),
-            systems,
+        Ok(Connected {
+            practice: Arc::new(Practice {
+                connection: connection.clone(),
+                systems,
+            }),
+            circuits,
         })
     }
 

@@ -94,17 +94,29 @@ pub fn write_failed(
     }
 }
 
+const COULD_NOT_CONNECT: &str = "could not connect";
+const CUT_OFF: &str = "the answer was cut off";
+const CLOSED_EARLY: &str = "the connection closed before an answer";
+
 /// Words for a transport failure, without the URL (which may hold identifiers).
 fn describe(endpoint: &Endpoint, err: &reqwest::Error) -> String {
     if err.is_timeout() {
         format!("no answer within {} ms", endpoint.timeout.as_millis())
     } else if err.is_connect() {
-        "could not connect".into()
+        COULD_NOT_CONNECT.into()
     } else if err.is_body() || err.is_decode() {
-        "the answer was cut off".into()
+        CUT_OFF.into()
     } else {
-        "the connection closed before an answer".into()
+        CLOSED_EARLY.into()
     }
+}
+
+/// Whether `reason` (of an [`IntegrationError::Unavailable`] read) is a transport failure that
+/// ended before the timeout: the connection could not be made, was closed, or the answer was
+/// cut off. Asking once more may succeed. A timeout (the wait is used up) and an HTTP status
+/// (the system answered, e.g. that it is overloaded) are not.
+pub fn is_early_transport_failure(reason: &str) -> bool {
+    [COULD_NOT_CONNECT, CUT_OFF, CLOSED_EARLY].contains(&reason)
 }
 
 /// An answer that is neither success nor a known refusal: the source is not working properly.

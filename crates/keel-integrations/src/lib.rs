@@ -2,12 +2,17 @@
 //! a pure mapping into the canonical model ([`keel_model::record`]) behind the capability
 //! contract ([`keel_core::integration`]).
 //!
+//! - [`circuit`]: a circuit breaker per practice connection (open after repeated failures,
+//!   refuse at once for a cooldown, then one trial call).
 //! - [`directory`]: the practice directory — versioned practice connections, the adapters built
 //!   from them, and the federated record of a patient at their registered practice (found
 //!   through PDS).
 //! - [`emis`]: an EMIS-style supplier API (XML, GUIDs, IM1-style session) behind the
 //!   capability contract: every record section mapped with its provenance, confidential
 //!   items withheld, idempotent writes by client request id.
+//! - [`guarded`]: the decorator every adapter call passes through — circuit breaker, read time
+//!   budget, one retry of a read after an early transport failure, a trace event and metrics
+//!   per call, with no patient identifier in either.
 //! - [`http`]: one client setup for every adapter — per-endpoint timeouts, request ids, and the
 //!   classification of transport failures into what is safe to do next (a read that failed
 //!   may be asked again; a write whose answer was lost has an unknown outcome).
@@ -17,6 +22,8 @@
 //! - [`pds`]: the Personal Demographics Service FHIR R4 API — retrieve (following superseded
 //!   numbers) and search, mapped to [`keel_model::record::Demographics`] with the patient's
 //!   restriction (S-flag / V-flag).
+//! - [`telemetry`]: the Prometheus metrics of adapter calls (by practice, interface, operation
+//!   and outcome) and circuit states.
 //! - [`tpp`]: the TPP-style supplier API (IM1-style session, journal with CTV3 first) — every
 //!   record section, patient lookup, and writes checked by `ExternalReference` after a lost
 //!   answer, since the supplier has no client request id.
@@ -37,9 +44,12 @@
 //! | provenance source system | `gp-connect` | `emis-style` / `tpp-style` |
 //! | documents | not offered (no Documents capability) | read |
 
+pub mod circuit;
 pub mod directory;
 pub mod emis;
 pub mod gpconnect;
+pub mod guarded;
 pub mod http;
 pub mod pds;
+pub mod telemetry;
 pub mod tpp;

@@ -1,4 +1,5 @@
-//! `keel serve`: the FHIR API over HTTP.
+//! `keel serve`: the FHIR API over HTTP, the practice directory with every adapter behind its
+//! circuit breaker, `/metrics` and `/health/ready`.
 
 use clap::Args;
 use keel_api::AppState;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use keel_core::integration::PracticeConnection;
 use keel_core::{CorrelationId, RequestContext};
+use keel_integrations::circuit::CircuitPolicy;
 use keel_integrations::directory::Directory;
 use keel_integrations::http::Endpoint;
 use keel_integrations::pds::PdsClient;
@@ -46,6 +48,13 @@ pub struct ServeArgs {
     /// The organisation Keel names in GP Connect requests when the user's is not known.
     #[arg(long, env = "KEEL_ODS", default_value = "U00000")]
     ods: String,
+    /// Consecutive failures of a practice connection that open its circuit (calls then fail
+    /// at once until the cooldown has passed).
+    #[arg(long, env = "KEEL_CIRCUIT_FAILURES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    circuit_failures: u32,
+    /// Seconds an open circuit refuses calls before one trial call.
+    #[arg(long, env = "KEEL_CIRCUIT_COOLDOWN_SECS", default_value_t = 30)]
+    circuit_cooldown_secs: u64,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
@@ -103,7 +112,12 @@ fn open_directory(args: &ServeArgs, instance: &str) -> Result<Arc<Directory>, St
         None => None,
     };
     let file = args.data.join("practice-connections.json");
-    let directory = Directory::open(consumer, pds, Some(file)).map_err(|e| e.to_string())?;
+    let policy = CircuitPolicy {
+        failure_threshold: args.circuit_failures,
+        cooldown: Duration::from_secs(args.circuit_cooldown_secs),
+    };
+    let directory =
+        Directory::open_with(consumer, pds, Some(file), policy).map_err(|e| e.to_string())?;
     if let Some(path) = &args.connections {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("--connections {}: {e}", path.display()))?;

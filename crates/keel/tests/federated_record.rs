@@ -1,8 +1,8 @@
 //! End to end, with the real binaries over real HTTP: `keel sim serve` runs the simulated PCN
 //! (PDS, GP Connect, EMIS-style, TPP-style) and writes its practice connections; `keel serve
 //! --connections` registers them; a module reads patients' records through `$record` and the
-//! practice directory through `/api/practices`. The log of the whole scenario carries no
-//! patient identifier, name or date of birth.
+//! practice directory through `/api/practices`. Neither the log of the whole scenario nor the
+//! `/metrics` text at its end carries a patient identifier, name or date of birth.
 
 mod common;
 
@@ -266,12 +266,61 @@ fn a_module_reads_records_across_suppliers_and_sees_gaps_honestly() {
         .expect("get");
     assert_eq!(unknown.status(), 422);
 
+    // Readiness lists every connection; the metrics count every adapter call by practice,
+    // interface, operation and outcome, and every request by route shape.
+    let ready = client
+        .get(format!("{origin}/health/ready"))
+        .send()
+        .expect("get");
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().expect("json");
+    // Two interfaces per practice, less GP Connect switched off at the TPP-style one.
+    assert_eq!(
+        ready["connections"].as_array().map(Vec::len),
+        Some(2 * PRACTICES - 1)
+    );
+    let metrics = client
+        .get(format!("{origin}/metrics"))
+        .send()
+        .expect("get")
+        .text()
+        .expect("text");
+    for expected in [
+        r#"interface="emis-style",operation="read-problems",outcome="ok""#,
+        r#"interface="tpp-style",operation="find-patient",outcome="unavailable""#,
+        r#"keel_http_requests_total{method="GET",route="/fhir/Patient/$record",status="200"}"#,
+    ] {
+        assert!(metrics.contains(expected), "{expected} not in\n{metrics}");
+    }
+
     server.kill();
     let text = std::fs::read_to_string(&log).expect("log");
+    let traced: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("keel::integration") && l.contains("practice system call"))
+        .collect();
+    assert!(!traced.is_empty(), "every adapter call is traced");
+    for field in [
+        "correlation_id=",
+        "practice=",
+        "interface=",
+        "operation=",
+        "outcome=",
+        "latency_ms=",
+    ] {
+        assert!(
+            traced.iter().all(|l| l.contains(field)),
+            "{field} in {traced:?}"
+        );
+    }
     for patient in [&emis_patient, &tpp_patient] {
         let birth = patient.birth_date.to_string();
         for secret in [nhs(patient), patient.name.family.clone(), birth] {
             assert!(!text.contains(&secret), "the log contains {secret}");
+            assert!(!metrics.contains(&secret), "the metrics contain {secret}");
+        }
+        for given in &patient.name.given {
+            assert!(!metrics.contains(given), "the metrics contain {given}");
         }
     }
 }
