@@ -228,8 +228,8 @@ impl<'a> CodingJson<'a> {
 /// A `CodeableConcept` exactly as canonical.
 #[derive(Serialize)]
 pub(super) struct ConceptJson<'a> {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    coding: Vec<CodingJson<'a>>,
+    #[serde(skip_serializing_if = "Codings::is_empty")]
+    coding: Codings<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<&'a str>,
 }
@@ -237,13 +237,24 @@ pub(super) struct ConceptJson<'a> {
 impl<'a> ConceptJson<'a> {
     /// `None` when the concept holds nothing.
     pub(super) fn new(concept: &'a CodeableConcept) -> Option<Self> {
-        let coding: Vec<CodingJson<'a>> = concept
-            .codings()
-            .iter()
-            .filter_map(CodingJson::new)
-            .collect();
+        let coding = Codings(concept.codings());
         let text = non_empty_opt(concept.text.as_deref());
         (!coding.is_empty() || text.is_some()).then_some(Self { coding, text })
+    }
+}
+
+/// The codings of a concept that have anything to write, written as they are reached.
+struct Codings<'a>(&'a [Coding]);
+
+impl Codings<'_> {
+    fn is_empty(&self) -> bool {
+        !self.0.iter().any(|c| CodingJson::new(c).is_some())
+    }
+}
+
+impl Serialize for Codings<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().filter_map(CodingJson::new))
     }
 }
 
