@@ -584,13 +584,19 @@ fn resource_response(status: u16, resource: &StoredResource) -> Response {
     response
 }
 
-fn text_response(status: u16, body: String) -> Response {
+/// `body` (JSON text or bytes) as `application/fhir+json`.
+fn text_response(status: u16, body: impl IntoResponse) -> Response {
     let mut response =
         (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     response
+}
+
+/// A response of FHIR JSON already serialised, e.g. a rendered record.
+pub fn json_bytes_response(status: u16, body: Vec<u8>) -> Response {
+    text_response(status, body)
 }
 
 pub fn json_response(status: u16, body: &Value) -> Response {

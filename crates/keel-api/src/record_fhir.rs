@@ -36,6 +36,25 @@
 //! valid FHIR ids whatever the source's ids hold. `fullUrl` and every reference are the
 //! `urn:uuid:` form: the resources are not stored by Keel, so no RESTful URL would resolve.
 //!
+//! # Rendering
+//!
+//! The Bundle is written straight to JSON bytes: each resource is a `Serialize` view that
+//! borrows the canonical record, serialised with `serde_json::to_writer` into one buffer
+//! sized up front, with no `serde_json::Value` tree. All ids are minted before writing, in
+//! the order that has always named them (Patient, OperationOutcome, then per section its List,
+//! each item and that item's issues), because the Lists, written first, point at the items.
+//!
+//! # Provenance stays on each item
+//!
+//! The organisation, system and retrieval time every item of a section usually shares are
+//! repeated on each item's [`ITEM_PROVENANCE_URL`] extension (about 17% of a long record's
+//! bytes) rather than moved to one `Provenance` resource per section. Moving them would make
+//! an item's provenance whole only by searching the Bundle for the `Provenance` whose `target`
+//! names it, and break the contract that every item resource carries its full provenance
+//! (which consumers and the `record_fhir` tests rely on); nor does the canonical record
+//! promise that a section's items share them. The size is kept; the time is cut by not
+//! building a tree.
+//!
 //! # What is lost or approximated
 //!
 //! - Canonical text R4 cannot hold (empty strings; codes and URIs with stray whitespace) is
@@ -59,13 +78,17 @@ mod items;
 
 use keel_core::integration::{FederatedRecord, PatientAtPractice, SectionContent};
 use keel_model::identifier::systems::NHS_NUMBER;
-use keel_model::record::{Demographics, RecordSection, Section, SectionWarning};
-use keel_model::{OdsCode, SectionState};
-use serde_json::{Value, json};
+use keel_model::record::{Demographics, RecordSection, SectionWarning};
+use keel_model::{NhsNumber, SectionState};
+use serde::ser::SerializeSeq;
+use serde::{Serialize, Serializer};
 
-use datatypes::{Obj, coding, object, ods_identifier, source_attribute};
-use ids::{Ids, urn};
-use items::{ItemContext, Rendered, render_items};
+use datatypes::{
+    CodingJson, ComplexExtension, Extension, ExtensionValue, ExtensionsOnly, OdsIdentifier,
+    Present, non_empty, non_empty_opt, source_attribute,
+};
+use ids::{Ids, ResourceId};
+use items::{Entry, FixedCoding, FixedConcept, ItemIds, Reference, Subject, Text};
 
 /// The code system of record sections; codes are [`RecordSection::key`].
 pub const RECORD_SECTION_SYSTEM: &str = "https://keel.example/fhir/CodeSystem/record-section";
@@ -114,83 +137,180 @@ pub const SOURCE_PATIENT_SYSTEM: &str = "https://keel.example/fhir/Id/source-pat
 /// The note on a section the practice holds nothing for.
 const NOTHING_RECORDED_NOTE: &str = "The practice holds nothing recorded in this section.";
 
-/// Renders `record` as a FHIR R4 `collection` Bundle.
-pub fn record_bundle(record: &FederatedRecord) -> Value {
-    let mut ids = Ids::default();
-    let mut entries = Vec::new();
-    let patient_id = record
-        .patient
-        .as_ref()
-        .map(|(at, _)| at.source_patient_id.as_str());
-    let subject = match &record.patient {
-        Some((at, demographics)) => {
-            let id = ids.mint(&["patient", record.practice.as_str(), &at.source_patient_id]);
-            let reference = json!({"reference": urn(&id)});
-            entries.push(entry(&id, patient(&id, at, demographics)));
-            Some(reference)
-        }
-        None => None,
-    };
-    let unavailable: Vec<(RecordSection, &str)> = record
-        .sections
-        .iter()
-        .filter_map(|content| match state(content) {
-            SectionState::Unavailable { reason } => Some((content.section(), reason.as_str())),
-            _ => None,
-        })
-        .collect();
-    if !unavailable.is_empty() {
-        let id = ids.mint(&[
-            "outcome",
-            record.practice.as_str(),
-            patient_id.unwrap_or_default(),
-        ]);
-        entries.push(entry(&id, outcome(&id, &unavailable)));
-    }
-    // R4 requires a subject on most item resources; items only come with a patient, but a
-    // record built otherwise still renders valid resources.
-    let item_subject = subject
-        .clone()
-        .unwrap_or_else(|| json!({"display": "The patient (not found at the practice)"}));
-    let mut resources = Vec::new();
-    for content in &record.sections {
-        let section = content.section();
-        let list_id = ids.mint(&[
-            "list",
-            record.practice.as_str(),
-            patient_id.unwrap_or_default(),
-            section.key(),
-        ]);
-        let mut ctx = ItemContext {
-            subject: &item_subject,
-            ids: &mut ids,
-            section: section.key(),
-        };
-        let references = section_items(content, &mut ctx, &mut resources);
-        let list = list(&list_id, content, subject.as_ref(), references);
-        entries.push(entry(&list_id, list));
-    }
-    entries.extend(resources.into_iter().map(|r| entry(&r.id, r.resource)));
-    let mut bundle = Obj::new();
-    bundle.set("resourceType", Value::from("Bundle"));
-    if record.is_partial() {
-        bundle.set(
-            "meta",
-            json!({"tag": [{
-                "system": RECORD_COMPLETENESS_SYSTEM,
-                "code": "partial",
-                "display": "Partial record: some sections could not be had"
-            }]}),
-        );
-    }
-    bundle
-        .set("type", Value::from("collection"))
-        .set_array("entry", entries);
-    bundle.build()
+/// What a 5,000-item record renders to per item, on average, with room to spare: the output
+/// buffer starts this large so serialising does not reallocate.
+const BYTES_PER_RESOURCE: usize = 2048;
+
+/// Renders `record` as a FHIR R4 `collection` Bundle, as JSON bytes.
+pub fn record_bundle(record: &FederatedRecord) -> Vec<u8> {
+    let bundle = Bundle::new(record);
+    let mut out = Vec::with_capacity(BYTES_PER_RESOURCE * (bundle.entries.resources() + 1));
+    // Writing to a `Vec` cannot fail, and nothing in the Bundle can fail to serialise: every
+    // map key is a string and no value's serialisation returns an error.
+    serde_json::to_writer(&mut out, &bundle).expect("a rendered record always serialises");
+    out
 }
 
-fn entry(id: &str, resource: Value) -> Value {
-    object([("fullUrl", Value::from(urn(id))), ("resource", resource)])
+#[derive(Serialize)]
+struct Bundle<'a> {
+    #[serde(rename = "resourceType")]
+    resource_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<BundleMeta>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "entry", skip_serializing_if = "Entries::is_empty")]
+    entries: Entries<'a>,
+}
+
+#[derive(Serialize)]
+struct BundleMeta {
+    tag: [FixedCoding<'static>; 1],
+}
+
+impl<'a> Bundle<'a> {
+    /// Mints every id, in the order the renderer has always minted them (patient, outcome,
+    /// then each section's List and its items), so ids are the same on every read.
+    fn new(record: &'a FederatedRecord) -> Self {
+        let mut ids = Ids::default();
+        let patient_id = record
+            .patient
+            .as_ref()
+            .map(|(at, _)| at.source_patient_id.as_str());
+        let patient = record.patient.as_ref().map(|(at, demographics)| {
+            let id = ids.mint(&["patient", record.practice.as_str(), &at.source_patient_id]);
+            (id, at, demographics)
+        });
+        let unavailable: Vec<(RecordSection, &str)> = record
+            .sections
+            .iter()
+            .filter_map(|content| match state(content) {
+                SectionState::Unavailable { reason } => Some((content.section(), reason.as_str())),
+                _ => None,
+            })
+            .collect();
+        let outcome = (!unavailable.is_empty()).then(|| {
+            let id = ids.mint(&[
+                "outcome",
+                record.practice.as_str(),
+                patient_id.unwrap_or_default(),
+            ]);
+            (id, unavailable)
+        });
+        let sections = record
+            .sections
+            .iter()
+            .map(|content| {
+                let list = ids.mint(&[
+                    "list",
+                    record.practice.as_str(),
+                    patient_id.unwrap_or_default(),
+                    content.section().key(),
+                ]);
+                let items = items::mint_item_ids(content, &mut ids);
+                SectionIds {
+                    content,
+                    list,
+                    items,
+                }
+            })
+            .collect();
+        Self {
+            resource_type: "Bundle",
+            meta: record.is_partial().then_some(BundleMeta {
+                tag: [FixedCoding {
+                    system: RECORD_COMPLETENESS_SYSTEM,
+                    code: "partial",
+                    display: Some("Partial record: some sections could not be had"),
+                }],
+            }),
+            kind: "collection",
+            entries: Entries {
+                patient,
+                outcome,
+                sections,
+            },
+        }
+    }
+}
+
+/// A section with the ids of its List and items.
+struct SectionIds<'a> {
+    content: &'a SectionContent,
+    list: ResourceId,
+    items: Vec<ItemIds>,
+}
+
+/// The Bundle's entries: the Patient, the OperationOutcome, each section's List, then every
+/// item resource, serialised straight from the record.
+struct Entries<'a> {
+    patient: Option<(ResourceId, &'a PatientAtPractice, &'a Demographics)>,
+    outcome: Option<(ResourceId, Vec<(RecordSection, &'a str)>)>,
+    sections: Vec<SectionIds<'a>>,
+}
+
+impl Entries<'_> {
+    fn is_empty(&self) -> bool {
+        self.patient.is_none() && self.outcome.is_none() && self.sections.is_empty()
+    }
+
+    /// How many resources the Bundle holds.
+    fn resources(&self) -> usize {
+        let items: usize = self
+            .sections
+            .iter()
+            .flat_map(|s| &s.items)
+            .map(ItemIds::resources)
+            .sum();
+        usize::from(self.patient.is_some())
+            + usize::from(self.outcome.is_some())
+            + self.sections.len()
+            + items
+    }
+}
+
+impl Serialize for Entries<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entries = serializer.serialize_seq(None)?;
+        let subject = self.patient.as_ref().map(|(id, _, _)| Reference {
+            reference: id.as_urn(),
+        });
+        if let Some((id, at, demographics)) = &self.patient {
+            let nhs = demographics.nhs_number.or(at.nhs_number);
+            entries.serialize_element(&Entry::new(id, patient(id, nhs.as_ref(), demographics)))?;
+        }
+        if let Some((id, unavailable)) = &self.outcome {
+            let outcome = Outcome {
+                resource_type: "OperationOutcome",
+                id,
+                issue: Issues(unavailable),
+            };
+            entries.serialize_element(&Entry::new(id, outcome))?;
+        }
+        for section in &self.sections {
+            let empty_reason = list_state(section).empty_reason();
+            entries.serialize_element(&Entry::new(
+                &section.list,
+                list(
+                    section,
+                    subject,
+                    empty_reason.as_ref().and_then(CodingJson::new),
+                ),
+            ))?;
+        }
+        // R4 requires a subject on most item resources; items only come with a patient, but
+        // a record built otherwise still renders valid resources.
+        let item_subject = subject.map_or(
+            Subject::Display {
+                display: "The patient (not found at the practice)",
+            },
+            Subject::Reference,
+        );
+        for section in &self.sections {
+            items::serialize_items(&mut entries, section.content, &section.items, item_subject)?;
+        }
+        entries.end()
+    }
 }
 
 fn state(content: &SectionContent) -> &SectionState {
@@ -202,6 +322,14 @@ fn state(content: &SectionContent) -> &SectionState {
         SectionContent::Immunisations(s) => &s.state,
         SectionContent::Consultations(s) => &s.state,
         SectionContent::Documents(s) => &s.state,
+    }
+}
+
+/// The state a section's List shows: a recorded section with no items has nothing recorded.
+fn list_state<'a>(section: &SectionIds<'a>) -> &'a SectionState {
+    match state(section.content) {
+        SectionState::Recorded if section.items.is_empty() => &SectionState::NothingRecorded,
+        state => state,
     }
 }
 
@@ -217,200 +345,300 @@ fn warnings(content: &SectionContent) -> &[SectionWarning] {
     }
 }
 
-/// Renders the section's item resources into `out`; the references to them.
-fn section_items(
-    content: &SectionContent,
-    ctx: &mut ItemContext<'_>,
-    out: &mut Vec<Rendered>,
-) -> Vec<String> {
-    fn items<T>(section: &Section<T>) -> &[keel_model::record::RecordItem<T>] {
-        &section.items
-    }
-    match content {
-        SectionContent::Problems(s) => render_items(items(s), ctx, items::problem, out),
-        SectionContent::Medications(s) => render_items(items(s), ctx, items::medication, out),
-        SectionContent::Allergies(s) => render_items(items(s), ctx, items::allergy, out),
-        SectionContent::Observations(s) => render_items(items(s), ctx, items::observation, out),
-        SectionContent::Immunisations(s) => render_items(items(s), ctx, items::immunisation, out),
-        SectionContent::Consultations(s) => render_items(items(s), ctx, items::consultation, out),
-        SectionContent::Documents(s) => render_items(items(s), ctx, items::document, out),
-    }
-}
-
 /// The coding of `section` in [`RECORD_SECTION_SYSTEM`].
-fn section_coding(section: RecordSection) -> Value {
-    json!({"system": RECORD_SECTION_SYSTEM, "code": section.key(), "display": section.title()})
+fn section_concept(section: RecordSection) -> FixedConcept<'static> {
+    FixedConcept {
+        coding: [FixedCoding {
+            system: RECORD_SECTION_SYSTEM,
+            code: section.key(),
+            display: Some(section.title()),
+        }],
+    }
 }
 
-fn list(
-    id: &str,
-    content: &SectionContent,
-    subject: Option<&Value>,
-    references: Vec<String>,
-) -> Value {
-    let section = content.section();
-    let state = match state(content) {
-        SectionState::Recorded if references.is_empty() => &SectionState::NothingRecorded,
-        state => state,
-    };
-    let mut out = Obj::new();
-    out.set("resourceType", Value::from("List"))
-        .set("id", Value::from(id))
-        .set_array(
-            "extension",
-            warnings(content).iter().map(warning_extension).collect(),
-        )
-        .set("status", Value::from("current"))
-        .set("mode", Value::from("snapshot"))
-        .set("title", Value::from(section.title()))
-        .set(
-            "code",
-            object([("coding", Value::Array(vec![section_coding(section)]))]),
-        )
-        .set_some("subject", subject.cloned());
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct List<'a> {
+    resource_type: &'static str,
+    id: &'a ResourceId,
+    #[serde(skip_serializing_if = "Warnings::is_empty")]
+    extension: Warnings<'a>,
+    status: &'static str,
+    mode: &'static str,
+    title: &'static str,
+    code: FixedConcept<'static>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<Reference<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    empty_reason: Option<EmptyReason<'a>>,
+    #[serde(rename = "entry", skip_serializing_if = "ListEntries::is_empty")]
+    entries: ListEntries<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<[Text<'a>; 1]>,
+}
+
+#[derive(Serialize)]
+struct EmptyReason<'a> {
+    coding: [CodingJson<'a>; 1],
+}
+
+/// A recorded section has one `entry.item` per item; an empty one has an `emptyReason`.
+fn list<'a>(
+    section: &'a SectionIds<'a>,
+    subject: Option<Reference<'a>>,
+    empty_reason: Option<CodingJson<'a>>,
+) -> List<'a> {
+    let key = section.content.section();
+    let state = list_state(section);
     let note = match state {
         SectionState::Recorded => None,
         SectionState::NothingRecorded => Some(NOTHING_RECORDED_NOTE),
         SectionState::Withheld { reason } | SectionState::Unavailable { reason } => {
-            Some(reason.as_str()).filter(|r| !r.is_empty())
+            non_empty(reason)
         }
     };
-    if references.is_empty() {
-        let reason = state
-            .empty_reason()
-            .and_then(|c| coding(&c))
-            .map(|c| object([("coding", Value::Array(vec![c]))]));
-        out.set_some("emptyReason", reason);
-    } else {
-        let entries = references
-            .into_iter()
-            .map(|reference| json!({"item": {"reference": reference}}))
-            .collect();
-        out.set_array("entry", entries);
-    }
-    out.set_some("note", note.map(|text| json!([{"text": text}])));
-    out.build()
-}
-
-fn warning_extension(warning: &SectionWarning) -> Value {
-    match warning {
-        SectionWarning::ConfidentialItemsWithheld => {
-            json!({"url": SECTION_WARNING_URL, "valueCode": "confidential-items-withheld"})
-        }
-        SectionWarning::DataAwaitingFiling => {
-            json!({"url": SECTION_WARNING_URL, "valueCode": "data-awaiting-filing"})
-        }
-        SectionWarning::DataInTransit { since: None } => {
-            json!({"url": SECTION_WARNING_URL, "valueCode": "data-in-transit"})
-        }
-        SectionWarning::DataInTransit { since: Some(since) } => json!({
-            "url": SECTION_WARNING_URL,
-            "valueCode": "data-in-transit",
-            "_valueCode": {"extension": [
-                {"url": SECTION_WARNING_SINCE_URL, "valueDateTime": since.as_str()}
-            ]}
-        }),
+    let has_items = !section.items.is_empty();
+    List {
+        resource_type: "List",
+        id: &section.list,
+        extension: Warnings(warnings(section.content)),
+        status: "current",
+        mode: "snapshot",
+        title: key.title(),
+        code: section_concept(key),
+        subject,
+        empty_reason: empty_reason
+            .filter(|_| !has_items)
+            .map(|coding| EmptyReason { coding: [coding] }),
+        entries: ListEntries(&section.items),
+        note: note.map(|text| [Text { text }]),
     }
 }
 
-fn outcome(id: &str, unavailable: &[(RecordSection, &str)]) -> Value {
-    let issues: Vec<Value> = unavailable
-        .iter()
-        .map(|(section, reason)| {
-            let reason = if reason.is_empty() {
-                "no reason was given"
-            } else {
-                reason
+/// `entry` of a List: `{"item": <reference>}` per item.
+struct ListEntries<'a>(&'a [ItemIds]);
+
+impl ListEntries<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for ListEntries<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct ListEntry<'a> {
+            item: Reference<'a>,
+        }
+        serializer.collect_seq(self.0.iter().map(|ids| ListEntry {
+            item: Reference {
+                reference: ids.id.as_urn(),
+            },
+        }))
+    }
+}
+
+/// A section's source warnings, as [`SECTION_WARNING_URL`] extensions.
+struct Warnings<'a>(&'a [SectionWarning]);
+
+impl Warnings<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Warnings<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Warning<'a> {
+            url: &'static str,
+            #[serde(rename = "valueCode")]
+            code: &'static str,
+            #[serde(rename = "_valueCode", skip_serializing_if = "Option::is_none")]
+            since: Option<ExtensionsOnly<'a>>,
+        }
+        serializer.collect_seq(self.0.iter().map(|warning| {
+            let (code, since) = match warning {
+                SectionWarning::ConfidentialItemsWithheld => ("confidential-items-withheld", None),
+                SectionWarning::DataAwaitingFiling => ("data-awaiting-filing", None),
+                SectionWarning::DataInTransit { since } => ("data-in-transit", since.as_ref()),
             };
-            json!({
-                "severity": "warning",
-                "code": "incomplete",
-                "details": {"coding": [section_coding(*section)], "text": reason},
-                "diagnostics": format!(
+            Warning {
+                url: SECTION_WARNING_URL,
+                code,
+                since: since.map(|since| ExtensionsOnly {
+                    extension: [Extension {
+                        url: SECTION_WARNING_SINCE_URL,
+                        value: ExtensionValue::DateTime(since.as_str()),
+                    }],
+                }),
+            }
+        }))
+    }
+}
+
+#[derive(Serialize)]
+struct Outcome<'a> {
+    #[serde(rename = "resourceType")]
+    resource_type: &'static str,
+    id: &'a ResourceId,
+    issue: Issues<'a>,
+}
+
+/// One issue per unavailable section.
+struct Issues<'a>(&'a [(RecordSection, &'a str)]);
+
+impl Serialize for Issues<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Issue<'a> {
+            severity: &'static str,
+            code: &'static str,
+            details: Details<'a>,
+            diagnostics: String,
+        }
+        #[derive(Serialize)]
+        struct Details<'a> {
+            coding: [FixedCoding<'static>; 1],
+            text: &'a str,
+        }
+        serializer.collect_seq(self.0.iter().map(|(section, reason)| {
+            let reason = non_empty(reason).unwrap_or("no reason was given");
+            let [coding] = section_concept(*section).coding;
+            Issue {
+                severity: "warning",
+                code: "incomplete",
+                details: Details {
+                    coding: [coding],
+                    text: reason,
+                },
+                diagnostics: format!(
                     "The {} section ({}) could not be had: {reason}",
                     section.title(),
                     section.key()
-                )
-            })
-        })
-        .collect();
-    object([
-        ("resourceType", Value::from("OperationOutcome")),
-        ("id", Value::from(id)),
-        ("issue", Value::Array(issues)),
-    ])
+                ),
+            }
+        }))
+    }
 }
 
 const GENDERS: [&str; 4] = ["male", "female", "other", "unknown"];
 
-fn patient(id: &str, at: &PatientAtPractice, demographics: &Demographics) -> Value {
-    let mut out = Obj::new();
-    out.set("resourceType", Value::from("Patient"))
-        .set("id", Value::from(id));
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Patient<'a> {
+    resource_type: &'static str,
+    id: &'a ResourceId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extension: Option<[ComplexExtension<'a, 2>; 1]>,
+    #[serde(skip_serializing_if = "Present::is_empty")]
+    identifier: Present<PatientIdentifier<'a>, 2>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<[HumanName<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gender: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    birth_date: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deceased_date_time: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<[Address<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    general_practitioner: Option<[OrganisationReference<'a>; 1]>,
+}
+
+#[derive(Serialize)]
+struct PatientIdentifier<'a> {
+    system: &'static str,
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct HumanName<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family: Option<&'a str>,
+    #[serde(skip_serializing_if = "Given::is_empty")]
+    given: Given<'a>,
+}
+
+/// The non-empty given names.
+struct Given<'a>(&'a [String]);
+
+impl Given<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(String::is_empty)
+    }
+}
+
+impl Serialize for Given<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().filter(|g| !g.is_empty()))
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Address<'a> {
+    postal_code: &'a str,
+}
+
+#[derive(Serialize)]
+struct OrganisationReference<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    identifier: OdsIdentifier<'a>,
+}
+
+fn patient<'a>(
+    id: &'a ResourceId,
+    nhs: Option<&'a NhsNumber>,
+    demographics: &'a Demographics,
+) -> Patient<'a> {
     let gender = demographics.gender.as_deref();
-    let odd_gender = gender
-        .filter(|g| !GENDERS.contains(g))
-        .and_then(|g| source_attribute(&keel_model::record::SourceAttribute::new("gender", g)));
-    out.set_some("extension", odd_gender.map(|e| Value::Array(vec![e])));
-    let mut identifiers = Vec::new();
-    if let Some(nhs) = demographics.nhs_number.or(at.nhs_number) {
-        identifiers.push(json!({"system": NHS_NUMBER, "value": nhs.as_str()}));
-    }
-    if !demographics.source_patient_id.is_empty() {
-        identifiers.push(
-            json!({"system": SOURCE_PATIENT_SYSTEM, "value": demographics.source_patient_id}),
-        );
-    }
-    out.set_array("identifier", identifiers);
-    let mut name = Obj::new();
-    if let Some(family) = &demographics.family {
-        name.string("family", family);
-    }
-    let given: Vec<Value> = demographics
-        .given
-        .iter()
-        .filter(|g| !g.is_empty())
-        .map(|g| Value::from(g.as_str()))
-        .collect();
-    name.set_array("given", given);
-    if !name.is_empty() {
-        out.set("name", Value::Array(vec![name.build()]));
-    }
-    out.set_some(
-        "gender",
-        gender.filter(|g| GENDERS.contains(g)).map(Value::from),
-    )
-    .set_some(
-        "birthDate",
-        demographics
-            .birth_date
-            .as_ref()
-            .map(|d| Value::from(d.date_part())),
-    )
-    .date_time("deceasedDateTime", demographics.deceased.as_ref());
-    if let Some(postcode) = demographics.postcode.as_deref().filter(|p| !p.is_empty()) {
-        out.set("address", json!([{"postalCode": postcode}]));
-    }
-    out.set_some(
-        "generalPractitioner",
-        demographics
-            .registered_practice
-            .as_ref()
-            .map(|ods: &OdsCode| {
-                Value::Array(vec![object([
-                    ("type", Value::from("Organization")),
-                    ("identifier", ods_identifier(ods)),
-                ])])
+    let name = HumanName {
+        family: non_empty_opt(demographics.family.as_deref()),
+        given: Given(&demographics.given),
+    };
+    Patient {
+        resource_type: "Patient",
+        id,
+        extension: gender
+            .filter(|g| !GENDERS.contains(g))
+            .and_then(|g| source_attribute("gender", g))
+            .map(|e| [e]),
+        identifier: Present([
+            nhs.map(|nhs| PatientIdentifier {
+                system: NHS_NUMBER,
+                value: nhs.as_str(),
             }),
-    );
-    out.build()
+            non_empty(&demographics.source_patient_id).map(|value| PatientIdentifier {
+                system: SOURCE_PATIENT_SYSTEM,
+                value,
+            }),
+        ]),
+        name: (name.family.is_some() || !name.given.is_empty()).then_some([name]),
+        gender: gender.filter(|g| GENDERS.contains(g)),
+        birth_date: demographics.birth_date.as_ref().map(|d| d.date_part()),
+        deceased_date_time: demographics.deceased.as_ref().map(|d| d.as_str()),
+        address: non_empty_opt(demographics.postcode.as_deref())
+            .map(|postal_code| [Address { postal_code }]),
+        general_practitioner: demographics.registered_practice.as_ref().map(|ods| {
+            [OrganisationReference {
+                kind: "Organization",
+                identifier: OdsIdentifier::new(ods),
+            }]
+        }),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keel_model::record::{Problem, ProblemStatus, RecordItem, SourceAttribute};
-    use keel_model::{ClinicalDate, CodeableConcept, Coding, NhsNumber, Provenance, SourceSystem};
+    use keel_model::record::{Problem, ProblemStatus, RecordItem, Section, SourceAttribute};
+    use keel_model::{
+        ClinicalDate, CodeableConcept, Coding, NhsNumber, OdsCode, Provenance, SourceSystem,
+    };
+    use serde_json::{Value, json};
 
     fn ods() -> OdsCode {
         OdsCode::parse("Y90001").expect("ods")
@@ -459,6 +687,10 @@ mod tests {
         }
     }
 
+    fn bundle_of(record: &FederatedRecord) -> Value {
+        serde_json::from_slice(&record_bundle(record)).expect("JSON")
+    }
+
     fn resources<'a>(bundle: &'a Value, resource_type: &str) -> Vec<&'a Value> {
         bundle["entry"]
             .as_array()
@@ -472,7 +704,7 @@ mod tests {
     #[test]
     fn a_recorded_section_lists_its_items_and_nothing_else() {
         let section = Section::from_items(RecordSection::Problems, vec![problem("c-1")], vec![]);
-        let bundle = record_bundle(&with_patient(vec![SectionContent::Problems(section)]));
+        let bundle = bundle_of(&with_patient(vec![SectionContent::Problems(section)]));
         let list = resources(&bundle, "List")[0];
         assert_eq!(list["status"], "current");
         assert_eq!(list["mode"], "snapshot");
@@ -505,7 +737,7 @@ mod tests {
             )),
             SectionContent::unavailable(RecordSection::Medications, "no answer within 2000 ms"),
         ];
-        let bundle = record_bundle(&with_patient(sections));
+        let bundle = bundle_of(&with_patient(sections));
         let lists = resources(&bundle, "List");
         let reasons: Vec<&Value> = lists
             .iter()
@@ -545,7 +777,7 @@ mod tests {
                 .map(|s| SectionContent::unavailable(*s, "could not connect"))
                 .collect(),
         };
-        let bundle = record_bundle(&record);
+        let bundle = bundle_of(&record);
         assert!(resources(&bundle, "Patient").is_empty());
         let lists = resources(&bundle, "List");
         assert_eq!(lists.len(), RecordSection::ALL.len());
@@ -567,7 +799,7 @@ mod tests {
                 since: ClinicalDate::parse("2024-11-02").ok(),
             }],
         );
-        let bundle = record_bundle(&with_patient(vec![SectionContent::Problems(section)]));
+        let bundle = bundle_of(&with_patient(vec![SectionContent::Problems(section)]));
         let warning = &resources(&bundle, "List")[0]["extension"][0];
         assert_eq!(warning["valueCode"], "data-in-transit");
         assert_eq!(
@@ -578,7 +810,7 @@ mod tests {
 
     #[test]
     fn the_patient_has_what_the_practice_holds_and_nothing_for_what_it_does_not() {
-        let bundle = record_bundle(&with_patient(vec![]));
+        let bundle = bundle_of(&with_patient(vec![]));
         let patient = resources(&bundle, "Patient")[0];
         assert_eq!(
             patient["identifier"][0],

@@ -21,7 +21,7 @@ use keel_model::{IssueType, NhsNumber, OdsCode, OperationOutcome};
 use serde_json::Value;
 
 use crate::AppState;
-use crate::fhir_http::{json_response, plain_outcome};
+use crate::fhir_http::{json_bytes_response, json_response, plain_outcome};
 use crate::integration_outcome::record_error;
 use crate::outcome::error_response_parts;
 
@@ -200,7 +200,7 @@ async fn assemble(
         );
     };
     match directory.record(ctx, nhs, hint, sections).await {
-        Ok(record) => json_response(200, &crate::record_fhir::record_bundle(&record)),
+        Ok(record) => json_bytes_response(200, crate::record_fhir::record_bundle(&record)),
         Err(e) => {
             let (status, outcome) = record_error(&e);
             json_response(status, &outcome.to_json())

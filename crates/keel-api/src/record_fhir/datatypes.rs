@@ -1,5 +1,6 @@
-//! FHIR R4 data types from canonical values: codings, quantities, provenance and source
-//! attributes, and an object builder that keeps every primitive valid R4 JSON.
+//! FHIR R4 data types from canonical values, as serialisable views that borrow the canonical
+//! record: codings, quantities, provenance and source attributes, extensions, and the rules
+//! that keep every primitive valid R4 JSON.
 //!
 //! Canonical text is kept verbatim wherever R4 allows it. Where R4 cannot hold it — an empty
 //! string, a `code` with leading, trailing or doubled whitespace, a `uri` with whitespace —
@@ -7,14 +8,15 @@
 //! percent-encoded; omitted if nothing is left) and the exact original rides on the
 //! primitive's `_name` sibling as an [`ORIGINAL_TEXT_URL`] extension.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use keel_model::identifier::systems::ODS_ORGANISATION_CODE;
 use keel_model::record::SourceAttribute;
-use keel_model::{
-    ClinicalDate, CodeableConcept, Coding, CodingOrigin, OdsCode, Provenance, Quantity,
-};
-use serde_json::{Map, Number, Value, json};
+use keel_model::{CodeableConcept, Coding, CodingOrigin, Instant, OdsCode, Provenance, Quantity};
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+use serde_json::Number;
 
 use super::{
     CODING_ORIGIN_URL, ITEM_PROVENANCE_URL, NORMALISED_QUANTITY_URL, ORIGINAL_TEXT_URL,
@@ -24,63 +26,37 @@ use super::{
 /// The standard R4 extension saying why a required element has no value.
 const DATA_ABSENT_REASON_URL: &str = "http://hl7.org/fhir/StructureDefinition/data-absent-reason";
 
-/// A JSON object under construction, with setters that only write valid R4 primitives.
-#[derive(Debug, Default)]
-pub(super) struct Obj(Map<String, Value>);
+/// `text` unless it is empty: a `string` (or `markdown`) element.
+pub(super) fn non_empty(text: &str) -> Option<&str> {
+    Some(text).filter(|t| !t.is_empty())
+}
 
-impl Obj {
-    pub(super) fn new() -> Self {
-        Self::default()
-    }
+/// An optional `string` element: present when there is non-empty text.
+pub(super) fn non_empty_opt(text: Option<&str>) -> Option<&str> {
+    text.filter(|t| !t.is_empty())
+}
 
-    /// An object with room for `fields` elements, so building it does not reallocate.
-    pub(super) fn with_capacity(fields: usize) -> Self {
-        Self(Map::with_capacity(fields))
-    }
+/// A `code` or `uri` element as R4 can hold it (`value`), and on its `_name` sibling the
+/// exact original when that differs (`original`).
+pub(super) struct Primitive<'a> {
+    pub(super) value: Option<Cow<'a, str>>,
+    pub(super) original: Option<ExtensionsOnly<'a>>,
+}
 
-    /// Sets `key` to `value`.
-    pub(super) fn set(&mut self, key: &str, value: Value) -> &mut Self {
-        self.0.insert(key.to_owned(), value);
-        self
-    }
-
-    /// Sets `key` when `value` is present.
-    pub(super) fn set_some(&mut self, key: &str, value: Option<Value>) -> &mut Self {
-        if let Some(value) = value {
-            self.set(key, value);
-        }
-        self
-    }
-
-    /// Sets `key` to a non-empty array.
-    pub(super) fn set_array(&mut self, key: &str, items: Vec<Value>) -> &mut Self {
-        if !items.is_empty() {
-            self.set(key, Value::Array(items));
-        }
-        self
-    }
-
-    /// A `string` (or `markdown`) element: anything but the empty string is valid.
-    pub(super) fn string(&mut self, key: &str, text: &str) -> &mut Self {
-        if !text.is_empty() {
-            self.set(key, Value::from(text));
-        }
-        self
-    }
-
+impl<'a> Primitive<'a> {
     /// A `code` element: no leading, trailing or doubled whitespace.
-    pub(super) fn code(&mut self, key: &str, text: &str) -> &mut Self {
+    pub(super) fn code(text: &'a str) -> Self {
         if is_code(text) {
-            return self.set(key, Value::from(text));
+            return Self::verbatim(text);
         }
         let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        self.string(key, &collapsed).original_text(key, text)
+        Self::replaced(collapsed, text)
     }
 
     /// A `uri` element: no whitespace.
-    pub(super) fn uri(&mut self, key: &str, text: &str) -> &mut Self {
+    pub(super) fn uri(text: &'a str) -> Self {
         if !text.is_empty() && !text.chars().any(char::is_whitespace) {
-            return self.set(key, Value::from(text));
+            return Self::verbatim(text);
         }
         let encoded: String = text
             .chars()
@@ -96,41 +72,26 @@ impl Obj {
                 }
             })
             .collect();
-        self.string(key, &encoded).original_text(key, text)
+        Self::replaced(encoded, text)
     }
 
-    /// A `dateTime` element from a clinical date, which is always a valid one.
-    pub(super) fn date_time(&mut self, key: &str, date: Option<&ClinicalDate>) -> &mut Self {
-        if let Some(date) = date {
-            self.set(key, Value::from(date.as_str()));
+    fn verbatim(text: &'a str) -> Self {
+        Self {
+            value: Some(Cow::Borrowed(text)),
+            original: None,
         }
-        self
     }
 
-    /// Records `original` on the `_key` sibling when it differs from what `key` holds.
-    fn original_text(&mut self, key: &str, original: &str) -> &mut Self {
-        if original.is_empty() {
-            return self;
+    fn replaced(valid: String, original: &'a str) -> Self {
+        Self {
+            value: (!valid.is_empty()).then_some(Cow::Owned(valid)),
+            original: original_text(original),
         }
-        self.set(
-            &format!("_{key}"),
-            json!({"extension": [{"url": ORIGINAL_TEXT_URL, "valueString": original}]}),
-        )
     }
 
-    pub(super) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    fn is_empty(&self) -> bool {
+        self.value.is_none() && self.original.is_none()
     }
-
-    pub(super) fn build(self) -> Value {
-        Value::Object(self.0)
-    }
-}
-
-/// A JSON object of `fields`, moved in as they are. (`json!` copies any `Value` it is given
-/// by re-serialising it, which costs more than the rendering itself.)
-pub(super) fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
-    Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
 /// R4 `code`: `[^\s]+(\s[^\s]+)*`.
@@ -144,193 +105,403 @@ fn is_code(text: &str) -> bool {
             .any(|(a, b)| a.is_whitespace() && b.is_whitespace())
 }
 
-/// A `Coding` exactly as canonical; a translation carries a [`CODING_ORIGIN_URL`] extension.
-/// `None` when nothing of it can be written.
-pub(super) fn coding(coding: &Coding) -> Option<Value> {
-    let mut out = Obj::new();
-    if coding.origin == CodingOrigin::Translated {
-        out.set(
-            "extension",
-            json!([{"url": CODING_ORIGIN_URL, "valueCode": "translated"}]),
-        );
-    }
-    out.uri("system", &coding.system);
-    if let Some(version) = &coding.version {
-        out.string("version", version);
-    }
-    out.code("code", &coding.code);
-    if let Some(display) = &coding.display {
-        out.string("display", display);
-    }
-    (!out.is_empty()).then(|| out.build())
+/// The `_name` sibling carrying `original` as an [`ORIGINAL_TEXT_URL`] extension; `None` for
+/// the empty string (which R4 cannot hold either).
+fn original_text(original: &str) -> Option<ExtensionsOnly<'_>> {
+    non_empty(original).map(|text| ExtensionsOnly {
+        extension: [Extension {
+            url: ORIGINAL_TEXT_URL,
+            value: ExtensionValue::String(text),
+        }],
+    })
 }
 
-/// A `CodeableConcept` exactly as canonical; `None` when it holds nothing.
-pub(super) fn concept(concept: &CodeableConcept) -> Option<Value> {
-    let mut out = Obj::new();
-    out.set_array(
-        "coding",
-        concept.codings().iter().filter_map(coding).collect(),
-    );
-    if let Some(text) = &concept.text {
-        out.string("text", text);
+/// An element that is nothing but one extension: `{"extension": [...]}`.
+#[derive(Serialize)]
+pub(super) struct ExtensionsOnly<'a> {
+    pub(super) extension: [Extension<'a>; 1],
+}
+
+/// An extension with a primitive (or Identifier) value.
+pub(super) struct Extension<'a> {
+    pub(super) url: &'a str,
+    pub(super) value: ExtensionValue<'a>,
+}
+
+/// The `value[x]` of an [`Extension`].
+pub(super) enum ExtensionValue<'a> {
+    Code(&'a str),
+    String(&'a str),
+    Boolean(bool),
+    Instant(&'a str),
+    DateTime(&'a str),
+    Identifier(OdsIdentifier<'a>),
+}
+
+impl Serialize for Extension<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_struct("Extension", 2)?;
+        out.serialize_field("url", self.url)?;
+        match &self.value {
+            ExtensionValue::Code(code) => out.serialize_field("valueCode", code)?,
+            ExtensionValue::String(text) => out.serialize_field("valueString", text)?,
+            ExtensionValue::Boolean(value) => out.serialize_field("valueBoolean", value)?,
+            ExtensionValue::Instant(instant) => out.serialize_field("valueInstant", instant)?,
+            ExtensionValue::DateTime(date) => out.serialize_field("valueDateTime", date)?,
+            ExtensionValue::Identifier(identifier) => {
+                out.serialize_field("valueIdentifier", identifier)?;
+            }
+        }
+        out.end()
     }
-    (!out.is_empty()).then(|| out.build())
+}
+
+/// The elements of a fixed list of optional ones that are present, as a JSON array.
+pub(super) struct Present<T, const N: usize>(pub(super) [Option<T>; N]);
+
+impl<T, const N: usize> Present<T, N> {
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+}
+
+impl<T: Serialize, const N: usize> Serialize for Present<T, N> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().flatten())
+    }
+}
+
+/// An extension made of sub-extensions: `{"url": …, "extension": [...]}`.
+#[derive(Serialize)]
+pub(super) struct ComplexExtension<'a, const N: usize> {
+    url: &'static str,
+    extension: Present<Extension<'a>, N>,
+}
+
+/// A `Coding` exactly as canonical; a translation carries a [`CODING_ORIGIN_URL`] extension.
+#[derive(Serialize)]
+pub(super) struct CodingJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extension: Option<[Extension<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<Cow<'a, str>>,
+    #[serde(rename = "_system", skip_serializing_if = "Option::is_none")]
+    system_original: Option<ExtensionsOnly<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<Cow<'a, str>>,
+    #[serde(rename = "_code", skip_serializing_if = "Option::is_none")]
+    code_original: Option<ExtensionsOnly<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display: Option<&'a str>,
+}
+
+impl<'a> CodingJson<'a> {
+    /// `None` when nothing of the coding can be written.
+    pub(super) fn new(coding: &'a Coding) -> Option<Self> {
+        let extension = (coding.origin == CodingOrigin::Translated).then_some([Extension {
+            url: CODING_ORIGIN_URL,
+            value: ExtensionValue::Code("translated"),
+        }]);
+        let system = Primitive::uri(&coding.system);
+        let code = Primitive::code(&coding.code);
+        let version = non_empty_opt(coding.version.as_deref());
+        let display = non_empty_opt(coding.display.as_deref());
+        let empty = extension.is_none()
+            && system.is_empty()
+            && version.is_none()
+            && code.is_empty()
+            && display.is_none();
+        (!empty).then_some(Self {
+            extension,
+            system: system.value,
+            system_original: system.original,
+            version,
+            code: code.value,
+            code_original: code.original,
+            display,
+        })
+    }
+}
+
+/// A `CodeableConcept` exactly as canonical.
+#[derive(Serialize)]
+pub(super) struct ConceptJson<'a> {
+    #[serde(skip_serializing_if = "Codings::is_empty")]
+    coding: Codings<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+}
+
+impl<'a> ConceptJson<'a> {
+    /// `None` when the concept holds nothing.
+    pub(super) fn new(concept: &'a CodeableConcept) -> Option<Self> {
+        let coding = Codings(concept.codings());
+        let text = non_empty_opt(concept.text.as_deref());
+        (!coding.is_empty() || text.is_some()).then_some(Self { coding, text })
+    }
+}
+
+/// The codings of a concept that have anything to write, written as they are reached.
+struct Codings<'a>(&'a [Coding]);
+
+impl Codings<'_> {
+    fn is_empty(&self) -> bool {
+        !self.0.iter().any(|c| CodingJson::new(c).is_some())
+    }
+}
+
+impl Serialize for Codings<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().filter_map(CodingJson::new))
+    }
 }
 
 /// A `CodeableConcept` for an element R4 requires: an empty concept becomes a data-absent
 /// reason (`unknown`) rather than an invalid empty object.
-pub(super) fn required_concept(value: &CodeableConcept) -> Value {
-    concept(value).unwrap_or_else(data_absent)
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(super) enum RequiredConcept<'a> {
+    Concept(ConceptJson<'a>),
+    Absent(ExtensionsOnly<'a>),
+}
+
+impl<'a> RequiredConcept<'a> {
+    pub(super) fn new(concept: &'a CodeableConcept) -> Self {
+        ConceptJson::new(concept).map_or_else(|| Self::Absent(data_absent()), Self::Concept)
+    }
 }
 
 /// An element R4 requires but the source left empty: the data-absent reason `unknown`.
-pub(super) fn data_absent() -> Value {
-    json!({"extension": [{"url": DATA_ABSENT_REASON_URL, "valueCode": "unknown"}]})
+pub(super) fn data_absent() -> ExtensionsOnly<'static> {
+    ExtensionsOnly {
+        extension: [Extension {
+            url: DATA_ABSENT_REASON_URL,
+            value: ExtensionValue::Code("unknown"),
+        }],
+    }
 }
 
 /// A `Quantity` with value, comparator, unit, system and code exactly as canonical; Keel's
-/// normalised form, if any, as a [`NORMALISED_QUANTITY_URL`] extension. For a
-/// `SimpleQuantity` element (`simple`), which R4 forbids a comparator, the comparator is left
-/// out.
-pub(super) fn quantity(quantity: &Quantity, simple: bool) -> Value {
-    let mut out = Obj::new();
-    if let Some(normalised) = &quantity.normalised {
-        let mut value = Obj::new();
-        decimal(&mut value, "value", normalised.value.as_str());
-        value
-            .set("system", Value::from(keel_model::coding::systems::UCUM))
-            .code("code", &normalised.unit);
-        out.set(
-            "extension",
-            Value::Array(vec![object([
-                ("url", Value::from(NORMALISED_QUANTITY_URL)),
-                ("valueQuantity", value.build()),
-            ])]),
-        );
-    }
-    decimal(&mut out, "value", quantity.value.as_str());
-    if let (Some(comparator), false) = (quantity.comparator, simple) {
-        out.set("comparator", Value::from(comparator.as_code()));
-    }
-    if let Some(unit) = &quantity.unit {
-        out.string("unit", unit);
-    }
-    if let Some(system) = &quantity.system {
-        out.uri("system", system);
-    }
-    if let Some(code) = &quantity.code {
-        out.code("code", code);
-    }
-    out.build()
+/// normalised form, if any, as a [`NORMALISED_QUANTITY_URL`] extension.
+#[derive(Serialize)]
+pub(super) struct QuantityJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extension: Option<[NormalisedExtension<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<Number>,
+    #[serde(rename = "_value", skip_serializing_if = "Option::is_none")]
+    value_original: Option<ExtensionsOnly<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comparator: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<Cow<'a, str>>,
+    #[serde(rename = "_system", skip_serializing_if = "Option::is_none")]
+    system_original: Option<ExtensionsOnly<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<Cow<'a, str>>,
+    #[serde(rename = "_code", skip_serializing_if = "Option::is_none")]
+    code_original: Option<ExtensionsOnly<'a>>,
 }
 
-/// A `decimal` with the canonical digits (serde_json keeps them: `arbitrary_precision`).
-fn decimal(out: &mut Obj, key: &str, digits: &str) {
+impl<'a> QuantityJson<'a> {
+    /// The quantity of a `Quantity` element.
+    pub(super) fn new(quantity: &'a Quantity) -> Self {
+        Self::shaped(quantity, true)
+    }
+
+    /// The quantity of a `SimpleQuantity` element, which R4 forbids a comparator: it is left
+    /// out.
+    pub(super) fn simple(quantity: &'a Quantity) -> Self {
+        Self::shaped(quantity, false)
+    }
+
+    fn shaped(quantity: &'a Quantity, comparator: bool) -> Self {
+        let extension = quantity.normalised.as_ref().map(|normalised| {
+            let (value, value_original) = decimal(normalised.value.as_str());
+            let code = Primitive::code(&normalised.unit);
+            [NormalisedExtension {
+                url: NORMALISED_QUANTITY_URL,
+                value_quantity: NormalisedQuantity {
+                    value,
+                    value_original,
+                    system: keel_model::coding::systems::UCUM,
+                    code: code.value,
+                    code_original: code.original,
+                },
+            }]
+        });
+        let (value, value_original) = decimal(quantity.value.as_str());
+        let system = quantity.system.as_deref().map(Primitive::uri);
+        let code = quantity.code.as_deref().map(Primitive::code);
+        let (system, system_original) = system.map_or((None, None), |p| (p.value, p.original));
+        let (code, code_original) = code.map_or((None, None), |p| (p.value, p.original));
+        Self {
+            extension,
+            value,
+            value_original,
+            comparator: quantity
+                .comparator
+                .filter(|_| comparator)
+                .map(|c| c.as_code()),
+            unit: non_empty_opt(quantity.unit.as_deref()),
+            system,
+            system_original,
+            code,
+            code_original,
+        }
+    }
+}
+
+/// The [`NORMALISED_QUANTITY_URL`] extension.
+#[derive(Serialize)]
+struct NormalisedExtension<'a> {
+    url: &'static str,
+    #[serde(rename = "valueQuantity")]
+    value_quantity: NormalisedQuantity<'a>,
+}
+
+/// Keel's conversion of a quantity to a canonical UCUM unit.
+#[derive(Serialize)]
+struct NormalisedQuantity<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<Number>,
+    #[serde(rename = "_value", skip_serializing_if = "Option::is_none")]
+    value_original: Option<ExtensionsOnly<'a>>,
+    system: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<Cow<'a, str>>,
+    #[serde(rename = "_code", skip_serializing_if = "Option::is_none")]
+    code_original: Option<ExtensionsOnly<'a>>,
+}
+
+/// A `decimal` with the canonical digits (serde_json keeps them: `arbitrary_precision`), or
+/// the original text on the `_name` sibling when they are not a JSON number.
+fn decimal(digits: &str) -> (Option<Number>, Option<ExtensionsOnly<'_>>) {
     match Number::from_str(digits) {
-        Ok(number) => {
-            out.set(key, Value::Number(number));
-        }
-        Err(_) => {
-            out.original_text(key, digits);
-        }
+        Ok(number) => (Some(number), None),
+        Err(_) => (None, original_text(digits)),
     }
-}
-
-/// An extension `url` with a primitive value `value_kind` (e.g. `valueString`).
-pub(super) fn text_extension(url: &str, value_kind: &str, value: &str) -> Value {
-    let mut map = Map::with_capacity(2);
-    map.insert("url".to_owned(), Value::from(url));
-    map.insert(value_kind.to_owned(), Value::from(value));
-    Value::Object(map)
 }
 
 /// A logical reference to an organisation by its ODS code.
-pub(super) fn ods_identifier(ods: &OdsCode) -> Value {
-    object([
-        ("system", Value::from(ODS_ORGANISATION_CODE)),
-        ("value", Value::from(ods.as_str())),
-    ])
+#[derive(Serialize)]
+pub(super) struct OdsIdentifier<'a> {
+    system: &'static str,
+    value: &'a str,
 }
 
-/// `meta.source`: `<source system>#<ODS code>`.
-pub(super) fn meta_source(provenance: &Provenance) -> Value {
-    let source = format!(
-        "{}#{}",
-        provenance.source_system.as_str(),
-        provenance.source_organisation.as_str()
-    );
-    object([("source", Value::from(source))])
+impl<'a> OdsIdentifier<'a> {
+    pub(super) fn new(ods: &'a OdsCode) -> Self {
+        Self {
+            system: ODS_ORGANISATION_CODE,
+            value: ods.as_str(),
+        }
+    }
+}
+
+/// `meta` with `source` `<source system>#<ODS code>`.
+pub(super) struct MetaSource<'a>(pub(super) &'a Provenance);
+
+impl Serialize for MetaSource<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Source<'a>(&'a Provenance);
+        impl Serialize for Source<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(&format_args!(
+                    "{}#{}",
+                    self.0.source_system.as_str(),
+                    self.0.source_organisation.as_str()
+                ))
+            }
+        }
+        let mut out = serializer.serialize_struct("Meta", 1)?;
+        out.serialize_field("source", &Source(self.0))?;
+        out.end()
+    }
 }
 
 /// The [`ITEM_PROVENANCE_URL`] extension: one sub-extension per provenance field present.
-pub(super) fn provenance_extension(provenance: &Provenance) -> Value {
-    let mut parts = Vec::with_capacity(7);
-    parts.extend([
-        object([
-            ("url", Value::from("source-organisation")),
-            (
-                "valueIdentifier",
-                ods_identifier(&provenance.source_organisation),
-            ),
+pub(super) fn provenance_extension(provenance: &Provenance) -> ComplexExtension<'_, 7> {
+    fn instant<'a>(url: &'static str, instant: Option<&'a Instant>) -> Option<Extension<'a>> {
+        instant.map(|i| Extension {
+            url,
+            value: ExtensionValue::Instant(i.as_str()),
+        })
+    }
+    fn text<'a>(url: &'static str, text: Option<&'a String>) -> Option<Extension<'a>> {
+        non_empty_opt(text.map(String::as_str)).map(|t| Extension {
+            url,
+            value: ExtensionValue::String(t),
+        })
+    }
+    ComplexExtension {
+        url: ITEM_PROVENANCE_URL,
+        extension: Present([
+            Some(Extension {
+                url: "source-organisation",
+                value: ExtensionValue::Identifier(OdsIdentifier::new(
+                    &provenance.source_organisation,
+                )),
+            }),
+            Some(Extension {
+                url: "source-system",
+                value: ExtensionValue::Code(provenance.source_system.as_str()),
+            }),
+            instant("recorded", provenance.recorded.as_ref()),
+            instant("retrieved", provenance.retrieved.as_ref()),
+            text("author", provenance.author.as_ref()),
+            text("status", provenance.status.as_ref()),
+            text("source-version", provenance.source_version.as_ref()),
         ]),
-        text_extension(
-            "source-system",
-            "valueCode",
-            provenance.source_system.as_str(),
-        ),
-    ]);
-    if let Some(recorded) = &provenance.recorded {
-        parts.push(text_extension(
-            "recorded",
-            "valueInstant",
-            recorded.as_str(),
-        ));
     }
-    if let Some(retrieved) = &provenance.retrieved {
-        parts.push(text_extension(
-            "retrieved",
-            "valueInstant",
-            retrieved.as_str(),
-        ));
-    }
-    let texts = [
-        ("author", &provenance.author),
-        ("status", &provenance.status),
-        ("source-version", &provenance.source_version),
-    ];
-    for (name, text) in texts {
-        if let Some(text) = text.as_deref().filter(|t| !t.is_empty()) {
-            parts.push(text_extension(name, "valueString", text));
-        }
-    }
-    object([
-        ("url", Value::from(ITEM_PROVENANCE_URL)),
-        ("extension", Value::Array(parts)),
-    ])
 }
 
 /// The [`SOURCE_ATTRIBUTE_URL`] extension with `name` and `value` sub-extensions. An empty
 /// name or value has no sub-extension (R4 has no empty strings); an attribute with both
 /// empty carries nothing and is `None`.
-pub(super) fn source_attribute(attribute: &SourceAttribute) -> Option<Value> {
-    let parts: Vec<Value> = [("name", &attribute.name), ("value", &attribute.value)]
-        .into_iter()
-        .filter(|(_, text)| !text.is_empty())
-        .map(|(url, text)| text_extension(url, "valueString", text))
-        .collect();
-    (!parts.is_empty()).then(|| {
-        object([
-            ("url", Value::from(SOURCE_ATTRIBUTE_URL)),
-            ("extension", Value::Array(parts)),
-        ])
+pub(super) fn source_attribute<'a>(
+    name: &'a str,
+    value: &'a str,
+) -> Option<ComplexExtension<'a, 2>> {
+    let part = |url, text| {
+        non_empty(text).map(|t| Extension {
+            url,
+            value: ExtensionValue::String(t),
+        })
+    };
+    let parts = Present([part("name", name), part("value", value)]);
+    (!parts.is_empty()).then_some(ComplexExtension {
+        url: SOURCE_ATTRIBUTE_URL,
+        extension: parts,
     })
+}
+
+/// [`source_attribute`] of a canonical source attribute.
+pub(super) fn source_attribute_of(attribute: &SourceAttribute) -> Option<ComplexExtension<'_, 2>> {
+    source_attribute(&attribute.name, &attribute.value)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use keel_model::{Comparator, Decimal, SourceSystem};
+    use serde_json::{Value, json};
+
+    fn to_value(value: impl Serialize) -> Value {
+        serde_json::to_value(value).expect("serialise")
+    }
+
+    fn concept(concept: &CodeableConcept) -> Option<Value> {
+        ConceptJson::new(concept).map(to_value)
+    }
+
+    fn coding(coding: &Coding) -> Option<Value> {
+        CodingJson::new(coding).map(to_value)
+    }
 
     #[test]
     fn a_translated_coding_says_so_and_keeps_every_field() {
@@ -374,12 +545,16 @@ mod tests {
         let q = Quantity::new(value, "mmol/l")
             .with_comparator(Comparator::LessThan)
             .with_ucum_code("mmol/L");
-        let rendered = quantity(&q, false);
+        let rendered = serde_json::to_string(&QuantityJson::new(&q)).expect("serialise");
         assert_eq!(
-            rendered.to_string(),
+            rendered,
             r#"{"value":5.0,"comparator":"<","unit":"mmol/l","system":"http://unitsofmeasure.org","code":"mmol/L"}"#
         );
-        assert!(quantity(&q, true).get("comparator").is_none());
+        assert!(
+            to_value(QuantityJson::simple(&q))
+                .get("comparator")
+                .is_none()
+        );
     }
 
     #[test]
@@ -389,7 +564,7 @@ mod tests {
             SourceSystem::EmisStyle,
         )
         .with_author("Dr A Example");
-        let ext = provenance_extension(&provenance);
+        let ext = to_value(provenance_extension(&provenance));
         let names: Vec<&str> = ext["extension"]
             .as_array()
             .expect("parts")
@@ -397,6 +572,9 @@ mod tests {
             .filter_map(|p| p["url"].as_str())
             .collect();
         assert_eq!(names, ["source-organisation", "source-system", "author"]);
-        assert_eq!(meta_source(&provenance)["source"], "emis-style#Y90001");
+        assert_eq!(
+            to_value(MetaSource(&provenance))["source"],
+            "emis-style#Y90001"
+        );
     }
 }

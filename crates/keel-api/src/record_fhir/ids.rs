@@ -9,8 +9,16 @@
 
 use std::collections::HashSet;
 
+use std::str::Utf8Error;
+
+use serde::ser::Error as _;
+use serde::{Serialize, Serializer};
+
 const FNV_OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
 const FNV_PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+
+/// The prefix of the `urn:uuid:` form, used as `fullUrl` and reference.
+const URN_PREFIX: &str = "urn:uuid:";
 
 /// Mints the ids of one Bundle.
 #[derive(Debug, Default)]
@@ -20,7 +28,7 @@ pub(super) struct Ids {
 
 impl Ids {
     /// The id named by `parts`, unique within this Bundle.
-    pub(super) fn mint(&mut self, parts: &[&str]) -> String {
+    pub(super) fn mint(&mut self, parts: &[&str]) -> ResourceId {
         let base = hash(parts, None);
         let mut hashed = base;
         let mut occurrence = 1u64;
@@ -28,13 +36,63 @@ impl Ids {
             occurrence += 1;
             hashed = hash(parts, Some(occurrence));
         }
-        format_uuid(uuid_bits(hashed))
+        ResourceId::new(uuid_bits(hashed))
     }
 }
 
-/// The `urn:uuid:` form of an id minted by [`Ids::mint`], used as `fullUrl` and reference.
-pub(super) fn urn(id: &str) -> String {
-    format!("urn:uuid:{id}")
+/// A minted id, held in its `urn:uuid:` form (ASCII) so the id and the reference are both
+/// slices of it, with no allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ResourceId {
+    urn: [u8; URN_PREFIX.len() + 36],
+}
+
+impl ResourceId {
+    fn new(bits: u128) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut urn = [b'-'; URN_PREFIX.len() + 36];
+        urn[..URN_PREFIX.len()].copy_from_slice(URN_PREFIX.as_bytes());
+        // The UUID's hyphens are at 8, 13, 18 and 23; every other place is a hex digit.
+        let digits = (URN_PREFIX.len()..urn.len())
+            .filter(|at| !matches!(at - URN_PREFIX.len(), 8 | 13 | 18 | 23));
+        for (nibble, at) in digits.enumerate() {
+            let shift = 124 - 4 * nibble;
+            urn[at] = HEX[((bits >> shift) & 0xf) as usize];
+        }
+        Self { urn }
+    }
+
+    /// The `urn:uuid:` form, used as `fullUrl` and in every reference.
+    fn urn(&self) -> Result<&str, Utf8Error> {
+        std::str::from_utf8(&self.urn)
+    }
+
+    /// The id, e.g. `3f2a…`: a valid FHIR id.
+    fn id(&self) -> Result<&str, Utf8Error> {
+        std::str::from_utf8(&self.urn[URN_PREFIX.len()..])
+    }
+
+    /// Serialises as the `urn:uuid:` form.
+    pub(super) fn as_urn(&self) -> Urn<'_> {
+        Urn(self)
+    }
+}
+
+/// Serialises as the id itself.
+impl Serialize for ResourceId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.id().map_err(S::Error::custom)?)
+    }
+}
+
+/// A [`ResourceId`] serialised as its `urn:uuid:` form.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Urn<'a>(&'a ResourceId);
+
+impl Serialize for Urn<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.urn().map_err(S::Error::custom)?)
+    }
 }
 
 fn hash(parts: &[&str], occurrence: Option<u64>) -> u128 {
@@ -62,18 +120,6 @@ fn uuid_bits(hash: u128) -> u128 {
     (versioned & !(0x3 << 62)) | (0x2 << 62)
 }
 
-fn format_uuid(bits: u128) -> String {
-    let hex = format!("{bits:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,10 +129,13 @@ mod tests {
         let a = Ids::default().mint(&["item", "problems", "weird id/with spaces"]);
         let b = Ids::default().mint(&["item", "problems", "weird id/with spaces"]);
         assert_eq!(a, b);
+        let id = a.id().expect("ASCII");
+        assert_eq!(a.urn().expect("ASCII"), format!("urn:uuid:{id}"));
+        let a = id;
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "8");
         assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
-        assert!(keel_fhir::validate::is_id(&a));
+        assert!(keel_fhir::validate::is_id(a));
     }
 
     #[test]
