@@ -2,10 +2,12 @@
 //! why, and the correlation id that ties logs, audit and responses together.
 
 use keel_model::OdsCode;
+use serde::Serialize;
 use std::fmt;
 
-/// Who is making the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who is making the request. Serialised (for audit records) with a `kind` tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Actor {
     /// A person, identified by their user id and the role they selected.
     User { user_id: String, role_code: String },
@@ -17,8 +19,9 @@ pub enum Actor {
 }
 
 /// Why the data is being used. Direct care and secondary uses are treated differently by
-/// opt-outs and data minimisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// opt-outs and data minimisation. Serialised as its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PurposeOfUse {
     DirectCare,
     Administration,
@@ -38,7 +41,8 @@ impl PurposeOfUse {
 }
 
 /// An opaque id that correlates everything one request caused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
 pub struct CorrelationId(String);
 
 impl CorrelationId {

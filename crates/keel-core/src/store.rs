@@ -4,6 +4,7 @@
 //! The store persists versions and index rows; all FHIR rules (ids, versions, meta,
 //! conditional logic, validation, index extraction) live above it in the core, once.
 
+use crate::audit::{AuditEntry, ChainHash, Checkpoint};
 use keel_fhir::index::IndexEntry;
 use keel_fhir::search::SearchQuery;
 use std::sync::Arc;
@@ -109,8 +110,26 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Reading the audit log (see [`crate::audit`]).
+pub trait AuditRead {
+    /// Up to `limit` entries with a sequence of at least `from`, in sequence order.
+    fn audit_entries(&mut self, from: u64, limit: usize) -> StoreResult<Vec<AuditEntry>>;
+    /// Every checkpoint, in sequence order.
+    fn audit_checkpoints(&mut self) -> StoreResult<Vec<Checkpoint>>;
+}
+
+/// Appending to the audit log, inside a write transaction. Append-only: there is no way to
+/// change or remove an entry or a checkpoint.
+pub trait AuditLog {
+    /// The sequence and hash of the last entry; `None` while the log is empty.
+    fn audit_head(&mut self) -> StoreResult<Option<(u64, ChainHash)>>;
+    /// Fails with [`StoreError::Conflict`] if the sequence is taken.
+    fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<()>;
+    fn append_audit_checkpoint(&mut self, checkpoint: &Checkpoint) -> StoreResult<()>;
+}
+
 /// Reads that need no transaction.
-pub trait StoreRead {
+pub trait StoreRead: AuditRead {
     /// The current version (possibly a deletion) of a resource.
     fn read(&mut self, resource_type: &str, id: &str) -> StoreResult<Option<StoredResource>>;
     fn read_version(
@@ -133,7 +152,7 @@ pub trait StoreRead {
 /// A write transaction: everything in it commits atomically or not at all. While it is open,
 /// no other writer can change the store, so read-then-write sequences (conditional create)
 /// are race-free. Dropping it without commit rolls back.
-pub trait StoreTx: StoreRead {
+pub trait StoreTx: StoreRead + AuditLog {
     fn write(&mut self, version: NewVersion) -> StoreResult<()>;
     fn set_checkpoint(&mut self, key: &str, value: &str) -> StoreResult<()>;
     fn commit(self: Box<Self>) -> StoreResult<()>;

@@ -20,8 +20,10 @@ pub const INDEX_TABLES: [&str; 7] = [
     "sp_uri",
 ];
 
-/// Migrations in order; the database records how many it has applied.
-const MIGRATIONS: &[&str] = &[r#"
+/// Migrations in order; the database records how many it has applied. The audit tables
+/// (migration 2) are append-only: the store's code only inserts into them.
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE resources (
     rid INTEGER PRIMARY KEY,
     rtype TEXT NOT NULL,
@@ -66,7 +68,12 @@ CREATE INDEX sp_quantity_rid ON sp_quantity(rid, param);
 CREATE TABLE sp_uri (param INTEGER NOT NULL, value TEXT NOT NULL, rid INTEGER NOT NULL,
     PRIMARY KEY (param, value, rid)) WITHOUT ROWID;
 CREATE INDEX sp_uri_rid ON sp_uri(rid, param);
-"#];
+"#,
+    r#"
+CREATE TABLE audit (sequence INTEGER PRIMARY KEY, record BLOB NOT NULL, hash BLOB NOT NULL);
+CREATE TABLE audit_checkpoints (sequence INTEGER PRIMARY KEY, hash BLOB NOT NULL, signature BLOB NOT NULL);
+"#,
+];
 
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let applied: i64 = conn

@@ -2,12 +2,14 @@
 //! for serving, every commit is synced (`synchronous=FULL`): an acknowledged write survives a
 //! crash of the process or the machine. Opened for a bulk load, see [`Durability::Resumable`].
 
+use crate::audit;
 use crate::pending_index::PendingIndex;
 use crate::query::{Compiler, ParamIds, Sql, SqlValue};
 use crate::schema;
+use keel_core::audit::{AuditEntry, ChainHash, Checkpoint};
 use keel_core::store::{
-    HistoryPage, HistoryQuery, HistoryScope, NewVersion, ResourceStore, SearchResult, StoreError,
-    StoreRead, StoreResult, StoreTx, StoredResource, WriteMethod,
+    AuditLog, AuditRead, HistoryPage, HistoryQuery, HistoryScope, NewVersion, ResourceStore,
+    SearchResult, StoreError, StoreRead, StoreResult, StoreTx, StoredResource, WriteMethod,
 };
 use keel_fhir::search::{Include, SearchQuery, TotalMode};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -284,6 +286,34 @@ impl SqliteTx<'_> {
 
 impl_store_read!(SqliteReader<'_>);
 impl_store_read!(SqliteTx<'_>);
+
+macro_rules! impl_audit_read {
+    ($ty:ty) => {
+        impl AuditRead for $ty {
+            fn audit_entries(&mut self, from: u64, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+                audit::entries(self.conn_ref(), from, limit)
+            }
+            fn audit_checkpoints(&mut self) -> StoreResult<Vec<Checkpoint>> {
+                audit::checkpoints(self.conn_ref())
+            }
+        }
+    };
+}
+
+impl_audit_read!(SqliteReader<'_>);
+impl_audit_read!(SqliteTx<'_>);
+
+impl AuditLog for SqliteTx<'_> {
+    fn audit_head(&mut self) -> StoreResult<Option<(u64, ChainHash)>> {
+        audit::head(&self.conn)
+    }
+    fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<()> {
+        audit::append(&self.conn, entry)
+    }
+    fn append_audit_checkpoint(&mut self, checkpoint: &Checkpoint) -> StoreResult<()> {
+        audit::append_checkpoint(&self.conn, checkpoint)
+    }
+}
 
 impl StoreTx for SqliteTx<'_> {
     fn write(&mut self, v: NewVersion) -> StoreResult<()> {

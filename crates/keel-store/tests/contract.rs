@@ -2,6 +2,7 @@
 //! store; `contract_tests!` instantiates them for a backend (SQLite here; PostgreSQL joins in
 //! its own issue).
 
+use keel_core::audit::{self, AuditEntry, AuditOutcome, AuditRecord, CheckpointSigner, Subject};
 use keel_core::clock::{SequentialIds, SteppingClock};
 use keel_core::fhir::FhirService;
 use keel_core::store::{
@@ -12,6 +13,7 @@ use keel_fhir::definitions;
 use keel_fhir::index::{IndexEntry, IndexValue};
 use keel_fhir::search::{Handling, parse_query};
 use serde_json::{Value, json};
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 fn ctx() -> RequestContext {
@@ -408,6 +410,104 @@ pub fn referencing_finds_the_compartment(store: &dyn ResourceStore) {
     );
 }
 
+fn audit_record(n: usize) -> AuditRecord {
+    AuditRecord::new(
+        &RequestContext::local_development(
+            CorrelationId::parse(&format!("audit-{n}")).expect("id"),
+        ),
+        keel_model::Instant::parse("2026-01-02T03:04:05Z").expect("instant"),
+        Subject {
+            interaction: "read".into(),
+            patients: vec![format!("Patient/{n}")],
+            resources: vec![format!("Patient/{n}")],
+        },
+        AuditOutcome::Permit,
+    )
+}
+
+fn audit_signer() -> CheckpointSigner {
+    CheckpointSigner::new(
+        ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
+        NonZeroU64::new(2).expect("non-zero"),
+    )
+}
+
+pub fn audit_entries_append_in_a_transaction_and_read_back_in_order(store: &dyn ResourceStore) {
+    let signer = audit_signer();
+    let mut tx = store.begin().expect("begin");
+    assert_eq!(tx.audit_head().expect("head"), None);
+    let mut appended = Vec::new();
+    for n in 0..5 {
+        appended.push(audit::append(tx.as_mut(), &audit_record(n), &signer).expect("append"));
+    }
+    tx.commit().expect("commit");
+
+    let mut reader = store.reader().expect("reader");
+    let all = reader.audit_entries(0, 100).expect("entries");
+    assert_eq!(all, appended);
+    assert_eq!(
+        all.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+    let range = reader.audit_entries(2, 2).expect("range");
+    assert_eq!(
+        range.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    let checkpoints = reader.audit_checkpoints().expect("checkpoints");
+    assert_eq!(
+        checkpoints.iter().map(|c| c.sequence).collect::<Vec<_>>(),
+        vec![2, 4]
+    );
+    let verified = audit::verify(&all, &checkpoints, &signer.verifying_key(), signer.every())
+        .expect("verifies");
+    assert_eq!((verified.last, verified.signed_through), (5, 4));
+
+    // A later transaction continues the chain from the stored head.
+    let mut tx = store.begin().expect("begin");
+    assert_eq!(tx.audit_head().expect("head"), Some((5, appended[4].hash)));
+    let sixth = audit::append(tx.as_mut(), &audit_record(5), &signer).expect("append");
+    tx.commit().expect("commit");
+    assert_eq!(sixth.sequence, 6);
+}
+
+pub fn audit_entries_roll_back_with_their_transaction(store: &dyn ResourceStore) {
+    let signer = audit_signer();
+    {
+        let mut tx = store.begin().expect("begin");
+        for n in 0..2 {
+            audit::append(tx.as_mut(), &audit_record(n), &signer).expect("append");
+        }
+        assert_eq!(tx.audit_entries(0, 10).expect("entries").len(), 2);
+    } // dropped without commit
+    let mut reader = store.reader().expect("reader");
+    assert!(reader.audit_entries(0, 10).expect("entries").is_empty());
+    assert!(reader.audit_checkpoints().expect("checkpoints").is_empty());
+}
+
+pub fn an_audit_sequence_is_never_overwritten(store: &dyn ResourceStore) {
+    let signer = audit_signer();
+    let mut tx = store.begin().expect("begin");
+    let first = audit::append(tx.as_mut(), &audit_record(0), &signer).expect("append");
+    let again = AuditEntry {
+        record: b"forged".to_vec(),
+        ..first.clone()
+    };
+    assert!(matches!(
+        tx.append_audit(&again),
+        Err(StoreError::Conflict(_))
+    ));
+    tx.commit().expect("commit");
+    assert_eq!(
+        store
+            .reader()
+            .expect("reader")
+            .audit_entries(0, 10)
+            .expect("entries"),
+        vec![first]
+    );
+}
+
 macro_rules! contract_tests {
     ($make:expr) => {
         #[test]
@@ -464,6 +564,21 @@ macro_rules! contract_tests {
         fn referencing_finds_the_compartment() {
             let (_guard, store) = $make;
             super::referencing_finds_the_compartment(store.as_ref());
+        }
+        #[test]
+        fn audit_entries_append_in_a_transaction_and_read_back_in_order() {
+            let (_guard, store) = $make;
+            super::audit_entries_append_in_a_transaction_and_read_back_in_order(store.as_ref());
+        }
+        #[test]
+        fn audit_entries_roll_back_with_their_transaction() {
+            let (_guard, store) = $make;
+            super::audit_entries_roll_back_with_their_transaction(store.as_ref());
+        }
+        #[test]
+        fn an_audit_sequence_is_never_overwritten() {
+            let (_guard, store) = $make;
+            super::an_audit_sequence_is_never_overwritten(store.as_ref());
         }
     };
 }
