@@ -1,5 +1,7 @@
 //! `keel`: the command that wires Keel together.
 
+mod audit;
+mod audit_key;
 mod import;
 mod serve;
 mod sim;
@@ -31,6 +33,8 @@ enum Command {
     Import(import::ImportArgs),
     /// The simulated PCN: generate a synthetic population.
     Sim(sim::SimArgs),
+    /// The audit trail: `keel audit verify`.
+    Audit(audit::AuditArgs),
 }
 
 /// mimalloc: measurably faster than the system allocator for the many small, short-lived
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Import(args) => import::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::Audit(args) => audit::run(args),
     };
     match result {
         Ok(code) => code,

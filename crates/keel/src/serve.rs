@@ -59,6 +59,9 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
     let fhir = crate::open_service(&args.data, keel_store::Durability::EveryCommit)?;
+    // The audit signing key exists before the first request, so every audit entry can be
+    // covered by a checkpoint signed with it (appending entries per request is the next step).
+    crate::audit_key::open_or_create(&args.data)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     // Store calls run on the blocking pool, one pooled database connection each: bounding the
     // pool bounds the connections and their page caches (memory).
