@@ -176,3 +176,42 @@ fn fhir_service_methods_take_a_request_context() {
         "FhirService methods without a RequestContext: {offenders:#?}"
     );
 }
+
+/// The audit log is append-only: no source file of any crate updates or deletes its rows
+/// (only the tamper tests do, as an attacker would).
+#[test]
+fn no_code_updates_or_deletes_audit_rows() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut offenders = Vec::new();
+    let mut stack: Vec<std::path::PathBuf> = std::fs::read_dir(&crates)
+        .expect("crates")
+        .map(|e| e.expect("entry").path().join("src"))
+        .filter(|p| p.is_dir())
+        .collect();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("source dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path)
+                .expect("source")
+                .to_ascii_uppercase();
+            for table in ["AUDIT", "AUDIT_CHECKPOINTS"] {
+                for statement in [format!("UPDATE {table} "), format!("DELETE FROM {table}")] {
+                    if source.contains(&statement) {
+                        offenders.push(format!("{}: {statement}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "audit rows changed in code: {offenders:?}"
+    );
+}
