@@ -92,3 +92,26 @@ fn read_hex(path: &Path) -> Result<[u8; 32], String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_created_once_and_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let created = open_or_create(dir.path()).expect("create");
+        let again = open_or_create(dir.path()).expect("open");
+        assert_eq!(created.to_bytes(), again.to_bytes());
+        assert_eq!(public(dir.path()).expect("public"), created.verifying_key());
+    }
+
+    #[test]
+    fn a_lost_secret_key_is_not_silently_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        open_or_create(dir.path()).expect("create");
+        fs::remove_file(secret_path(dir.path())).expect("remove");
+        let refused = open_or_create(dir.path()).expect_err("refused");
+        assert!(refused.contains("restore the key"), "{refused}");
+    }
+}
