@@ -2,6 +2,7 @@
 //! why, and the correlation id that ties logs, audit and responses together.
 
 use keel_model::OdsCode;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Who is making the request.
@@ -18,7 +19,8 @@ pub enum Actor {
 
 /// Why the data is being used. Direct care and secondary uses are treated differently by
 /// opt-outs and data minimisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PurposeOfUse {
     DirectCare,
     Administration,
