@@ -16,7 +16,7 @@ mod render;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use keel_core::CorrelationId;
 use keel_core::fhir::FhirService;
 use keel_integrations::directory::Directory;
@@ -92,6 +92,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(practices_http::capabilities),
         )
         .route("/api/practices/{ods}/history", get(practices_http::history))
+        .route("/api/practices/{ods}/probe", post(practices_http::probe))
         .route("/health/live", get(health_http::live))
         .route("/health/ready", get(health_http::ready))
         .route("/metrics", get(metrics_http::metrics))

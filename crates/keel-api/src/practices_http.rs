@@ -6,6 +6,16 @@
 //!   `.../history` (every version, oldest first);
 //! - `PUT /api/practices/{ods}` — a new version of the connection; `If-Match: W/"<version>"`
 //!   is required to change an existing practice (412 when stale), `?reason=` is kept with it.
+//!   The new version starts unprobed and is probed in the background at once;
+//! - `POST /api/practices/{ods}/probe` — asks the practice's interfaces what they offer now
+//!   (GP Connect's CapabilityStatement) and answers with the capability profile that follows.
+//!   A probe that failed is listed (200), never an error of the request: the previous probe,
+//!   or configuration alone, stays in force.
+//!
+//! A capability profile is shown as it routes: built from the connection plus the probes of
+//! the current version, with the probes themselves (`probes`: interface, `probed_at`,
+//! `offered`) and the interfaces whose last probe failed (`probe_failures`). Older versions in
+//! `.../history` are shown with their profile from configuration alone.
 //!
 //! Errors are OperationOutcomes from [`crate::integration_outcome`].
 
@@ -18,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 use keel_core::integration::PracticeConnection;
 use keel_core::{CorrelationId, RequestContext};
 use keel_integrations::directory::{ConnectionVersion, Directory, DirectoryError};
+use keel_integrations::probing::ProbeStatus;
 use keel_model::{IssueType, OdsCode, OperationOutcome};
 use serde_json::{Value, json};
 
@@ -75,8 +86,22 @@ fn parse_ods(ods: &str) -> Result<OdsCode, Refusal> {
     OdsCode::parse(ods).map_err(|e| refusal(400, IssueType::Value, &format!("'{ods}': {e}")))
 }
 
-/// A version as shown: secrets masked, with the capability profile.
-fn view(version: &ConnectionVersion) -> Value {
+/// The capability profile of `connection` with `probing`, and the probes themselves.
+fn profile_view(connection: &PracticeConnection, probing: &ProbeStatus) -> Value {
+    let mut shown = serde_json::to_value(connection.capability_profile_with(&probing.probes))
+        .unwrap_or(Value::Null);
+    shown["probes"] = serde_json::to_value(&probing.probes).unwrap_or(Value::Null);
+    shown["probe_failures"] = serde_json::to_value(&probing.failures).unwrap_or(Value::Null);
+    shown
+}
+
+/// What probing the current version of `ods` has found.
+fn found_by_probing(directory: &Directory, ods: &OdsCode) -> ProbeStatus {
+    directory.probe_status(ods).unwrap_or_default()
+}
+
+/// A version as shown: secrets masked, with the capability profile built with `probing`.
+fn view(version: &ConnectionVersion, probing: &ProbeStatus) -> Value {
     let mut shown = serde_json::to_value(version).unwrap_or(Value::Null);
     if let Some(local) = shown
         .pointer_mut("/connection/local_configuration")
@@ -88,8 +113,7 @@ fn view(version: &ConnectionVersion) -> Value {
             }
         }
     }
-    shown["capabilities"] =
-        serde_json::to_value(version.connection.capability_profile()).unwrap_or(Value::Null);
+    shown["capabilities"] = profile_view(&version.connection, probing);
     shown
 }
 
@@ -97,23 +121,29 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Response {
     let Some(directory) = &state.directory else {
         return json_answer(200, &json!([]));
     };
-    let all: Vec<Value> = directory.current().iter().map(view).collect();
+    let all: Vec<Value> = directory
+        .current()
+        .iter()
+        .map(|v| view(v, &found_by_probing(directory, &v.connection.ods)))
+        .collect();
     json_answer(200, &Value::Array(all))
 }
 
-fn current(state: &AppState, ods: &str) -> Result<ConnectionVersion, Refusal> {
+/// The current version of `ods` and what probing it has found.
+fn current(state: &AppState, ods: &str) -> Result<(ConnectionVersion, ProbeStatus), Refusal> {
     let directory = directory(state)?;
     let ods = parse_ods(ods)?;
-    directory.history(&ods).pop().ok_or_else(|| {
-        let (status, o) = directory_error(&DirectoryError::UnknownPractice(ods));
+    let version = directory.history(&ods).pop().ok_or_else(|| {
+        let (status, o) = directory_error(&DirectoryError::UnknownPractice(ods.clone()));
         Refusal(status, o)
-    })
+    })?;
+    Ok((version, found_by_probing(directory, &ods)))
 }
 
 pub async fn one(State(state): State<Arc<AppState>>, Path(ods): Path<String>) -> Response {
     match current(&state, &ods) {
-        Ok(version) => {
-            let mut response = json_answer(200, &view(&version));
+        Ok((version, probing)) => {
+            let mut response = json_answer(200, &view(&version, &probing));
             if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", version.version)) {
                 response.headers_mut().insert(header::ETAG, etag);
             }
@@ -125,12 +155,48 @@ pub async fn one(State(state): State<Arc<AppState>>, Path(ods): Path<String>) ->
 
 pub async fn capabilities(State(state): State<Arc<AppState>>, Path(ods): Path<String>) -> Response {
     match current(&state, &ods) {
-        Ok(version) => json_answer(
-            200,
-            &serde_json::to_value(version.connection.capability_profile()).unwrap_or(Value::Null),
-        ),
+        Ok((version, probing)) => json_answer(200, &profile_view(&version.connection, &probing)),
         Err(refusal) => refusal.into_response(),
     }
+}
+
+pub async fn probe(
+    State(state): State<Arc<AppState>>,
+    Path(ods): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let directory = match directory(&state) {
+        Ok(d) => d.clone(),
+        Err(refusal) => return refusal.into_response(),
+    };
+    let ods = match parse_ods(&ods) {
+        Ok(ods) => ods,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let ctx = context(&state, &headers);
+    match directory.probe(&ctx, &ods).await {
+        Ok(probing) => match directory.history(&ods).pop() {
+            Some(version) => json_answer(200, &profile_view(&version.connection, &probing)),
+            None => outcome_of(&DirectoryError::UnknownPractice(ods)),
+        },
+        Err(e) => outcome_of(&e),
+    }
+}
+
+fn outcome_of(error: &DirectoryError) -> Response {
+    let (status, o) = directory_error(error);
+    outcome(status, &o)
+}
+
+/// The request's context: local development, under the caller's `X-Request-Id` or a new one.
+fn context(state: &AppState, headers: &HeaderMap) -> RequestContext {
+    RequestContext::local_development(
+        headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(CorrelationId::parse)
+            .unwrap_or_else(|| state.new_correlation_id()),
+    )
 }
 
 pub async fn history(State(state): State<Arc<AppState>>, Path(ods): Path<String>) -> Response {
@@ -144,10 +210,15 @@ pub async fn history(State(state): State<Arc<AppState>>, Path(ods): Path<String>
     };
     let versions = directory.history(&ods);
     if versions.is_empty() {
-        let (status, o) = directory_error(&DirectoryError::UnknownPractice(ods));
-        return outcome(status, &o);
+        return outcome_of(&DirectoryError::UnknownPractice(ods));
     }
-    json_answer(200, &Value::Array(versions.iter().map(view).collect()))
+    let unprobed = ProbeStatus::default();
+    let current = found_by_probing(directory, &ods);
+    let shown = versions.iter().enumerate().map(|(i, v)| {
+        let latest = i + 1 == versions.len();
+        view(v, if latest { &current } else { &unprobed })
+    });
+    json_answer(200, &Value::Array(shown.collect()))
 }
 
 pub async fn put(
@@ -202,29 +273,25 @@ pub async fn put(
     let reason = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "reason")
         .map(|(_, v)| v.into_owned());
-    let ctx = RequestContext::local_development(
-        headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .and_then(CorrelationId::parse)
-            .unwrap_or_else(|| state.new_correlation_id()),
-    );
-    let registered =
-        tokio::task::spawn_blocking(move || directory.register(&ctx, connection, expected, reason))
-            .await;
+    let ctx = context(&state, &headers);
+    let registering = directory.clone();
+    let registered = tokio::task::spawn_blocking(move || {
+        let version = registering.register(&ctx, connection, expected, reason);
+        (ctx, version)
+    })
+    .await;
     match registered {
-        Ok(Ok(version)) => {
+        Ok((ctx, Ok(version))) => {
             let status = if version.version == 1 { 201 } else { 200 };
-            let mut response = json_answer(status, &view(&version));
+            let probing = found_by_probing(&directory, &ods);
+            let mut response = json_answer(status, &view(&version, &probing));
+            tokio::spawn(async move { directory.probe(&ctx, &ods).await });
             if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", version.version)) {
                 response.headers_mut().insert(header::ETAG, etag);
             }
             response
         }
-        Ok(Err(e)) => {
-            let (status, o) = directory_error(&e);
-            outcome(status, &o)
-        }
+        Ok((_, Err(e))) => outcome_of(&e),
         Err(e) => refuse(
             500,
             IssueType::Exception,

@@ -2,7 +2,7 @@
 //! why, and the correlation id that ties logs, audit and responses together.
 
 use keel_model::OdsCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Who is making the request. Serialised (for audit records) with a `kind` tag.
@@ -20,7 +20,7 @@ pub enum Actor {
 
 /// Why the data is being used. Direct care and secondary uses are treated differently by
 /// opt-outs and data minimisation. Serialised as its code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PurposeOfUse {
     DirectCare,

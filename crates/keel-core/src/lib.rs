@@ -7,6 +7,7 @@ pub mod context;
 pub mod error;
 pub mod fhir;
 pub mod integration;
+pub mod policy;
 pub mod store;
 
 pub use context::{Actor, CorrelationId, PurposeOfUse, RequestContext};

@@ -11,12 +11,24 @@
 //! Every adapter is wrapped in a [`GuardedSystem`] with its own circuit breaker, so each call
 //! is bounded, traced and counted the same way; [`Directory::connection_health`] reports the
 //! circuits. Registering a new version of a practice builds new adapters with closed circuits.
+//!
+//! # Probing
+//!
+//! [`Directory::probe`] asks every adapter of a practice what its interface offers
+//! ([`PracticeSystem::probe`]: GP Connect's CapabilityStatement; the supplier APIs cannot be
+//! asked) and keeps the answers with the practice ([`ProbeStatus`]), so
+//! [`Practice::system_for`] routes by configuration plus probes from then on. A failed probe
+//! keeps the previous result and is reported beside it; it never fails anything else. A new
+//! version of a connection starts unprobed (its adapters are new); answers that arrive after a
+//! new version replaced the adapters probed are dropped. [`Directory::probe_all`] probes every
+//! practice at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use keel_core::integration::{
     FederatedRecord, IntegrationError, Interface, Practice, PracticeConnection, PracticeSystem,
     federated_record,
@@ -33,6 +45,7 @@ use crate::gpconnect::{GpConnectSystem, provider_asid};
 use crate::guarded::GuardedSystem;
 use crate::http::{self, Endpoint};
 use crate::pds::{PdsClient, Restriction, Retrieval};
+use crate::probing::ProbeStatus;
 use crate::telemetry::IntegrationMetrics;
 use crate::tpp::{TppCredentials, TppSystem};
 
@@ -84,10 +97,12 @@ pub enum RecordError {
     Integration(#[from] IntegrationError),
 }
 
-/// A practice with its adapters and their circuits.
+/// A practice with its adapters, their circuits, and what probing them found (its probes are
+/// also the practice's).
 struct Connected {
     practice: Arc<Practice>,
     circuits: Vec<(Interface, Arc<CircuitBreaker>)>,
+    probing: ProbeStatus,
 }
 
 #[derive(Default)]
@@ -368,9 +383,70 @@ impl Directory {
             practice: Arc::new(Practice {
                 connection: connection.clone(),
                 systems,
+                probes: Vec::new(),
             }),
             circuits,
+            probing: ProbeStatus::default(),
         })
+    }
+
+    /// Probes every adapter of `ods` concurrently and keeps the answers with the practice (see
+    /// the module docs); returns what probing has found, failures included.
+    ///
+    /// # Errors
+    /// [`DirectoryError::UnknownPractice`] when `ods` is not in the directory.
+    pub async fn probe(
+        &self,
+        ctx: &RequestContext,
+        ods: &OdsCode,
+    ) -> Result<ProbeStatus, DirectoryError> {
+        let unknown = || DirectoryError::UnknownPractice(ods.clone());
+        let probed = self.practice(ods).ok_or_else(unknown)?;
+        let answers = join_all(
+            probed
+                .systems
+                .iter()
+                .map(|system| async move { (system.interface(), system.probe(ctx).await) }),
+        )
+        .await;
+        let at = http::now();
+        let mut registry = self.write();
+        let connected = registry.practices.get_mut(ods).ok_or_else(unknown)?;
+        let same_adapters = connected.practice.systems.len() == probed.systems.len()
+            && connected
+                .practice
+                .systems
+                .iter()
+                .zip(&probed.systems)
+                .all(|(a, b)| Arc::ptr_eq(a, b));
+        if !same_adapters {
+            return Ok(connected.probing.clone());
+        }
+        let probing = connected.probing.after(answers, &at);
+        connected.practice = Arc::new(Practice {
+            connection: probed.connection.clone(),
+            systems: probed.systems.clone(),
+            probes: probing.probes.clone(),
+        });
+        connected.probing = probing.clone();
+        Ok(probing)
+    }
+
+    /// Probes every practice concurrently (each bounded by its connections' timeouts); what
+    /// probing has found, by practice.
+    pub async fn probe_all(&self, ctx: &RequestContext) -> BTreeMap<OdsCode, ProbeStatus> {
+        let all: Vec<OdsCode> = self.read().practices.keys().cloned().collect();
+        let probed = join_all(all.into_iter().map(|ods| async move {
+            let status = self.probe(ctx, &ods).await;
+            status.ok().map(|status| (ods, status))
+        }))
+        .await;
+        probed.into_iter().flatten().collect()
+    }
+
+    /// What probing `ods` has found (empty when never probed).
+    pub fn probe_status(&self, ods: &OdsCode) -> Option<ProbeStatus> {
+        self.read().practices.get(ods).map(|c| c.probing.clone())
     }
 
     /// The record of `nhs_number` from their registered practice (see the module docs for how

@@ -20,6 +20,11 @@
 //!   supplier's words may name the patient), no URL, nothing from the request.
 //! - **Metrics** ([`IntegrationMetrics`]): the call counted by outcome, its latency, and the
 //!   connection's circuit state.
+//!
+//! A probe ([`PracticeSystem::probe`]) is guarded as a read, traced and counted under the
+//! operation label `probe`: it shares the connection's circuit, so a probe of a practice in an
+//! outage is refused at once while its circuit is open, and failing probes count towards
+//! opening it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +44,29 @@ use crate::telemetry::{CallOutcome, IntegrationMetrics};
 
 /// The tracing target of adapter call events.
 pub const TRACE_TARGET: &str = "keel::integration";
+
+/// The operation label of a probe in traces and metrics.
+pub const PROBE_LABEL: &str = "probe";
+
+/// What a guarded call is: an operation of the contract, or a probe of the interface.
+#[derive(Debug, Clone, Copy)]
+enum Call {
+    Operation(Operation),
+    Probe,
+}
+
+impl Call {
+    fn key(self) -> &'static str {
+        match self {
+            Call::Operation(operation) => operation.key(),
+            Call::Probe => PROBE_LABEL,
+        }
+    }
+
+    fn is_write(self) -> bool {
+        matches!(self, Call::Operation(operation) if operation.is_write())
+    }
+}
 
 /// An adapter behind Keel's circuit breaker, time budget, retry rule, tracing and metrics (see
 /// the module docs).
@@ -70,12 +98,12 @@ impl GuardedSystem {
         }
     }
 
-    /// One call of `operation`: `attempt` starts a request; `outcome_of` names a success's
-    /// outcome (a patient not found is not "ok").
+    /// One `call`: `attempt` starts a request; `outcome_of` names a success's outcome (a
+    /// patient not found is not "ok").
     fn guarded<'a, T, F>(
         &'a self,
         ctx: &'a RequestContext,
-        operation: Operation,
+        call: Call,
         attempt: F,
         outcome_of: fn(&T) -> CallOutcome,
     ) -> BoxFuture<'a, Result<T, IntegrationError>>
@@ -94,7 +122,7 @@ impl GuardedSystem {
                     (Err(refused), CallOutcome::CircuitOpen, 0)
                 }
                 Ok(permit) => {
-                    let (answer, attempts) = if operation.is_write() {
+                    let (answer, attempts) = if call.is_write() {
                         (attempt().await, 1)
                     } else {
                         self.read(&attempt, started).await
@@ -113,11 +141,11 @@ impl GuardedSystem {
             self.metrics.record_call(
                 self.practice(),
                 self.interface(),
-                operation,
+                call.key(),
                 outcome,
                 latency,
             );
-            self.trace(ctx, operation, outcome, latency, attempts);
+            self.trace(ctx, call, outcome, latency, attempts);
             answer
         })
     }
@@ -159,7 +187,7 @@ impl GuardedSystem {
     fn trace(
         &self,
         ctx: &RequestContext,
-        operation: Operation,
+        call: Call,
         outcome: CallOutcome,
         latency: Duration,
         attempts: u32,
@@ -175,7 +203,7 @@ impl GuardedSystem {
                     correlation_id,
                     practice,
                     interface,
-                    operation = operation.key(),
+                    operation = call.key(),
                     outcome = outcome.key(),
                     latency_ms,
                     attempts,
@@ -188,7 +216,7 @@ impl GuardedSystem {
                     correlation_id,
                     practice,
                     interface,
-                    operation = operation.key(),
+                    operation = call.key(),
                     outcome = outcome.key(),
                     latency_ms,
                     attempts,
@@ -212,6 +240,13 @@ impl PracticeSystem for GuardedSystem {
         self.inner.interface()
     }
 
+    fn probe<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Option<Vec<Operation>>, IntegrationError>> {
+        self.guarded(ctx, Call::Probe, move || self.inner.probe(ctx), ok)
+    }
+
     fn find_patient<'a>(
         &'a self,
         ctx: &'a RequestContext,
@@ -219,7 +254,7 @@ impl PracticeSystem for GuardedSystem {
     ) -> BoxFuture<'a, Result<Option<(PatientAtPractice, Demographics)>, IntegrationError>> {
         self.guarded(
             ctx,
-            Operation::FindPatient,
+            Call::Operation(Operation::FindPatient),
             move || self.inner.find_patient(ctx, nhs_number),
             |found| match found {
                 Some(_) => CallOutcome::Ok,
@@ -236,7 +271,7 @@ impl PracticeSystem for GuardedSystem {
     ) -> BoxFuture<'a, Result<SectionContent, IntegrationError>> {
         self.guarded(
             ctx,
-            read_operation(section),
+            Call::Operation(read_operation(section)),
             move || self.inner.read_section(ctx, patient, section),
             ok,
         )
@@ -250,7 +285,7 @@ impl PracticeSystem for GuardedSystem {
     ) -> BoxFuture<'a, Result<Vec<FreeSlot>, IntegrationError>> {
         self.guarded(
             ctx,
-            Operation::SearchFreeSlots,
+            Call::Operation(Operation::SearchFreeSlots),
             move || self.inner.search_free_slots(ctx, from, to),
             ok,
         )
@@ -263,7 +298,7 @@ impl PracticeSystem for GuardedSystem {
     ) -> BoxFuture<'a, Result<WriteReceipt, IntegrationError>> {
         self.guarded(
             ctx,
-            Operation::BookAppointment,
+            Call::Operation(Operation::BookAppointment),
             move || self.inner.book_appointment(ctx, request),
             ok,
         )
@@ -276,7 +311,7 @@ impl PracticeSystem for GuardedSystem {
     ) -> BoxFuture<'a, Result<WriteReceipt, IntegrationError>> {
         self.guarded(
             ctx,
-            Operation::CancelAppointment,
+            Call::Operation(Operation::CancelAppointment),
             move || self.inner.cancel_appointment(ctx, request),
             ok,
         )
@@ -289,7 +324,7 @@ impl PracticeSystem for GuardedSystem {
     ) -> BoxFuture<'a, Result<WriteReceipt, IntegrationError>> {
         self.guarded(
             ctx,
-            Operation::CreateTask,
+            Call::Operation(Operation::CreateTask),
             move || self.inner.create_task(ctx, request),
             ok,
         )
@@ -302,7 +337,7 @@ impl PracticeSystem for GuardedSystem {
     ) -> BoxFuture<'a, Result<WriteReceipt, IntegrationError>> {
         self.guarded(
             ctx,
-            Operation::AddEntry,
+            Call::Operation(Operation::AddEntry),
             move || self.inner.add_entry(ctx, request),
             ok,
         )
@@ -315,7 +350,7 @@ impl PracticeSystem for GuardedSystem {
     ) -> BoxFuture<'a, Result<WriteReceipt, IntegrationError>> {
         self.guarded(
             ctx,
-            Operation::AttachDocument,
+            Call::Operation(Operation::AttachDocument),
             move || self.inner.attach_document(ctx, request),
             ok,
         )
@@ -389,6 +424,13 @@ mod tests {
         }
         fn interface(&self) -> Interface {
             Interface::TppStyle
+        }
+        fn probe<'a>(
+            &'a self,
+            _: &'a RequestContext,
+        ) -> BoxFuture<'a, Result<Option<Vec<Operation>>, IntegrationError>> {
+            let answer = self.next();
+            Box::pin(async move { answer.await.map(|()| Some(vec![Operation::ReadProblems])) })
         }
         fn find_patient<'a>(
             &'a self,
@@ -592,6 +634,32 @@ mod tests {
         assert_eq!(reason(read(&system).await), "answered HTTP 503");
         assert_eq!(system.circuit.state(Instant::now()), CircuitState::Open);
         assert_eq!(scripted.requests.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_probe_is_guarded_as_a_read_and_counted_as_a_probe() {
+        let script = vec![
+            (Duration::ZERO, down("could not connect")),
+            (Duration::ZERO, Ok(())),
+            (Duration::ZERO, down("answered HTTP 503")),
+        ];
+        let (system, scripted, metrics) =
+            guarded(script, Duration::from_secs(1), policy(1, 60_000));
+        assert_eq!(
+            system.probe(&ctx()).await,
+            Ok(Some(vec![Operation::ReadProblems])),
+            "asked once more after an early transport failure"
+        );
+        assert_eq!(reason(system.probe(&ctx()).await), "answered HTTP 503");
+        assert!(reason(system.probe(&ctx()).await).starts_with("circuit open"));
+        assert_eq!(scripted.requests.load(Ordering::SeqCst), 3);
+        let text = exposition(&metrics);
+        for outcome in ["ok", "unavailable", "circuit-open"] {
+            let line = format!(
+                r#"keel_integration_calls_total{{interface="tpp-style",operation="probe",outcome="{outcome}",practice="Y90001"}} 1"#
+            );
+            assert!(text.contains(&line), "{line} missing from {text}");
+        }
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 //! - [`circuit`]: a circuit breaker per practice connection (open after repeated failures,
 //!   refuse at once for a cooldown, then one trial call).
 //! - [`directory`]: the practice directory — versioned practice connections, the adapters built
-//!   from them, and the federated record of a patient at their registered practice (found
+//!   from them, their probes, and the federated record of a patient at their registered practice (found
 //!   through PDS).
 //! - [`emis`]: an EMIS-style supplier API (XML, GUIDs, IM1-style session) behind the
 //!   capability contract: every record section mapped with its provenance, confidential
@@ -22,6 +22,9 @@
 //! - [`pds`]: the Personal Demographics Service FHIR R4 API — retrieve (following superseded
 //!   numbers) and search, mapped to [`keel_model::record::Demographics`] with the patient's
 //!   restriction (S-flag / V-flag).
+//! - [`probing`]: what probing a practice's interfaces found (GP Connect's CapabilityStatement
+//!   mapped to operations), kept with the practice so its capability profile is built from
+//!   configuration plus probes; a failed probe keeps the previous result.
 //! - [`telemetry`]: the Prometheus metrics of adapter calls (by practice, interface, operation
 //!   and outcome) and circuit states.
 //! - [`tpp`]: the TPP-style supplier API (IM1-style session, journal with CTV3 first) — every
@@ -51,5 +54,6 @@ pub mod gpconnect;
 pub mod guarded;
 pub mod http;
 pub mod pds;
+pub mod probing;
 pub mod telemetry;
 pub mod tpp;

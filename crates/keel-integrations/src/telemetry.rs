@@ -2,14 +2,15 @@
 //! code, the interface, the operation key and the outcome category — never anything about a
 //! patient.
 //!
-//! - `keel_integration_calls_total{practice,interface,operation,outcome}` (counter)
+//! - `keel_integration_calls_total{practice,interface,operation,outcome}` (counter; the
+//!   operation is an operation key or `probe`)
 //! - `keel_integration_call_duration_seconds{practice,interface,operation}` (histogram)
 //! - `keel_integration_circuit_open{practice,interface}` (gauge: 1 while the circuit is open
 //!   or half-open, 0 while closed)
 
 use std::time::Duration;
 
-use keel_core::integration::{IntegrationError, Interface, Operation};
+use keel_core::integration::{IntegrationError, Interface};
 use keel_model::OdsCode;
 use prometheus::proto::MetricFamily;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
@@ -140,17 +141,16 @@ impl IntegrationMetrics {
         }
     }
 
-    /// Counts one call and its latency.
+    /// Counts one call of `operation` (an operation key, or `probe`) and its latency.
     pub fn record_call(
         &self,
         practice: &OdsCode,
         interface: Interface,
-        operation: Operation,
+        operation: &str,
         outcome: CallOutcome,
         latency: Duration,
     ) {
-        let (practice, interface, operation) =
-            (practice.as_str(), interface.key(), operation.key());
+        let (practice, interface) = (practice.as_str(), interface.key());
         self.calls
             .with_label_values(&[practice, interface, operation, outcome.key()])
             .inc();
@@ -175,6 +175,7 @@ impl IntegrationMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keel_core::integration::Operation;
 
     #[test]
     fn calls_are_counted_under_their_labels_only() {
@@ -183,7 +184,7 @@ mod tests {
         metrics.record_call(
             &ods,
             Interface::TppStyle,
-            Operation::ReadProblems,
+            Operation::ReadProblems.key(),
             CallOutcome::Unavailable,
             Duration::from_millis(40),
         );

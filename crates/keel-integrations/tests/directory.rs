@@ -1,6 +1,7 @@
 //! The practice directory over the whole simulated PCN (PDS, GP Connect, EMIS-style and
 //! TPP-style simulators over real HTTP): versioned connections, routing by capability profile,
-//! the registered practice found through PDS, and honest gaps.
+//! the registered practice found through PDS, honest gaps, and capability profiles built from
+//! configuration plus GP Connect's CapabilityStatement.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use keel_model::record::RecordSection;
 use keel_model::{NhsNumber, OdsCode, SectionState, SourceSystem};
 use keel_sim::connections::{self, SimulatorAddresses};
 use keel_sim::faults::{FaultConfig, FaultHandle};
+use keel_sim::gpconnect::capabilities::Capability;
 use keel_sim::model::{
     Confidentiality, GpSystem, NhsNumberStatus, PatientRecord, RegistrationType,
 };
@@ -27,6 +29,8 @@ struct Pcn {
     records: Arc<PracticeRecords>,
     connections: Vec<PracticeConnection>,
     pds: PdsClient,
+    gp: gpconnect::GpConnectSimulator,
+    gp_faults: FaultHandle,
     tpp_faults: FaultHandle,
 }
 
@@ -53,7 +57,8 @@ async fn start() -> Pcn {
     let records = Arc::new(PracticeRecords::new(Population::generate(options.clone())));
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let gp = gpconnect::GpConnectSimulator::new(records.clone());
-    let (gp_at, _g) = gpconnect::serve(gp.clone(), any, FaultHandle::default())
+    let gp_faults = FaultHandle::default();
+    let (gp_at, _g) = gpconnect::serve(gp.clone(), any, gp_faults.clone())
         .await
         .expect("bind");
     let (emis_at, _e) = emis::serve(
@@ -97,6 +102,8 @@ async fn start() -> Pcn {
         records,
         connections,
         pds,
+        gp,
+        gp_faults,
         tpp_faults,
     }
 }
@@ -300,6 +307,138 @@ async fn without_pds_or_a_hint_the_registered_practice_is_unknown() {
         )
         .await;
     assert!(matches!(answer, Err(RecordError::PracticeNotConnected(_))));
+}
+
+#[tokio::test]
+async fn a_probe_finds_appointments_switched_off_and_booking_is_refused_before_any_request() {
+    let pcn = start().await;
+    let directory = directory(&pcn, None);
+    let ods = pcn.records.population().pcn().practices[0].ods.clone();
+    let other = pcn.records.population().pcn().practices[1].ods.clone();
+    pcn.gp
+        .disable_capability(0, Capability::AppointmentManagement);
+
+    // Configuration alone: booking goes to GP Connect (and would be refused there, 403).
+    let practice = directory.practice(&ods).expect("connected");
+    assert!(practice.probes.is_empty());
+    let before = practice
+        .system_for(Operation::BookAppointment)
+        .map(|s| s.interface());
+    assert_eq!(before, Ok(Interface::GpConnect));
+
+    let status = directory
+        .probe(&ctx(), &ods)
+        .await
+        .expect("a known practice");
+    assert!(status.failures.is_empty(), "{:?}", status.failures);
+    assert_eq!(status.probes.len(), 1, "only GP Connect can be asked");
+    let probe = &status.probes[0];
+    assert_eq!(probe.interface, Interface::GpConnect);
+    assert!(probe.offered.contains(&Operation::FindPatient));
+    assert!(probe.offered.contains(&Operation::ReadProblems));
+    assert!(!probe.offered.contains(&Operation::SearchFreeSlots));
+    assert!(!probe.offered.contains(&Operation::BookAppointment));
+
+    let practice = directory.practice(&ods).expect("connected");
+    for operation in [
+        Operation::SearchFreeSlots,
+        Operation::BookAppointment,
+        Operation::CancelAppointment,
+    ] {
+        let err = practice.system_for(operation).err().expect("refused");
+        assert!(
+            matches!(err, IntegrationError::NotSupported { .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("the gp-connect CapabilityStatement does not offer it"),
+            "{err}"
+        );
+    }
+    // Reads still go to the supplier's API; the other practice still offers everything.
+    let supplier = practice.connection.system.supplier_interface();
+    assert_eq!(
+        practice
+            .system_for(Operation::ReadProblems)
+            .map(|s| s.interface()),
+        Ok(supplier)
+    );
+    assert_eq!(directory.probe_status(&ods), Some(status));
+    let everything = directory.probe_all(&ctx()).await;
+    assert_eq!(everything.len(), pcn.connections.len());
+    assert!(
+        everything[&other].probes[0]
+            .offered
+            .contains(&Operation::BookAppointment)
+    );
+    let other_practice = directory.practice(&other).expect("connected");
+    assert_eq!(
+        other_practice
+            .system_for(Operation::BookAppointment)
+            .map(|s| s.interface()),
+        Ok(Interface::GpConnect)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_probe_is_reported_and_keeps_what_was_known() {
+    let pcn = start().await;
+    let directory = directory(&pcn, None);
+    let ods = pcn.records.population().pcn().practices[0].ods.clone();
+    let other = pcn.records.population().pcn().practices[1].ods.clone();
+    pcn.gp
+        .disable_capability(0, Capability::AppointmentManagement);
+    let first = directory.probe(&ctx(), &ods).await.expect("probed");
+    assert!(first.failures.is_empty());
+
+    pcn.gp_faults
+        .set(FaultConfig {
+            outage: true,
+            ..FaultConfig::default()
+        })
+        .expect("valid");
+    // Never probed before: the failure is reported and configuration alone routes.
+    let unprobed = directory
+        .probe(&ctx(), &other)
+        .await
+        .expect("a known practice");
+    assert!(unprobed.probes.is_empty());
+    assert_eq!(unprobed.failures.len(), 1);
+    assert_eq!(unprobed.failures[0].interface, Interface::GpConnect);
+    assert!(
+        unprobed.failures[0].reason.contains("unavailable"),
+        "{:?}",
+        unprobed.failures
+    );
+    let practice = directory.practice(&other).expect("connected");
+    assert_eq!(
+        practice.capability_profile(),
+        practice.connection.capability_profile()
+    );
+
+    // Probed before: the earlier probe stays in force beside the failure.
+    let again = directory
+        .probe(&ctx(), &ods)
+        .await
+        .expect("a known practice");
+    assert_eq!(again.probes, first.probes);
+    assert_eq!(again.failures.len(), 1);
+    let err = directory
+        .practice(&ods)
+        .expect("connected")
+        .system_for(Operation::BookAppointment)
+        .err()
+        .expect("still refused");
+    assert!(err.to_string().contains("CapabilityStatement"), "{err}");
+
+    // A new version of the connection starts unprobed.
+    let mut renamed = pcn.connections[0].clone();
+    renamed.name = format!("{} (renamed)", renamed.name);
+    directory
+        .register(&ctx(), renamed, Some(1), None)
+        .expect("new version");
+    assert_eq!(directory.probe_status(&ods), Some(Default::default()));
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

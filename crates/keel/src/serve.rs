@@ -1,5 +1,7 @@
 //! `keel serve`: the FHIR API over HTTP, the practice directory with every adapter behind its
-//! circuit breaker, `/metrics` and `/health/ready`.
+//! circuit breaker, `/metrics` and `/health/ready`. Once listening, every practice is probed in
+//! the background (GP Connect's CapabilityStatement), so capability profiles are built from
+//! configuration plus probes; until a practice's probe answers, configuration alone routes it.
 
 use clap::Args;
 use keel_api::AppState;
@@ -78,12 +80,17 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         let instance = format!("{:x}", std::process::id());
+        let directory = open_directory(&args, &instance)?;
         let state = Arc::new(
             AppState::new(fhir, args.base_url.clone(), instance.clone())
-                .with_directory(open_directory(&args, &instance)?),
+                .with_directory(directory.clone()),
         );
         // The exact line end-to-end tests and scripts wait for.
         println!("keel: listening on http://{local}/fhir");
+        tokio::spawn(probe_every_practice(
+            directory,
+            start_context(&instance, "probe"),
+        ));
         tracing::info!(%local, data = %args.data.display(), "keel serve started");
         axum::serve(listener, keel_api::router(state))
             .with_graceful_shutdown(shutdown_signal())
@@ -126,11 +133,7 @@ fn open_directory(args: &ServeArgs, instance: &str) -> Result<Arc<Directory>, St
             .map_err(|e| format!("--connections {}: {e}", path.display()))?;
         let wanted: Vec<PracticeConnection> = serde_json::from_str(&text)
             .map_err(|e| format!("--connections {}: {e}", path.display()))?;
-        let ctx = RequestContext::local_development(
-            CorrelationId::parse(&format!("{instance}-start")).unwrap_or_else(|| {
-                CorrelationId::parse("keel-start").expect("a constant id is valid")
-            }),
-        );
+        let ctx = start_context(instance, "start");
         for connection in wanted {
             let current = directory.history(&connection.ods).pop();
             if current.as_ref().is_some_and(|v| v.connection == connection) {
@@ -148,6 +151,32 @@ fn open_directory(args: &ServeArgs, instance: &str) -> Result<Arc<Directory>, St
         }
     }
     Ok(Arc::new(directory))
+}
+
+/// The context of what `keel serve` does by itself at start, as `{instance}-{what}`.
+fn start_context(instance: &str, what: &str) -> RequestContext {
+    RequestContext::local_development(
+        CorrelationId::parse(&format!("{instance}-{what}"))
+            .unwrap_or_else(|| CorrelationId::parse("keel-start").expect("a constant id is valid")),
+    )
+}
+
+/// Probes every practice once and logs what could not be probed (practice, interface and
+/// reason: nothing about a patient is involved).
+async fn probe_every_practice(directory: Arc<Directory>, ctx: RequestContext) {
+    let found = directory.probe_all(&ctx).await;
+    for (ods, status) in &found {
+        for failure in &status.failures {
+            tracing::warn!(
+                practice = ods.as_str(),
+                interface = failure.interface.key(),
+                reason = failure.reason.as_str(),
+                "practice probe failed; its capability profile is from configuration"
+            );
+        }
+    }
+    let probed = found.values().filter(|s| !s.probes.is_empty()).count();
+    tracing::info!(practices = found.len(), probed, "practices probed at start");
 }
 
 async fn shutdown_signal() {

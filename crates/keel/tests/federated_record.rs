@@ -1,7 +1,8 @@
 //! End to end, with the real binaries over real HTTP: `keel sim serve` runs the simulated PCN
 //! (PDS, GP Connect, EMIS-style, TPP-style) and writes its practice connections; `keel serve
 //! --connections` registers them; a module reads patients' records through `$record` and the
-//! practice directory through `/api/practices`. Neither the log of the whole scenario nor the
+//! practice directory through `/api/practices`, where a probe finds GP Connect appointments
+//! switched off at the EMIS-style practice. Neither the log of the whole scenario nor the
 //! `/metrics` text at its end carries a patient identifier, name or date of birth.
 
 mod common;
@@ -16,8 +17,9 @@ use serde_json::Value;
 const PATIENTS: u64 = 1500;
 const PRACTICES: usize = 4;
 
-/// Patients every route will serve, one per system, with problems and medications.
-fn patients() -> (PatientRecord, PatientRecord) {
+/// Patients every route will serve, one per system, with problems and medications, and the
+/// ODS code of the EMIS-style patient's practice.
+fn patients() -> (PatientRecord, PatientRecord, String) {
     let population = Population::generate(Options {
         patients: PATIENTS,
         practices: PRACTICES,
@@ -39,7 +41,12 @@ fn patients() -> (PatientRecord, PatientRecord) {
             })
             .expect("such a patient")
     };
-    (pick(GpSystem::EmisStyle), pick(GpSystem::TppStyle))
+    let emis = pick(GpSystem::EmisStyle);
+    let emis_ods = population.pcn().practices[emis.practice]
+        .ods
+        .as_str()
+        .to_string();
+    (emis, pick(GpSystem::TppStyle), emis_ods)
 }
 
 fn nhs(r: &PatientRecord) -> String {
@@ -68,7 +75,14 @@ fn has_extension(resource: &Value, url: &str) -> bool {
 fn a_module_reads_records_across_suppliers_and_sees_gaps_honestly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let connections = dir.path().join("connections.json");
-    let sims = common::Simulators::start(PATIENTS, PRACTICES, &connections);
+    let (emis_patient, tpp_patient, emis_ods) = patients();
+    let switched_off = format!("{emis_ods}:appointments");
+    let sims = common::Simulators::start(
+        PATIENTS,
+        PRACTICES,
+        &connections,
+        &["--gp-connect-disable", &switched_off],
+    );
     let pds = sims.url("keel sim: PDS listening on ");
     let tpp_origin = sims.origin("keel sim: TPP-style listening on ");
     let log = dir.path().join("keel.log");
@@ -85,7 +99,6 @@ fn a_module_reads_records_across_suppliers_and_sees_gaps_honestly() {
     );
     let client = common::Server::client();
     let origin = server.base.trim_end_matches("/fhir").to_string();
-    let (emis_patient, tpp_patient) = patients();
 
     // The practice directory: every practice with its capability profile.
     let practices: Value = client
@@ -107,6 +120,44 @@ fn a_module_reads_records_across_suppliers_and_sees_gaps_honestly() {
             assert_eq!(token, "(set)", "secrets are masked");
         }
     }
+
+    // Probing the EMIS-style practice reads GP Connect's CapabilityStatement: appointments are
+    // switched off there, so booking is refused naming it; the supplier API cannot be asked.
+    let probed = client
+        .post(format!("{origin}/api/practices/{emis_ods}/probe"))
+        .send()
+        .expect("post");
+    assert_eq!(probed.status(), 200);
+    let profile: Value = probed.json().expect("json");
+    assert_eq!(
+        profile["probes"].as_array().map(Vec::len),
+        Some(1),
+        "{profile}"
+    );
+    assert_eq!(profile["probes"][0]["interface"], "gp-connect");
+    assert!(profile["probes"][0]["probed_at"].is_string());
+    let offered = profile["probes"][0]["offered"].to_string();
+    assert!(offered.contains("read-problems") && !offered.contains("book-appointment"));
+    let shown: Value = client
+        .get(format!("{origin}/api/practices/{emis_ods}/capabilities"))
+        .send()
+        .expect("get")
+        .json()
+        .expect("json");
+    assert_eq!(shown["operations"], profile["operations"]);
+    let booking = profile["operations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["operation"] == "book-appointment")
+        .expect("listed");
+    assert_eq!(booking["support"], "not-supported");
+    assert!(
+        booking["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("the gp-connect CapabilityStatement does not offer it")),
+        "{booking}"
+    );
 
     // The EMIS-style patient's record, by NHS number, through the supplier API.
     let url = format!(

@@ -1,7 +1,11 @@
 //! Capability profiles: which operations a practice supports, through which interface, with
 //! which limits — so Keel picks a route per operation, or refuses before anyone does the work.
+//!
+//! A profile is built from the practice's configuration plus, where an interface can be asked,
+//! what it said it offers when last asked: a [`Probe`] (see
+//! [`super::PracticeConnection::capability_profile_with`]).
 
-use keel_model::OdsCode;
+use keel_model::{Instant, OdsCode};
 use serde::{Deserialize, Serialize};
 
 use super::IntegrationError;
@@ -93,6 +97,26 @@ impl Interface {
             Interface::EmisStyle => "emis-style",
             Interface::TppStyle => "tpp-style",
             Interface::Pds => "pds",
+        }
+    }
+}
+
+/// What one interface at a practice said it offers when asked (e.g. GP Connect's
+/// CapabilityStatement), as operations of the contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probe {
+    pub interface: Interface,
+    /// The operations the interface offers, in [`Operation::ALL`] order.
+    pub offered: Vec<Operation>,
+    pub probed_at: Instant,
+}
+
+impl Probe {
+    /// What was asked, in words for a reason: "the gp-connect CapabilityStatement".
+    pub fn source(&self) -> String {
+        match self.interface {
+            Interface::GpConnect => "the gp-connect CapabilityStatement".into(),
+            other => format!("the {} probe", other.key()),
         }
     }
 }

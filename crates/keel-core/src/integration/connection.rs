@@ -6,13 +6,19 @@
 //! serves an operation follows one preference order ([`preference`]): the supplier's own API
 //! for reads and record writes (richer content, idempotent writes where the supplier has
 //! them), GP Connect for appointments (the national standard) and as the fallback for reads.
+//!
+//! Configuration says which interfaces are enabled and which operations are switched off;
+//! where an interface can be asked what it offers (GP Connect's CapabilityStatement), its last
+//! [`Probe`] narrows that further: an operation the probe did not offer is skipped on that
+//! interface, with a reason naming the probe, and the next interface in the preference order is
+//! tried. An interface never probed (or that cannot be) is routed by configuration alone.
 
 use std::collections::BTreeMap;
 
 use keel_model::OdsCode;
 use serde::{Deserialize, Serialize};
 
-use super::capability::{CapabilityProfile, Interface, Operation, OperationRoute, Support};
+use super::capability::{CapabilityProfile, Interface, Operation, OperationRoute, Probe, Support};
 
 /// The clinical system a practice runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -188,14 +194,20 @@ impl PracticeConnection {
         self.interfaces.iter().find(|c| c.interface == interface)
     }
 
-    /// The capability profile: for every operation, the interface that serves it, or why none
-    /// does.
+    /// The capability profile from configuration alone: for every operation, the interface
+    /// that serves it, or why none does.
     pub fn capability_profile(&self) -> CapabilityProfile {
+        self.capability_profile_with(&[])
+    }
+
+    /// The capability profile from configuration and `probes` (see the module docs): an
+    /// interface whose probe does not offer an operation is skipped for it.
+    pub fn capability_profile_with(&self, probes: &[Probe]) -> CapabilityProfile {
         let operations = Operation::ALL
             .into_iter()
             .map(|operation| OperationRoute {
                 operation,
-                support: self.support(operation),
+                support: self.support(operation, probes),
             })
             .collect();
         CapabilityProfile {
@@ -204,7 +216,7 @@ impl PracticeConnection {
         }
     }
 
-    fn support(&self, operation: Operation) -> Support {
+    fn support(&self, operation: Operation, probes: &[Probe]) -> Support {
         let mut reasons = Vec::new();
         for interface in preference(self.system, operation) {
             if !offered_by(interface).contains(&operation) {
@@ -221,6 +233,16 @@ impl PracticeConnection {
                     "{} is switched off on {} at this practice",
                     operation.key(),
                     interface.key()
+                ));
+            } else if let Some(probe) = probes
+                .iter()
+                .find(|p| p.interface == interface)
+                .filter(|p| !p.offered.contains(&operation))
+            {
+                reasons.push(format!(
+                    "{} does not offer it (asked {})",
+                    probe.source(),
+                    probe.probed_at
                 ));
             } else {
                 return Support::Supported {
@@ -316,6 +338,90 @@ mod tests {
         assert_eq!(
             profile.route(Operation::SearchFreeSlots),
             Ok(Interface::GpConnect)
+        );
+    }
+
+    fn gp_connect_probe(offered: Vec<Operation>) -> Probe {
+        Probe {
+            interface: Interface::GpConnect,
+            offered,
+            probed_at: keel_model::Instant::parse("2026-01-05T09:30:00Z").expect("valid"),
+        }
+    }
+
+    #[test]
+    fn an_operation_the_probe_does_not_offer_is_refused_naming_the_probe() {
+        let practice = emis_practice();
+        let without_appointments = gp_connect_probe(vec![
+            Operation::FindPatient,
+            Operation::ReadProblems,
+            Operation::ReadMedications,
+        ]);
+        let profile = practice.capability_profile_with(&[without_appointments]);
+        let err = profile
+            .route(Operation::BookAppointment)
+            .expect_err("not offered");
+        let text = err.to_string();
+        assert!(
+            text.contains("the gp-connect CapabilityStatement does not offer it"),
+            "{text}"
+        );
+        assert!(text.contains("2026-01-05T09:30:00Z"), "{text}");
+        // The supplier API was not probed: configuration alone routes it.
+        assert_eq!(
+            profile.route(Operation::ReadAllergies),
+            Ok(Interface::EmisStyle)
+        );
+        // Unprobed, the same configuration routes booking to GP Connect.
+        assert_eq!(
+            practice
+                .capability_profile_with(&[])
+                .route(Operation::BookAppointment),
+            Ok(Interface::GpConnect)
+        );
+    }
+
+    #[test]
+    fn a_read_the_probe_does_not_offer_falls_through_to_the_next_interface() {
+        let mut practice = emis_practice();
+        practice.interfaces[0].enabled = false;
+        let offered_nothing = gp_connect_probe(vec![]);
+        let profile = practice.capability_profile_with(&[offered_nothing]);
+        let err = profile
+            .route(Operation::ReadProblems)
+            .expect_err("no route left");
+        let text = err.to_string();
+        assert!(text.contains("emis-style is disabled"), "{text}");
+        assert!(
+            text.contains("CapabilityStatement does not offer it"),
+            "{text}"
+        );
+
+        let mut tpp = emis_practice();
+        tpp.system = ClinicalSystem::TppStyle;
+        tpp.interfaces[0].interface = Interface::TppStyle;
+        let offering_reads = gp_connect_probe(vec![Operation::ReadProblems]);
+        assert_eq!(
+            tpp.capability_profile_with(&[offering_reads])
+                .route(Operation::ReadProblems),
+            Ok(Interface::TppStyle)
+        );
+    }
+
+    #[test]
+    fn a_probe_cannot_add_what_configuration_switched_off() {
+        let mut practice = emis_practice();
+        practice.interfaces[1].disabled_operations = vec![Operation::SearchFreeSlots];
+        let everything = gp_connect_probe(Operation::ALL.to_vec());
+        let profile = practice.capability_profile_with(&[everything]);
+        assert!(profile.route(Operation::SearchFreeSlots).is_err());
+        assert_eq!(
+            profile.route(Operation::BookAppointment),
+            Ok(Interface::GpConnect)
+        );
+        assert_eq!(
+            profile.route(Operation::ReadDocuments),
+            Ok(Interface::EmisStyle)
         );
     }
 

@@ -1,7 +1,8 @@
 //! The capability contract: one supplier-neutral way to ask a practice's GP system for a
 //! patient's record, free slots and writes. Adapters (GP Connect, EMIS-style, TPP-style; PDS for
 //! demographics) implement [`PracticeSystem`]; the core picks one per operation from the
-//! practice's [`CapabilityProfile`].
+//! practice's [`CapabilityProfile`], built from configuration plus what an interface that can
+//! be asked ([`PracticeSystem::probe`]) said it offers.
 //!
 //! Results are canonical ([`keel_model::record`]) with provenance and section states. Failures
 //! are [`IntegrationError`]s that say what is safe to do next: an unavailable practice may be
@@ -22,7 +23,7 @@ use keel_model::record::{
 use keel_model::{ClinicalDate, CodeableConcept, NhsNumber, OdsCode};
 use serde::{Deserialize, Serialize};
 
-pub use capability::{CapabilityProfile, Interface, Operation, OperationRoute, Support};
+pub use capability::{CapabilityProfile, Interface, Operation, OperationRoute, Probe, Support};
 pub use connection::{ClinicalSystem, ConnectionError, InterfaceConnection, PracticeConnection};
 pub use record::{FederatedRecord, Practice, federated_record};
 
@@ -233,6 +234,14 @@ pub trait PracticeSystem: Send + Sync {
     fn practice(&self) -> &OdsCode;
 
     fn interface(&self) -> Interface;
+
+    /// The operations the interface says it offers at this practice, asked of the interface
+    /// itself (GP Connect's CapabilityStatement); `None` when the interface cannot be asked.
+    /// Nothing about a patient is sent.
+    fn probe<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Option<Vec<Operation>>, IntegrationError>>;
 
     /// The practice's record for `nhs_number`: its demographics as the practice holds them,
     /// or `None` when the practice holds no active record for it.

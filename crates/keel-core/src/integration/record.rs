@@ -14,22 +14,29 @@ use keel_model::record::{Demographics, RecordSection};
 use keel_model::{NhsNumber, OdsCode};
 
 use super::{
-    IntegrationError, Interface, Operation, PatientAtPractice, PracticeConnection, PracticeSystem,
-    SectionContent, read_operation,
+    CapabilityProfile, IntegrationError, Interface, Operation, PatientAtPractice,
+    PracticeConnection, PracticeSystem, Probe, SectionContent, read_operation,
 };
 use crate::RequestContext;
 
-/// One practice: its connection and the adapters that reach it.
+/// One practice: its connection, the adapters that reach it, and what those of its interfaces
+/// that can be asked said they offer when last probed.
 #[derive(Clone)]
 pub struct Practice {
     pub connection: PracticeConnection,
     pub systems: Vec<Arc<dyn PracticeSystem>>,
+    /// The last successful probe of each interface that was probed (at most one each).
+    pub probes: Vec<Probe>,
 }
 
 impl std::fmt::Debug for Practice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Practice")
             .field("ods", &self.connection.ods)
+            .field(
+                "probed",
+                &self.probes.iter().map(|p| p.interface).collect::<Vec<_>>(),
+            )
             .field(
                 "systems",
                 &self
@@ -47,7 +54,12 @@ impl Practice {
         &self.connection.ods
     }
 
-    /// The adapter for `operation`, as the capability profile routes it.
+    /// The capability profile from the connection and the probes.
+    pub fn capability_profile(&self) -> CapabilityProfile {
+        self.connection.capability_profile_with(&self.probes)
+    }
+
+    /// The adapter for `operation`, as the capability profile (with the probes) routes it.
     ///
     /// # Errors
     /// [`IntegrationError::NotSupported`] naming the operation and why, before any request.
@@ -55,7 +67,7 @@ impl Practice {
         &self,
         operation: Operation,
     ) -> Result<&Arc<dyn PracticeSystem>, IntegrationError> {
-        let interface = self.connection.capability_profile().route(operation)?;
+        let interface = self.capability_profile().route(operation)?;
         self.adapter(interface)
             .ok_or_else(|| IntegrationError::NotSupported {
                 practice: self.ods().clone(),
@@ -209,6 +221,12 @@ mod tests {
         fn interface(&self) -> Interface {
             Interface::GpConnect
         }
+        fn probe<'a>(
+            &'a self,
+            _: &'a RequestContext,
+        ) -> BoxFuture<'a, Result<Option<Vec<Operation>>, IntegrationError>> {
+            Box::pin(async { Ok(None) })
+        }
         fn find_patient<'a>(
             &'a self,
             _ctx: &'a RequestContext,
@@ -356,6 +374,7 @@ mod tests {
         let practice = Practice {
             connection,
             systems: vec![system.clone()],
+            probes: vec![],
         };
         (practice, system)
     }
@@ -429,5 +448,41 @@ mod tests {
             answer,
             Err(IntegrationError::PatientNotFound { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_section_the_probe_does_not_offer_is_refused_before_any_request() {
+        let (mut practice, system) = practice(Ok(true), vec![]);
+        assert!(practice.system_for(Operation::ReadProblems).is_ok());
+        practice.probes = vec![Probe {
+            interface: Interface::GpConnect,
+            offered: vec![Operation::FindPatient, Operation::ReadAllergies],
+            probed_at: keel_model::Instant::parse("2026-01-05T09:30:00Z").expect("valid"),
+        }];
+        let err = practice
+            .system_for(Operation::ReadProblems)
+            .err()
+            .expect("not offered");
+        assert!(
+            err.to_string()
+                .contains("CapabilityStatement does not offer it"),
+            "{err}"
+        );
+        let record = federated_record(
+            &ctx(),
+            &practice,
+            nhs(),
+            &[RecordSection::Problems, RecordSection::Allergies],
+        )
+        .await
+        .expect("record");
+        assert_eq!(
+            record.sections.iter().map(state).collect::<Vec<_>>(),
+            ["unavailable", "nothing-recorded"]
+        );
+        assert_eq!(
+            *system.asked.lock().expect("lock"),
+            [RecordSection::Allergies]
+        );
     }
 }

@@ -15,6 +15,7 @@
 //! | read a section | `GET …/patients/{guid}/record/{section}`, mapped by [`map::map_section`] |
 //! | create task, add entry, attach document | `POST …/tasks`, `…/codedentries` (an `Event`), `…/documents`, with the [`WriteKey`] as `X-Request-Id` |
 //! | free slots, book, cancel | [`IntegrationError::NotSupported`]: the API has no appointment booking |
+//! | probe | `None`: the API cannot be asked what it offers; the profile comes from configuration |
 //!
 //! **Session**: logged in once per adapter and cached; a request answered `InvalidSession`
 //! logs in again once and is sent again (nothing was done under an invalid session).
@@ -438,6 +439,14 @@ impl PracticeSystem for EmisSystem {
 
     fn interface(&self) -> Interface {
         Interface::EmisStyle
+    }
+
+    /// The EMIS-style API has no capability discovery: `None`, the profile comes from configuration.
+    fn probe<'a>(
+        &'a self,
+        _ctx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Option<Vec<Operation>>, IntegrationError>> {
+        Box::pin(async { Ok(None) })
     }
 
     fn find_patient<'a>(

@@ -68,6 +68,15 @@
 //! itself failing → OutcomeUnknown. Cancelling reads the appointment, then `PUT`s it with only
 //! the status and reason changed under `If-Match`; a lost answer is checked the same way.
 //!
+//! # Probe
+//!
+//! `probe` reads the provider's CapabilityStatement (`GET {root}/metadata`, interaction
+//! `…:rest:read:metadata-1`, token scope `organization/*.read`, nothing about a patient) and
+//! maps it with [`metadata`]: Access Record Structured → find patient and the six section
+//! reads; Slot search → free slots; Appointment create → book, update → cancel. A refusal
+//! (4xx, or 501 from a provider without the interaction) is `Refused`; 429/5xx or no answer
+//! `Unavailable`; a body that is not a CapabilityStatement `Malformed`.
+//!
 //! Tasks, entries and documents: [`IntegrationError::NotSupported`] (GP Connect Update Record
 //! and Send Document are asynchronous MESH flows, not offered here). Patient identifiers never
 //! reach the log: only interactions and statuses are logged.
@@ -75,6 +84,7 @@
 pub mod appointments;
 pub mod bundle;
 pub mod map;
+pub mod metadata;
 pub mod request;
 pub mod stu3;
 
@@ -574,6 +584,35 @@ impl GpConnectSystem {
         }
     }
 
+    /// What the provider says it offers: its CapabilityStatement, mapped by [`metadata`].
+    async fn capabilities(
+        &self,
+        ctx: &RequestContext,
+    ) -> Result<Option<Vec<Operation>>, IntegrationError> {
+        let request = self.request(ctx, Interaction::ReadMetadata, Method::GET, "/metadata")?;
+        let answer = self
+            .send(Interaction::ReadMetadata, request, http::read_failed)
+            .await?;
+        match answer.status {
+            200 => metadata::offered_operations(&answer.body)
+                .map(Some)
+                .map_err(|e| self.malformed(e)),
+            400..=499 | 501 => {
+                let code = answer.spine_code();
+                let code = if code.is_empty() {
+                    "no Spine code"
+                } else {
+                    code.as_str()
+                };
+                Err(self.refused(format!(
+                    "the CapabilityStatement was refused: HTTP {} ({code})",
+                    answer.status
+                )))
+            }
+            status => Err(http::unexpected_status(&self.practice, status)),
+        }
+    }
+
     fn unsupported_write<'a>(
         &'a self,
         operation: Operation,
@@ -594,6 +633,13 @@ impl PracticeSystem for GpConnectSystem {
 
     fn interface(&self) -> Interface {
         Interface::GpConnect
+    }
+
+    fn probe<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Option<Vec<Operation>>, IntegrationError>> {
+        Box::pin(async move { self.capabilities(ctx).await })
     }
 
     fn find_patient<'a>(

@@ -26,6 +26,7 @@ pub enum Interaction {
     CreateAppointment,
     CancelAppointment,
     PatientAppointments,
+    ReadMetadata,
 }
 
 impl Interaction {
@@ -47,15 +48,20 @@ impl Interaction {
             Interaction::PatientAppointments => {
                 "urn:nhs:names:services:gpconnect:fhir:rest:search:patient_appointments-1"
             }
+            Interaction::ReadMetadata => {
+                "urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1"
+            }
         }
     }
 
-    /// The `requested_scope` of the token (direct care: `conf/N`).
+    /// The `requested_scope` of the token (direct care: `conf/N`; the CapabilityStatement is
+    /// about the organisation, not a patient).
     pub fn scope(self) -> &'static str {
         match self {
             Interaction::CreateAppointment | Interaction::CancelAppointment => {
                 "patient/*.write conf/N"
             }
+            Interaction::ReadMetadata => "organization/*.read",
             _ => "patient/*.read conf/N",
         }
     }

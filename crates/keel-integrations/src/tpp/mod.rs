@@ -17,6 +17,7 @@
 //! | medications | `GET /patients/{row}/medication` | courses with their issues |
 //! | create task, add entry, attach document | `POST .../tasks`, `.../journal/coded-entries`, `.../documents` | see Writes |
 //! | free slots, book, cancel | — | [`IntegrationError::NotSupported`]: this API has no appointment book |
+//! | probe | — | `None`: this API cannot be asked what it offers; the profile comes from configuration |
 //!
 //! # Mapping ([`map`]) and confidence
 //!
@@ -434,6 +435,14 @@ impl PracticeSystem for TppSystem {
 
     fn interface(&self) -> Interface {
         Interface::TppStyle
+    }
+
+    /// The TPP-style API has no capability discovery: `None`, the profile comes from configuration.
+    fn probe<'a>(
+        &'a self,
+        _ctx: &'a RequestContext,
+    ) -> BoxFuture<'a, Result<Option<Vec<Operation>>, IntegrationError>> {
+        Box::pin(async { Ok(None) })
     }
 
     fn find_patient<'a>(

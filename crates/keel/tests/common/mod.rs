@@ -308,13 +308,19 @@ pub struct Simulators {
 
 impl Simulators {
     /// Starts every simulator on a free port for `patients` people at `practices` practices,
-    /// writing their practice connections to `connections`.
-    pub fn start(patients: u64, practices: usize, connections: &Path) -> Simulators {
+    /// writing their practice connections to `connections`, with `extra` arguments.
+    pub fn start(
+        patients: u64,
+        practices: usize,
+        connections: &Path,
+        extra: &[&str],
+    ) -> Simulators {
         let mut child = keel()
             .args(["sim", "serve", "--patients", &patients.to_string()])
             .args(["--practices", &practices.to_string()])
             .args(["--pds", "127.0.0.1:0", "--gp-connect", "127.0.0.1:0"])
             .args(["--emis", "127.0.0.1:0", "--tpp", "127.0.0.1:0"])
+            .args(extra)
             .arg("--connections-out")
             .arg(connections)
             .stdout(Stdio::piped())
