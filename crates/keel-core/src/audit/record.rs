@@ -23,6 +23,9 @@ pub struct AuditRecord {
     /// Why.
     pub purpose: PurposeOfUse,
     pub outcome: AuditOutcome,
+    /// The version of the access policy that decided (see `policy::Decision`); `None` when
+    /// the request failed before a decision.
+    pub policy_version: Option<String>,
     pub correlation_id: CorrelationId,
     /// Set when access was granted by break-glass.
     pub break_glass: Option<BreakGlass>,
@@ -67,7 +70,8 @@ pub struct AutomatedRecommendation {
 pub struct EncodeError(#[from] serde_json::Error);
 
 impl AuditRecord {
-    /// A record of `subject` done under `ctx` at `when`, without break-glass or recommendation.
+    /// A record of `subject` done under `ctx` at `when`, without policy version, break-glass or
+    /// recommendation.
     pub fn new(
         ctx: &RequestContext,
         when: Instant,
@@ -81,6 +85,7 @@ impl AuditRecord {
             subject,
             purpose: ctx.purpose,
             outcome,
+            policy_version: None,
             correlation_id: ctx.correlation_id.clone(),
             break_glass: None,
             recommendation: None,
@@ -120,13 +125,14 @@ mod tests {
                 reason: "no legitimate relationship".into(),
             },
         );
+        record.policy_version = Some("2026-01".into());
         record.break_glass = Some(BreakGlass {
             reason: "unconscious in A&E".into(),
         });
         let text = String::from_utf8(record.canonical_bytes().expect("encode")).expect("utf-8");
         assert_eq!(
             text,
-            r#"{"when":"2026-01-02T03:04:05Z","actor":{"kind":"user","user_id":"555021935107","role_code":"R8000"},"organisation":"A81001","subject":{"interaction":"read","patients":["Patient/p1"],"resources":["Patient/p1"]},"purpose":"direct-care","outcome":{"result":"deny","reason":"no legitimate relationship"},"correlation_id":"req-1","break_glass":{"reason":"unconscious in A&E"},"recommendation":null}"#
+            r#"{"when":"2026-01-02T03:04:05Z","actor":{"kind":"user","user_id":"555021935107","role_code":"R8000"},"organisation":"A81001","subject":{"interaction":"read","patients":["Patient/p1"],"resources":["Patient/p1"]},"purpose":"direct-care","outcome":{"result":"deny","reason":"no legitimate relationship"},"policy_version":"2026-01","correlation_id":"req-1","break_glass":{"reason":"unconscious in A&E"},"recommendation":null}"#
         );
     }
 }
