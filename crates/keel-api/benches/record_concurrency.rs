@@ -245,6 +245,20 @@ async fn run() {
             .expect("valid");
         down.push(summarise(&round(&directory, &practices).await));
         practices[DOWN].supplier_faults.reset();
+        // The outage opened the practice's circuit; a new version of its connection starts
+        // with closed circuits, so the next round A has every practice up again.
+        let current = directory
+            .history(&practices[DOWN].ods)
+            .pop()
+            .expect("registered");
+        directory
+            .register(
+                &ctx(),
+                current.connection,
+                Some(current.version),
+                Some("back up after the outage".into()),
+            )
+            .expect("re-register");
     }
 
     println!(
