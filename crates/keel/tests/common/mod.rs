@@ -62,6 +62,17 @@ impl Server {
         )
     }
 
+    /// Starts `keel serve` with authentication on, trusting the data directory's development
+    /// issuer (`keel token`).
+    pub fn start_with_dev_issuer(data: &Path) -> Server {
+        Server::spawn(
+            keel()
+                .args(["serve", "--dev-issuer", "--listen", "127.0.0.1:0", "--data"])
+                .arg(data)
+                .stderr(Stdio::inherit()),
+        )
+    }
+
     /// Spawns the prepared `keel serve` command and waits for its listening line.
     fn spawn(command: &mut Command) -> Server {
         let mut child = command
