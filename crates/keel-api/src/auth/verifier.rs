@@ -94,3 +94,63 @@ impl TokenVerifier {
             .map_err(|e| TokenError::Malformed(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::{EncodingKey, Header};
+    use proptest::prelude::*;
+    use ring::rand::SystemRandom;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+
+    /// A verifier trusting one fresh ES256 key, and a valid system token signed with it.
+    fn verifier_and_token() -> (TokenVerifier, String) {
+        let rng = SystemRandom::new();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key");
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .expect("key");
+        let point = pair.public_key().as_ref();
+        let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])}]});
+        let verifier = TokenVerifier::new("keel".into(), 0).trust(
+            "iss".into(),
+            KeySet::from_jwks(&jwks.to_string()).expect("jwks"),
+        );
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("k".into());
+        let claims = serde_json::json!({"iss": "iss", "aud": "keel", "exp": 4_000_000_000u64,
+            "client_id": "module", "scope": "system/Patient.rs"});
+        let token =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(pkcs8.as_ref()))
+                .expect("sign");
+        (verifier, token)
+    }
+
+    #[test]
+    fn the_untouched_token_is_accepted() {
+        let (verifier, token) = verifier_and_token();
+        assert!(verifier.verify(&token).is_ok());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Changing any one character of a valid token (header, claims or signature) gets it
+        /// refused.
+        #[test]
+        fn any_changed_character_is_refused(at in any::<prop::sample::Index>(), by in 0u8..64) {
+            let (verifier, token) = verifier_and_token();
+            let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut bytes = token.into_bytes();
+            let i = at.index(bytes.len());
+            let replacement = alphabet[usize::from(by)];
+            prop_assume!(bytes[i] != replacement);
+            bytes[i] = replacement;
+            let tampered = String::from_utf8(bytes).expect("ascii");
+            prop_assert!(verifier.verify(&tampered).is_err());
+        }
+    }
+}
