@@ -70,7 +70,7 @@ import_end=$(date +%s.%N)
 echo "bench-read: import took $(awk "BEGIN {printf \"%.1f\", $import_end - $import_start}") s" >&2
 
 # Port 0: the system picks a free port; keel prints the address it listens on.
-"$keel" serve --data "$data" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+"$keel" serve --insecure-no-auth --data "$data" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
 server_pid=$!
 base=""
 for _ in $(seq 1 300); do

@@ -2,19 +2,20 @@
 //! interaction), content negotiation, `Prefer`, `If-Match`/`If-None-Exist`, and rendering.
 
 use crate::AppState;
+use crate::auth::Principal;
 use crate::capability;
 use crate::outcome::error_response_parts;
 use crate::render::{self, etag, http_date};
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use keel_core::fhir::{
     DeleteOutcome, HistoryRequest, WriteOutcome, parse_etag, parse_query_string,
 };
 use keel_core::store::{HistoryScope, StoredResource};
-use keel_core::{CorrelationId, FhirError, RequestContext};
+use keel_core::{FhirError, RequestContext};
 use keel_fhir::datetime;
 use keel_fhir::search::{Handling, SearchQuery};
 use keel_model::{IssueType, OperationOutcome};
@@ -39,15 +40,12 @@ pub async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = std::time::Instant::now();
     let route = route_shape(&method, uri.path());
-    let correlation_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(CorrelationId::parse)
-        .unwrap_or_else(|| state.new_correlation_id());
+    let correlation_id = state.correlation_id(&headers);
     let mut response = match body {
         Err(rejection) => too_large_or_bad(rejection),
         Ok(body) => {
@@ -65,7 +63,7 @@ pub async fn handle(
                 base: base_url(&state, &headers),
                 headers,
                 body,
-                ctx: RequestContext::local_development(correlation_id.clone()),
+                ctx: principal.context(correlation_id.clone()),
             };
             match negotiate(&request) {
                 Some(refusal) => refusal,

@@ -3,6 +3,7 @@
 //! ([`metrics_http`]). Core services run on the blocking pool; errors are mapped once, in
 //! [`outcome`].
 
+pub mod auth;
 mod capability;
 pub mod fhir_http;
 pub mod health_http;
@@ -14,8 +15,10 @@ pub mod record_fhir;
 pub mod record_http;
 mod render;
 
+use auth::Authentication;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderMap;
 use axum::routing::{any, get, post};
 use keel_core::CorrelationId;
 use keel_core::fhir::FhirService;
@@ -35,15 +38,23 @@ pub struct AppState {
     pub base_url: Option<String>,
     /// The practice directory, when practices are connected.
     pub directory: Option<Arc<Directory>>,
+    /// How requests are authenticated; every route but health and `/metrics` requires it.
+    pub authentication: Authentication,
     http_metrics: HttpMetrics,
     request_counter: AtomicU64,
     instance: String,
 }
 
 impl AppState {
-    pub fn new(fhir: Arc<FhirService>, base_url: Option<String>, instance: String) -> Self {
+    pub fn new(
+        fhir: Arc<FhirService>,
+        base_url: Option<String>,
+        instance: String,
+        authentication: Authentication,
+    ) -> Self {
         AppState {
             fhir,
+            authentication,
             base_url,
             max_body_bytes: MAX_BODY_BYTES,
             directory: None,
@@ -69,10 +80,24 @@ impl AppState {
         CorrelationId::parse(&id)
             .unwrap_or_else(|| CorrelationId::parse("keel").expect("a constant id is valid"))
     }
+
+    /// The request's correlation id: the caller's `X-Request-Id` when it is log-safe, else a
+    /// new one.
+    fn correlation_id(&self, headers: &HeaderMap) -> CorrelationId {
+        headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(CorrelationId::parse)
+            .unwrap_or_else(|| self.new_correlation_id())
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.max_body_bytes;
+    let open = Router::new()
+        .route("/health/live", get(health_http::live))
+        .route("/health/ready", get(health_http::ready))
+        .route("/metrics", get(metrics_http::metrics));
     Router::new()
         .route(
             "/fhir/Patient/{id}/$record",
@@ -93,9 +118,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/practices/{ods}/history", get(practices_http::history))
         .route("/api/practices/{ods}/probe", post(practices_http::probe))
-        .route("/health/live", get(health_http::live))
-        .route("/health/ready", get(health_http::ready))
-        .route("/metrics", get(metrics_http::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .merge(open)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics_http::track,

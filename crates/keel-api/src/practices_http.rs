@@ -22,17 +22,18 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use keel_core::RequestContext;
 use keel_core::integration::PracticeConnection;
-use keel_core::{CorrelationId, RequestContext};
 use keel_integrations::directory::{ConnectionVersion, Directory, DirectoryError};
 use keel_integrations::probing::ProbeStatus;
 use keel_model::{IssueType, OdsCode, OperationOutcome};
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::auth::Principal;
 use crate::integration_outcome::directory_error;
 
 /// Keys whose values are never shown.
@@ -164,6 +165,7 @@ pub async fn probe(
     State(state): State<Arc<AppState>>,
     Path(ods): Path<String>,
     headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
 ) -> Response {
     let directory = match directory(&state) {
         Ok(d) => d.clone(),
@@ -173,7 +175,7 @@ pub async fn probe(
         Ok(ods) => ods,
         Err(refusal) => return refusal.into_response(),
     };
-    let ctx = context(&state, &headers);
+    let ctx = context(&state, &headers, &principal);
     match directory.probe(&ctx, &ods).await {
         Ok(probing) => match directory.history(&ods).pop() {
             Some(version) => json_answer(200, &profile_view(&version.connection, &probing)),
@@ -188,15 +190,9 @@ fn outcome_of(error: &DirectoryError) -> Response {
     outcome(status, &o)
 }
 
-/// The request's context: local development, under the caller's `X-Request-Id` or a new one.
-fn context(state: &AppState, headers: &HeaderMap) -> RequestContext {
-    RequestContext::local_development(
-        headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .and_then(CorrelationId::parse)
-            .unwrap_or_else(|| state.new_correlation_id()),
-    )
+/// The request's context: its principal, under the caller's `X-Request-Id` or a new one.
+fn context(state: &AppState, headers: &HeaderMap, principal: &Principal) -> RequestContext {
+    principal.context(state.correlation_id(headers))
 }
 
 pub async fn history(State(state): State<Arc<AppState>>, Path(ods): Path<String>) -> Response {
@@ -226,6 +222,7 @@ pub async fn put(
     Path(ods): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     body: Bytes,
 ) -> Response {
     let directory = match directory(&state) {
@@ -273,7 +270,7 @@ pub async fn put(
     let reason = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "reason")
         .map(|(_, v)| v.into_owned());
-    let ctx = context(&state, &headers);
+    let ctx = context(&state, &headers, &principal);
     let registering = directory.clone();
     let registered = tokio::task::spawn_blocking(move || {
         let version = registering.register(&ctx, connection, expected, reason);

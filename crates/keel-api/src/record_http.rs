@@ -12,15 +12,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use keel_core::{CorrelationId, FhirError, RequestContext};
+use keel_core::{FhirError, RequestContext};
 use keel_model::record::RecordSection;
 use keel_model::{IssueType, NhsNumber, OdsCode, OperationOutcome};
 use serde_json::Value;
 
 use crate::AppState;
+use crate::auth::Principal;
 use crate::fhir_http::{json_bytes_response, json_response, plain_outcome};
 use crate::integration_outcome::record_error;
 use crate::outcome::error_response_parts;
@@ -71,14 +72,9 @@ fn parse_query(query: Option<&str>) -> Result<RecordQuery, String> {
     })
 }
 
-fn context(state: &AppState, headers: &HeaderMap) -> RequestContext {
-    RequestContext::local_development(
-        headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .and_then(CorrelationId::parse)
-            .unwrap_or_else(|| state.new_correlation_id()),
-    )
+/// The request's context: its principal, under the caller's `X-Request-Id` or a new one.
+fn context(state: &AppState, headers: &HeaderMap, principal: &Principal) -> RequestContext {
+    principal.context(state.correlation_id(headers))
 }
 
 fn fhir_error(error: &FhirError) -> Response {
@@ -116,8 +112,9 @@ pub async fn for_stored_patient(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
 ) -> Response {
-    let ctx = context(&state, &headers);
+    let ctx = context(&state, &headers, &principal);
     let query = match parse_query(query.as_deref()) {
         Ok(q) => q,
         Err(message) => return invalid(&message),
@@ -155,8 +152,9 @@ pub async fn by_identifier(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
 ) -> Response {
-    let ctx = context(&state, &headers);
+    let ctx = context(&state, &headers, &principal);
     let query = match parse_query(query.as_deref()) {
         Ok(q) => q,
         Err(message) => return invalid(&message),

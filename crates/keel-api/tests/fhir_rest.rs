@@ -1,6 +1,7 @@
 //! The FHIR REST API over real HTTP, against the embedded SQLite store.
 
 use keel_api::AppState;
+use keel_api::auth::Authentication;
 use keel_core::clock::{SequentialIds, SystemClock};
 use keel_core::fhir::FhirService;
 use keel_store::SqliteStore;
@@ -22,7 +23,7 @@ async fn server_with(max_body: Option<usize>) -> TestServer {
         Arc::new(SystemClock::default()),
         Arc::new(SequentialIds::new("t")),
     ));
-    let mut state = AppState::new(fhir, None, "test".into());
+    let mut state = AppState::new(fhir, None, "test".into(), Authentication::Disabled);
     if let Some(max) = max_body {
         state.max_body_bytes = max;
     }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use keel_api::AppState;
+use keel_api::auth::Authentication;
 use keel_core::clock::{SequentialIds, SystemClock};
 use keel_core::fhir::FhirService;
 use keel_core::integration::PracticeConnection;
@@ -76,7 +77,8 @@ async fn start() -> Running {
         Arc::new(SystemClock::default()),
         Arc::new(SequentialIds::new("t")),
     ));
-    let state = AppState::new(fhir, None, "test".into()).with_directory(Arc::new(directory));
+    let state = AppState::new(fhir, None, "test".into(), Authentication::Disabled)
+        .with_directory(Arc::new(directory));
     let listener = tokio::net::TcpListener::bind(any).await.expect("bind");
     let at = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, keel_api::router(Arc::new(state))).await });

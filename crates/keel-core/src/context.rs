@@ -9,10 +9,22 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Actor {
-    /// A person, identified by their user id and the role they selected.
-    User { user_id: String, role_code: String },
-    /// A module or other system client.
-    System { client_id: String },
+    /// A person, identified by their user id and the role they selected, with that role's
+    /// national RBAC activity codes (`B0570`).
+    User {
+        user_id: String,
+        role_code: String,
+        /// Decided on, not audited: the audit record names the role.
+        #[serde(skip)]
+        activity_codes: Vec<String>,
+    },
+    /// A module or other system client, with its SMART v2-style scopes as granted.
+    System {
+        client_id: String,
+        /// Decided on, not audited: the audit record names the client.
+        #[serde(skip)]
+        scopes: Vec<String>,
+    },
     /// Local development with access control not yet configured. Only the HTTP edge's
     /// development mode and the CLI's offline commands (import) construct it.
     LocalDevelopment,

@@ -507,8 +507,10 @@ impl Directory {
 /// Who made a change, for the version history.
 fn describe(actor: &Actor) -> String {
     match actor {
-        Actor::User { user_id, role_code } => format!("user {user_id} ({role_code})"),
-        Actor::System { client_id } => format!("system {client_id}"),
+        Actor::User {
+            user_id, role_code, ..
+        } => format!("user {user_id} ({role_code})"),
+        Actor::System { client_id, .. } => format!("system {client_id}"),
         Actor::LocalDevelopment => "local development".into(),
     }
 }

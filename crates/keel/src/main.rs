@@ -2,9 +2,12 @@
 
 mod audit;
 mod audit_key;
+mod data_environment;
+mod dev_issuer;
 mod import;
 mod serve;
 mod sim;
+mod token;
 
 use clap::{Parser, Subcommand};
 use keel_core::clock::{IdSource, SystemClock};
@@ -35,6 +38,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// The audit trail: `keel audit verify`.
     Audit(audit::AuditArgs),
+    /// A development bearer token for a CIS2-style user (development data directories only).
+    Token(token::TokenArgs),
 }
 
 /// mimalloc: measurably faster than the system allocator for the many small, short-lived
@@ -50,6 +55,7 @@ fn main() -> ExitCode {
         Command::Import(args) => import::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Token(args) => token::run(args),
     };
     match result {
         Ok(code) => code,

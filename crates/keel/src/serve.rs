@@ -5,6 +5,7 @@
 
 use clap::Args;
 use keel_api::AppState;
+use keel_api::auth::{Authentication, KeySet, TokenVerifier};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +19,8 @@ use keel_integrations::directory::Directory;
 use keel_integrations::http::Endpoint;
 use keel_integrations::pds::PdsClient;
 use keel_model::OdsCode;
+
+use crate::data_environment::Environment;
 
 /// Concurrent store calls (and so reader connections) at most.
 const MAX_STORE_THREADS: usize = 16;
@@ -57,9 +60,32 @@ pub struct ServeArgs {
     /// Seconds an open circuit refuses calls before one trial call.
     #[arg(long, env = "KEEL_CIRCUIT_COOLDOWN_SECS", default_value_t = 30)]
     circuit_cooldown_secs: u64,
+    /// A trusted token issuer and its JWKS file, as `ISSUER=PATH` (repeatable): tokens whose
+    /// `iss` is ISSUER are checked with the RS256/ES256 keys of PATH, by `kid`.
+    #[arg(
+        long = "trust-issuer",
+        env = "KEEL_TRUST_ISSUERS",
+        value_delimiter = ','
+    )]
+    trust_issuers: Vec<String>,
+    /// Also trust the data directory's development issuer (`keel token`); refused when
+    /// DATA/environment says production.
+    #[arg(long, env = "KEEL_DEV_ISSUER")]
+    dev_issuer: bool,
+    /// The audience (`aud`) tokens must name.
+    #[arg(long, env = "KEEL_AUDIENCE", default_value = crate::token::DEFAULT_AUDIENCE)]
+    audience: String,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    #[arg(long, env = "KEEL_CLOCK_SKEW_SECS", default_value_t = 60)]
+    clock_skew_secs: u64,
+    /// No authentication: every request is local development. Accepted only with a loopback
+    /// `--listen` address.
+    #[arg(long)]
+    insecure_no_auth: bool,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
+    let authentication = authentication(&args)?;
     let fhir = crate::open_service(&args.data, keel_store::Durability::EveryCommit)?;
     // The audit signing key exists before the first request, so every audit entry can be
     // covered by a checkpoint signed with it (appending entries per request is the next step).
@@ -82,8 +108,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
         let instance = format!("{:x}", std::process::id());
         let directory = open_directory(&args, &instance)?;
         let state = Arc::new(
-            AppState::new(fhir, args.base_url.clone(), instance.clone())
-                .with_directory(directory.clone()),
+            AppState::new(
+                fhir,
+                args.base_url.clone(),
+                instance.clone(),
+                authentication,
+            )
+            .with_directory(directory.clone()),
         );
         // The exact line end-to-end tests and scripts wait for.
         println!("keel: listening on http://{local}/fhir");
@@ -99,6 +130,54 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
         tracing::info!("keel serve stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// How requests are authenticated: bearer tokens from the trusted issuers, or nothing when
+/// `--insecure-no-auth` is given on loopback.
+fn authentication(args: &ServeArgs) -> Result<Authentication, String> {
+    if args.insecure_no_auth {
+        if !args.listen.ip().is_loopback() {
+            return Err(format!(
+                "--insecure-no-auth is refused on {}: only a loopback --listen address may run \
+                 without authentication",
+                args.listen
+            ));
+        }
+        if args.dev_issuer || !args.trust_issuers.is_empty() {
+            return Err("--insecure-no-auth cannot be combined with trusted issuers".into());
+        }
+        eprintln!(
+            "keel: WARNING: --insecure-no-auth: requests are not authenticated; every caller \
+             is local development (loopback only)"
+        );
+        return Ok(Authentication::Disabled);
+    }
+    let mut verifier = TokenVerifier::new(args.audience.clone(), args.clock_skew_secs);
+    for entry in &args.trust_issuers {
+        let (issuer, path) = entry
+            .rsplit_once('=')
+            .ok_or_else(|| format!("--trust-issuer '{entry}' is not ISSUER=JWKS_FILE"))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--trust-issuer {issuer}: cannot read {path}: {e}"))?;
+        let keys = KeySet::from_jwks(&text).map_err(|e| format!("--trust-issuer {issuer}: {e}"))?;
+        verifier = verifier.trust(issuer.to_string(), keys);
+    }
+    if args.dev_issuer {
+        crate::data_environment::require_development(&args.data, "--dev-issuer")?;
+        let dev = crate::dev_issuer::DevIssuer::open_or_create(&args.data)?;
+        let keys = KeySet::from_jwks(&dev.jwks).map_err(|e| format!("--dev-issuer: {e}"))?;
+        verifier = verifier.trust(crate::dev_issuer::ISSUER.to_string(), keys);
+        tracing::warn!("trusting the development issuer: tokens from `keel token` are accepted");
+    } else if args.trust_issuers.is_empty() {
+        return Err(
+            "no token issuer is trusted: give --trust-issuer ISSUER=JWKS_FILE, \
+             --dev-issuer (development), or --insecure-no-auth (loopback only)"
+                .into(),
+        );
+    } else {
+        crate::data_environment::claim(&args.data, Environment::Production)?;
+    }
+    Ok(Authentication::Required(verifier))
 }
 
 /// The practice directory in the data directory, with `--connections` registered.

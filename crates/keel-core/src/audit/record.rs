@@ -108,6 +108,7 @@ mod tests {
             actor: Actor::User {
                 user_id: "555021935107".into(),
                 role_code: "R8000".into(),
+                activity_codes: Vec::new(),
             },
             organisation: Some(OdsCode::parse("A81001").expect("ods")),
             purpose: PurposeOfUse::DirectCare,

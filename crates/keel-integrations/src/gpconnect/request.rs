@@ -100,10 +100,10 @@ pub fn claims(
         return Err(NotForDirectCare);
     }
     let (id, sds_user, sds_role) = match &ctx.actor {
-        Actor::User { user_id, role_code } => {
-            (user_id.as_str(), user_id.as_str(), role_code.as_str())
-        }
-        Actor::System { client_id } => (client_id.as_str(), UNKNOWN, UNKNOWN),
+        Actor::User {
+            user_id, role_code, ..
+        } => (user_id.as_str(), user_id.as_str(), role_code.as_str()),
+        Actor::System { client_id, .. } => (client_id.as_str(), UNKNOWN, UNKNOWN),
         Actor::LocalDevelopment => ("local-development", UNKNOWN, UNKNOWN),
     };
     let organisation = ctx.organisation.as_ref().unwrap_or(&consumer.organisation);
@@ -171,6 +171,7 @@ mod tests {
             actor: Actor::User {
                 user_id: "555".into(),
                 role_code: "R8000".into(),
+                activity_codes: Vec::new(),
             },
             organisation: Some(OdsCode::parse("Y90001").expect("valid")),
             purpose: PurposeOfUse::DirectCare,

@@ -50,7 +50,24 @@ impl Server {
     pub fn start(data: &Path) -> Server {
         Server::spawn(
             keel()
-                .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+                .args([
+                    "serve",
+                    "--insecure-no-auth",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--data",
+                ])
+                .arg(data)
+                .stderr(Stdio::inherit()),
+        )
+    }
+
+    /// Starts `keel serve` with authentication on, trusting the data directory's development
+    /// issuer (`keel token`).
+    pub fn start_with_dev_issuer(data: &Path) -> Server {
+        Server::spawn(
+            keel()
+                .args(["serve", "--dev-issuer", "--listen", "127.0.0.1:0", "--data"])
                 .arg(data)
                 .stderr(Stdio::inherit()),
         )
@@ -291,7 +308,13 @@ pub fn start_with(data: &Path, log: &Path, extra: &[&str]) -> Server {
     let file = std::fs::File::create(log).expect("log file");
     Server::spawn(
         keel()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .args([
+                "serve",
+                "--insecure-no-auth",
+                "--listen",
+                "127.0.0.1:0",
+                "--data",
+            ])
             .arg(data)
             .args(extra)
             .env("KEEL_LOG", "debug")

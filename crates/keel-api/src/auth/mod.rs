@@ -1,0 +1,136 @@
+//! Authentication at the HTTP edge, on every route but health and `/metrics`.
+//!
+//! A request carries `Authorization: Bearer <JWT>`; [`TokenVerifier`] checks it and
+//! [`claims`] turns its claims into a [`Principal`]: a CIS2 user (actor, role, activity codes,
+//! the selected role's organisation) or a system client with SMART scopes. The purpose of use
+//! is the `X-Purpose-Of-Use` header, else the token's `purpose_of_use` claim, else direct care.
+//! A missing or refused token is a 401 OperationOutcome (`security`/`login`) with
+//! `WWW-Authenticate: Bearer`. [`Authentication::Disabled`] (the binary's
+//! `--insecure-no-auth`) lets every request through as local development.
+
+mod claims;
+mod key_set;
+mod verifier;
+
+pub use claims::purpose_from_code;
+pub use key_set::{KeySet, KeySetError};
+pub use verifier::{TokenError, TokenVerifier};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use keel_core::{Actor, CorrelationId, PurposeOfUse, RequestContext};
+use keel_model::{IssueType, OdsCode};
+use std::sync::Arc;
+
+use crate::AppState;
+use crate::fhir_http::plain_outcome;
+
+/// How requests are authenticated.
+pub enum Authentication {
+    /// A valid bearer token is required.
+    Required(TokenVerifier),
+    /// Every request is local development: only for loopback development servers.
+    Disabled,
+}
+
+/// Who the request is from, as established by its token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub actor: Actor,
+    pub organisation: Option<OdsCode>,
+    pub purpose: PurposeOfUse,
+}
+
+impl Principal {
+    fn local_development() -> Principal {
+        Principal {
+            actor: Actor::LocalDevelopment,
+            organisation: None,
+            purpose: PurposeOfUse::DirectCare,
+        }
+    }
+
+    /// The request context of a request from this principal.
+    pub fn context(&self, correlation_id: CorrelationId) -> RequestContext {
+        RequestContext {
+            actor: self.actor.clone(),
+            organisation: self.organisation.clone(),
+            purpose: self.purpose,
+            correlation_id,
+        }
+    }
+}
+
+const PURPOSE_HEADER: &str = "x-purpose-of-use";
+
+/// Middleware: authenticates the request and hands its [`Principal`] to the handler as a
+/// request extension, or answers 401 (400 for an unknown `X-Purpose-Of-Use`).
+pub async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let principal = match &state.authentication {
+        Authentication::Disabled => Principal::local_development(),
+        Authentication::Required(verifier) => {
+            let Ok(purpose) = requested_purpose(request.headers()) else {
+                return plain_outcome(
+                    400,
+                    IssueType::Invalid,
+                    "X-Purpose-Of-Use must be one of direct-care, administration, secondary-use, operations",
+                );
+            };
+            match bearer_token(request.headers())
+                .and_then(|token| verifier.verify(token))
+                .and_then(|claims| claims.principal(purpose))
+            {
+                Ok(principal) => principal,
+                Err(error) => return unauthorised(&error),
+            }
+        }
+    };
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}
+
+fn bearer_token(headers: &HeaderMap) -> Result<&str, TokenError> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(TokenError::Missing)
+}
+
+/// The purpose `X-Purpose-Of-Use` states, if the header is there; `Err` when it names none.
+fn requested_purpose(headers: &HeaderMap) -> Result<Option<PurposeOfUse>, ()> {
+    let Some(value) = headers.get(PURPOSE_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(purpose_from_code)
+        .map(Some)
+        .ok_or(())
+}
+
+/// 401 with an OperationOutcome and the RFC 6750 challenge: `error="invalid_token"` when a
+/// token was presented and refused.
+fn unauthorised(error: &TokenError) -> Response {
+    let mut response = plain_outcome(401, IssueType::Login, &error.to_string());
+    let challenge = match error {
+        TokenError::Missing => HeaderValue::from_static("Bearer realm=\"keel\""),
+        _ => HeaderValue::from_static("Bearer realm=\"keel\", error=\"invalid_token\""),
+    };
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, challenge);
+    response
+}
