@@ -244,7 +244,8 @@ async fn a_system_client_with_scopes_is_accepted() {
 }
 
 #[tokio::test]
-async fn an_unknown_purpose_is_a_bad_request_and_health_stays_open() {
+async fn an_unknown_purpose_is_a_bad_request_and_health_metrics_and_the_capability_statement_stay_open()
+ {
     let running = start().await;
     let token = es256(&running.key, KID, &user_claims());
     let response = running
@@ -256,7 +257,7 @@ async fn an_unknown_purpose_is_a_bad_request_and_health_stays_open() {
         .await
         .expect("request");
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    for open in ["/health/live", "/metrics"] {
+    for open in ["/health/live", "/metrics", "/fhir/metadata"] {
         assert_eq!(
             running.get(open, None).await.status(),
             StatusCode::OK,

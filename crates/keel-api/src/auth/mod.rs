@@ -1,4 +1,6 @@
-//! Authentication at the HTTP edge, on every route but health and `/metrics`.
+//! Authentication at the HTTP edge, on every route but health, `/metrics` and the FHIR
+//! CapabilityStatement (`GET /fhir/metadata`, which clients read to discover the server before
+//! they hold a token; it carries no patient data).
 //!
 //! A request carries `Authorization: Bearer <JWT>`; [`TokenVerifier`] checks it and
 //! [`claims`] turns its claims into a [`Principal`]: a CIS2 user (actor, role, activity codes,
@@ -52,6 +54,19 @@ impl Principal {
         }
     }
 
+    /// An unauthenticated client reading the CapabilityStatement: a system client with no scopes,
+    /// so nothing it could reach beyond discovery is permitted.
+    fn discovery() -> Principal {
+        Principal {
+            actor: Actor::System {
+                client_id: "anonymous-discovery".into(),
+                scopes: Vec::new(),
+            },
+            organisation: None,
+            purpose: PurposeOfUse::Operations,
+        }
+    }
+
     /// The request context of a request from this principal.
     pub fn context(&self, correlation_id: CorrelationId) -> RequestContext {
         RequestContext {
@@ -72,8 +87,11 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let is_discovery = request.method() == axum::http::Method::GET
+        && request.uri().path().trim_end_matches('/') == "/fhir/metadata";
     let principal = match &state.authentication {
         Authentication::Disabled => Principal::local_development(),
+        Authentication::Required(_) if is_discovery => Principal::discovery(),
         Authentication::Required(verifier) => {
             let Ok(purpose) = requested_purpose(request.headers()) else {
                 return plain_outcome(
