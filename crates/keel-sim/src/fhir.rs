@@ -198,6 +198,35 @@ pub(crate) fn codings(j: &mut Json, concept: &Concept, style: CodingStyle) {
     j.end_array();
 }
 
+/// A prescribing course's `dosageInstruction` and `dispenseRequest` (validity from the start to
+/// the review date, repeats allowed, quantity), the same in R4 and GP Connect's STU3.
+pub(crate) fn course_instructions(j: &mut Json, m: &MedicationCourse) {
+    j.arr("dosageInstruction")
+        .begin()
+        .kstr("text", m.dose)
+        .end()
+        .end_array();
+    j.obj("dispenseRequest")
+        .obj("validityPeriod")
+        .kdate("start", m.start);
+    if let Some(review) = m.review_date {
+        j.kdate("end", review.max(m.start));
+    }
+    j.end();
+    if m.repeat {
+        j.ku64(
+            "numberOfRepeatsAllowed",
+            u64::from(m.authorised_issues.saturating_sub(1)),
+        );
+    }
+    j.obj("quantity")
+        .key("value")
+        .u64(u64::from(m.quantity))
+        .kstr("unit", m.drug.unit)
+        .end()
+        .end();
+}
+
 pub(crate) fn simple_cc(j: &mut Json, key: &str, system: &str, code: &str, display: Option<&str>) {
     j.obj(key).arr("coding");
     coding(j, system, code, display);
@@ -729,30 +758,7 @@ fn write_medication(out: &mut FhirBuffers, p: &Practice, rid: &str, m: &Medicati
             if m.repeat { "continuous" } else { "acute" },
             None,
         );
-        j.arr("dosageInstruction")
-            .begin()
-            .kstr("text", m.dose)
-            .end()
-            .end_array();
-        j.obj("dispenseRequest")
-            .obj("validityPeriod")
-            .kdate("start", m.start);
-        if let Some(review) = m.review_date {
-            j.kdate("end", review.max(m.start));
-        }
-        j.end();
-        if m.repeat {
-            j.ku64(
-                "numberOfRepeatsAllowed",
-                u64::from(m.authorised_issues.saturating_sub(1)),
-            );
-        }
-        j.obj("quantity")
-            .key("value")
-            .u64(u64::from(m.quantity))
-            .kstr("unit", m.drug.unit)
-            .end()
-            .end();
+        course_instructions(&mut j, m);
         finish(j);
     }
     for (k, date) in m.issues.iter().enumerate() {

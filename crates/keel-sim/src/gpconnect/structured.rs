@@ -659,30 +659,7 @@ fn medications(
             .reference("subject", "Patient", rid)
             .kdate("authoredOn", m.start);
         clinician_ref(j, "recorder", ctx, m.clinician, emitted);
-        j.arr("dosageInstruction")
-            .begin()
-            .kstr("text", m.dose)
-            .end()
-            .end_array();
-        j.obj("dispenseRequest")
-            .obj("validityPeriod")
-            .kdate("start", m.start);
-        if let Some(review) = m.review_date {
-            j.kdate("end", review.max(m.start));
-        }
-        j.end();
-        if m.repeat {
-            j.ku64(
-                "numberOfRepeatsAllowed",
-                u64::from(m.authorised_issues.saturating_sub(1)),
-            );
-        }
-        j.obj("quantity")
-            .key("value")
-            .u64(u64::from(m.quantity))
-            .kstr("unit", m.drug.unit)
-            .end()
-            .end();
+        crate::fhir::course_instructions(j, m);
         entry_end(j);
         // The issues (orders).
         if q.include_prescription_issues {
