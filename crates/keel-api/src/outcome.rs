@@ -26,6 +26,7 @@ pub fn status_of(error: &FhirError) -> u16 {
         FhirError::Invalid(_) => 422,
         FhirError::VersionConflict { .. } | FhirError::MultipleMatches { .. } => 412,
         FhirError::Conflict(_) => 409,
+        FhirError::Forbidden { .. } | FhirError::Withheld { .. } => 403,
         FhirError::InEntry { source, .. } => status_of(source),
         FhirError::Store(StoreError::Unavailable(_)) => 503,
         FhirError::Store(StoreError::Conflict(_)) => 409,
@@ -74,6 +75,12 @@ fn advice(error: &FhirError) -> &'static str {
             "Do not retry. Tell the operator: the store reported an integrity error."
         }
         FhirError::Store(StoreError::Unsupported(_)) => "Nothing was changed. Simplify the query.",
+        FhirError::Forbidden { .. } => {
+            "Nothing was read or changed. Sending the same request again will be refused again; ask for the role, organisation or purpose it needs."
+        }
+        FhirError::Withheld { .. } => {
+            "The entry exists and is withheld. It is shown at the patient's registered practice to roles that may see sensitive entries, for direct care."
+        }
     }
 }
 
@@ -118,7 +125,14 @@ pub fn outcome_of(error: &FhirError, entry: Option<usize>) -> OperationOutcome {
         FhirError::Store(StoreError::Integrity(_)) => IssueType::Exception,
         FhirError::Store(StoreError::Unsupported(_)) => IssueType::TooCostly,
         FhirError::Invalid(_) | FhirError::InEntry { .. } => IssueType::Processing,
+        FhirError::Forbidden { .. } => IssueType::Forbidden,
+        FhirError::Withheld { .. } => IssueType::Suppressed,
     };
+    if let FhirError::Forbidden { reasons, .. } = error {
+        for (code, words) in reasons {
+            outcome = outcome.error(IssueType::Forbidden, format!("{words} ({code})"));
+        }
+    }
     let mut next = outcome
         .error(code, error.to_string())
         .with_details(advice(error));

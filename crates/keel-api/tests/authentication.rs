@@ -229,9 +229,14 @@ async fn a_system_client_with_scopes_is_accepted() {
     let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600,
         "client_id": "analytics-module", "scope": "system/Patient.rs system/Observation.rs"});
     let token = es256(&running.key, KID, &claims);
-    assert_eq!(
-        running.get("/fhir/Patient", Some(&token)).await.status(),
-        StatusCode::OK
+    // Authenticated (not 401); the policy then refuses: the client names no organisation it
+    // acts for, so it has no relationship with any patient.
+    let response = running.get("/fhir/Patient", Some(&token)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let outcome: serde_json::Value = response.json().await.expect("outcome");
+    assert!(
+        outcome.to_string().contains("organisation-missing"),
+        "{outcome}"
     );
     let no_scope = json!({"iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600, "client_id": "x"});
     let token = es256(&running.key, KID, &no_scope);

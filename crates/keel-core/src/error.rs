@@ -55,6 +55,18 @@ pub enum FhirError {
         index: usize,
         source: Box<FhirError>,
     },
+    /// Access control refused: what was refused and the reasons (code, words) the actor may
+    /// see. Nothing was read or changed.
+    #[error("{what}")]
+    Forbidden {
+        what: String,
+        reasons: Vec<(String, String)>,
+    },
+    /// A sensitive entry the actor's role and purpose do not show: withheld, not hidden.
+    #[error(
+        "{resource_type}/{id} is withheld: it is a sensitive entry your role and purpose do not show"
+    )]
+    Withheld { resource_type: String, id: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

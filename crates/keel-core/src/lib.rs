@@ -1,6 +1,7 @@
 //! Keel's core: the request context, the record-store port and the FHIR interactions with
 //! their rules. No I/O: storage, clocks and id generation are injected.
 
+pub mod access;
 pub mod audit;
 pub mod clock;
 pub mod context;

@@ -6,7 +6,8 @@
 
 use crate::audit::{AuditEntry, ChainHash, Checkpoint};
 use keel_fhir::index::IndexEntry;
-use keel_fhir::search::SearchQuery;
+use keel_fhir::search::{Criterion, SearchQuery};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One version of a resource as stored.
@@ -110,6 +111,97 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Which resources a request may see, pushed into every store query so that pages, totals,
+/// includes and history never hold (or count) a resource the actor may not read. Built by
+/// [`crate::access`] from the request context and the access policy; the store only applies it.
+#[derive(Debug, Clone)]
+pub struct Visibility(VisibilityRule);
+
+#[derive(Debug, Clone)]
+enum VisibilityRule {
+    Everything,
+    /// Types absent from the map are hidden.
+    ByType(Arc<HashMap<String, Vec<Criterion>>>),
+}
+
+/// What a [`Visibility`] allows of one resource type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TypeVisibility<'a> {
+    Hidden,
+    All,
+    /// Only resources that meet every one of these criteria.
+    Where(&'a [Criterion]),
+}
+
+impl Visibility {
+    /// Everything in the store: for local development, operators' offline tools (import,
+    /// backup) and the rules that must see every resource (conditional create matching).
+    /// Never for a request from an authenticated actor (architecture test).
+    pub fn whole_store() -> Visibility {
+        Visibility(VisibilityRule::Everything)
+    }
+
+    /// Only the types in `rules`, each restricted by its criteria (none: all of that type).
+    pub(crate) fn by_type(rules: HashMap<String, Vec<Criterion>>) -> Visibility {
+        Visibility(VisibilityRule::ByType(Arc::new(rules)))
+    }
+
+    pub fn of_type(&self, resource_type: &str) -> TypeVisibility<'_> {
+        match &self.0 {
+            VisibilityRule::Everything => TypeVisibility::All,
+            VisibilityRule::ByType(rules) => match rules.get(resource_type) {
+                None => TypeVisibility::Hidden,
+                Some(criteria) if criteria.is_empty() => TypeVisibility::All,
+                Some(criteria) => TypeVisibility::Where(criteria),
+            },
+        }
+    }
+
+    /// The visible types and their criteria; `None` when every type is visible.
+    pub fn types(&self) -> Option<impl Iterator<Item = (&str, &[Criterion])>> {
+        match &self.0 {
+            VisibilityRule::Everything => None,
+            VisibilityRule::ByType(rules) => Some(
+                rules
+                    .iter()
+                    .map(|(t, criteria)| (t.as_str(), criteria.as_slice())),
+            ),
+        }
+    }
+
+    pub fn is_whole_store(&self) -> bool {
+        matches!(self.0, VisibilityRule::Everything)
+    }
+}
+
+/// A search the store may run: its query already carries the access criteria of its own type
+/// (and of every chained or `_has` type), and `visibility` filters what includes add. Only
+/// [`crate::access`] and the core's internal rules build one.
+#[derive(Debug, Clone)]
+pub struct ScopedQuery {
+    query: SearchQuery,
+    visibility: Visibility,
+}
+
+impl ScopedQuery {
+    pub(crate) fn new(query: SearchQuery, visibility: Visibility) -> ScopedQuery {
+        ScopedQuery { query, visibility }
+    }
+
+    /// A search of the whole store (see [`Visibility::whole_store`]).
+    pub fn whole_store(query: SearchQuery) -> ScopedQuery {
+        ScopedQuery::new(query, Visibility::whole_store())
+    }
+
+    pub fn query(&self) -> &SearchQuery {
+        &self.query
+    }
+
+    pub fn visibility(&self) -> &Visibility {
+        &self.visibility
+    }
+}
+
 /// Reading the audit log (see [`crate::audit`]).
 pub trait AuditRead {
     /// Up to `limit` entries with a sequence of at least `from`, in sequence order.
@@ -138,13 +230,25 @@ pub trait StoreRead: AuditRead {
         id: &str,
         version: u64,
     ) -> StoreResult<Option<StoredResource>>;
-    fn search(&mut self, query: &SearchQuery) -> StoreResult<SearchResult>;
+    fn search(&mut self, query: &ScopedQuery) -> StoreResult<SearchResult>;
     /// The ids of the page of matches, without reading the resources (no total, no includes).
-    fn search_ids(&mut self, query: &SearchQuery) -> StoreResult<Vec<String>>;
-    fn history(&mut self, query: &HistoryQuery) -> StoreResult<HistoryPage>;
+    fn search_ids(&mut self, query: &ScopedQuery) -> StoreResult<Vec<String>>;
+    /// Versions of resources the visibility allows (a type scope lists only resources whose
+    /// current version it allows; a hidden type lists nothing).
+    fn history(
+        &mut self,
+        query: &HistoryQuery,
+        visibility: &Visibility,
+    ) -> StoreResult<HistoryPage>;
     /// Current, non-deleted resources that refer to `resource_type/id` through any reference
-    /// search parameter (the patient compartment for `$everything`).
-    fn referencing(&mut self, resource_type: &str, id: &str) -> StoreResult<Vec<StoredResource>>;
+    /// search parameter (the patient compartment for `$everything`), those the visibility
+    /// allows.
+    fn referencing(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        visibility: &Visibility,
+    ) -> StoreResult<Vec<StoredResource>>;
     /// A named progress marker (import resumption, jobs), written with [`StoreTx::set_checkpoint`].
     fn checkpoint(&mut self, key: &str) -> StoreResult<Option<String>>;
 }

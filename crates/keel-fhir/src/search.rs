@@ -64,6 +64,10 @@ pub enum Criterion {
         reference: ParamRef,
         inner: Box<Criterion>,
     },
+    /// At least one holds. Never parsed from a request: access control adds it.
+    AnyOf(Vec<Criterion>),
+    /// All hold. Never parsed from a request: access control adds it.
+    AllOf(Vec<Criterion>),
 }
 
 /// A search parameter of a resource type, as stored in the index.

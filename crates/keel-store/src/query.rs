@@ -202,6 +202,51 @@ impl<'p> Compiler<'p> {
                 param,
                 target_type,
                 inner,
+            } if !drive => {
+                // A probe: this resource's reference names a target that meets `inner`. Checked
+                // per row, so no set of every matching source is built.
+                let s = self.alias("s");
+                let t = self.alias("t");
+                let pid = self.param_id(param);
+                sql.push(&format!(
+                    "EXISTS (SELECT 1 FROM sp_ref {s} WHERE {s}.rid = {alias}.rid AND {s}.param = "
+                ));
+                sql.bind_int(pid);
+                sql.push(&format!(" AND {s}.ttype = "));
+                sql.bind_text(target_type);
+                sql.push(&format!(
+                    " AND EXISTS (SELECT 1 FROM resources {t} WHERE {t}.rtype = {s}.ttype AND {t}.id = {s}.tid AND {t}.deleted = 0 AND "
+                ));
+                self.criterion(sql, &t, target_type, inner, false);
+                sql.push("))");
+            }
+            Criterion::AnyOf(parts) | Criterion::AllOf(parts) if parts.is_empty() => {
+                // An empty disjunction holds for nothing; an empty conjunction for everything.
+                sql.push(if matches!(criterion, Criterion::AnyOf(_)) {
+                    "0"
+                } else {
+                    "1"
+                });
+            }
+            Criterion::AnyOf(parts) | Criterion::AllOf(parts) => {
+                let joiner = if matches!(criterion, Criterion::AnyOf(_)) {
+                    " OR "
+                } else {
+                    " AND "
+                };
+                sql.push("(");
+                for (i, part) in parts.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(joiner);
+                    }
+                    self.criterion(sql, alias, resource_type, part, false);
+                }
+                sql.push(")");
+            }
+            Criterion::Chain {
+                param,
+                target_type,
+                inner,
             } => {
                 let s = self.alias("s");
                 let t = self.alias("t");
@@ -369,6 +414,7 @@ fn selectivity_rank(c: &Criterion) -> u8 {
             _ => 5,
         },
         Criterion::Chain { .. } | Criterion::Has { .. } => 4,
+        Criterion::AnyOf(_) | Criterion::AllOf(_) => 8,
         Criterion::LastUpdated(_) => 6,
         Criterion::NotToken { .. } | Criterion::Missing { .. } => 7,
     }

@@ -9,11 +9,12 @@ use crate::schema;
 use keel_core::audit::{AuditEntry, ChainHash, Checkpoint};
 use keel_core::store::{
     AuditLog, AuditRead, HistoryPage, HistoryQuery, HistoryScope, NewVersion, ResourceStore,
-    SearchResult, StoreError, StoreRead, StoreResult, StoreTx, StoredResource, WriteMethod,
+    ScopedQuery, SearchResult, StoreError, StoreRead, StoreResult, StoreTx, StoredResource,
+    TypeVisibility, Visibility, WriteMethod,
 };
 use keel_fhir::search::{Include, SearchQuery, TotalMode};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -228,23 +229,36 @@ macro_rules! impl_store_read {
             ) -> StoreResult<Option<StoredResource>> {
                 read_version(self.conn_ref(), resource_type, id, version)
             }
-            fn search(&mut self, query: &SearchQuery) -> StoreResult<SearchResult> {
+            fn search(&mut self, query: &ScopedQuery) -> StoreResult<SearchResult> {
                 self.flush_index()?;
                 search(self.conn_ref(), self.params_ref(), query)
             }
-            fn search_ids(&mut self, query: &SearchQuery) -> StoreResult<Vec<String>> {
+            fn search_ids(&mut self, query: &ScopedQuery) -> StoreResult<Vec<String>> {
                 self.flush_index()?;
-                search_ids(self.conn_ref(), self.params_ref(), query)
+                search_ids(self.conn_ref(), self.params_ref(), query.query())
             }
-            fn history(&mut self, query: &HistoryQuery) -> StoreResult<HistoryPage> {
-                history(self.conn_ref(), query)
+            fn history(
+                &mut self,
+                query: &HistoryQuery,
+                visibility: &Visibility,
+            ) -> StoreResult<HistoryPage> {
+                self.flush_index()?;
+                history(self.conn_ref(), self.params_ref(), query, visibility)
             }
             fn referencing(
                 &mut self,
                 resource_type: &str,
                 id: &str,
+                visibility: &Visibility,
             ) -> StoreResult<Vec<StoredResource>> {
-                referencing(self.conn_ref(), resource_type, id)
+                self.flush_index()?;
+                referencing(
+                    self.conn_ref(),
+                    self.params_ref(),
+                    resource_type,
+                    id,
+                    visibility,
+                )
             }
             fn checkpoint(&mut self, key: &str) -> StoreResult<Option<String>> {
                 self.conn_ref()
@@ -418,7 +432,8 @@ fn to_sql(values: &[SqlValue]) -> Vec<rusqlite::types::Value> {
         .collect()
 }
 
-fn search(conn: &Connection, params: &ParamIds, query: &SearchQuery) -> StoreResult<SearchResult> {
+fn search(conn: &Connection, params: &ParamIds, scoped: &ScopedQuery) -> StoreResult<SearchResult> {
+    let query = scoped.query();
     let mut compiler = Compiler::new(params);
     let mut filter = Sql::default();
     filter.push("FROM resources r WHERE ");
@@ -478,7 +493,7 @@ fn search(conn: &Connection, params: &ParamIds, query: &SearchQuery) -> StoreRes
     };
     let rids: Vec<i64> = rows.into_iter().map(|(rid, _)| rid).collect();
     let matches = read_current_by_rids(conn, &rids)?;
-    let included = includes(conn, params, query, &rids)?;
+    let included = includes(conn, params, scoped, &rids)?;
     Ok(SearchResult {
         matches,
         included,
@@ -507,16 +522,19 @@ fn search_ids(
     rows.collect::<Result<_, _>>().map_err(unavailable)
 }
 
-/// Follows `_include` and `_revinclude` from the page (and, for `:iterate`, from what they add).
+/// Follows `_include` and `_revinclude` from the page (and, for `:iterate`, from what they add),
+/// keeping only what the visibility allows: a hidden resource is neither returned nor followed.
 fn includes(
     conn: &Connection,
     params: &ParamIds,
-    query: &SearchQuery,
+    scoped: &ScopedQuery,
     page: &[i64],
 ) -> StoreResult<Vec<StoredResource>> {
+    let query = scoped.query();
     if query.includes.is_empty() && query.revincludes.is_empty() {
         return Ok(Vec::new());
     }
+    let mut filter = VisibilityFilter::new(params, scoped.visibility());
     let mut seen: HashSet<i64> = page.iter().copied().collect();
     let mut added: Vec<i64> = Vec::new();
     let mut frontier: Vec<i64> = page.to_vec();
@@ -524,14 +542,14 @@ fn includes(
         let mut next = Vec::new();
         for include in query.includes.iter().filter(|i| round == 0 || i.iterate) {
             for rid in forward(conn, params, include, &frontier)? {
-                if seen.insert(rid) {
+                if seen.insert(rid) && filter.allows(conn, rid)? {
                     next.push(rid);
                 }
             }
         }
         for include in query.revincludes.iter().filter(|i| round == 0 || i.iterate) {
             for rid in reverse(conn, params, include, &frontier)? {
-                if seen.insert(rid) {
+                if seen.insert(rid) && filter.allows(conn, rid)? {
                     next.push(rid);
                 }
             }
@@ -543,6 +561,64 @@ fn includes(
         frontier = next;
     }
     read_current_by_rids(conn, &added)
+}
+
+/// Checks single resources against a visibility, one compiled statement per type.
+struct VisibilityFilter<'a> {
+    params: &'a ParamIds,
+    visibility: &'a Visibility,
+    /// Per type: `None` hidden, `Some(None)` all, `Some(Some(sql))` the check.
+    checks: HashMap<String, Option<Option<Sql>>>,
+}
+
+impl<'a> VisibilityFilter<'a> {
+    fn new(params: &'a ParamIds, visibility: &'a Visibility) -> Self {
+        VisibilityFilter {
+            params,
+            visibility,
+            checks: HashMap::new(),
+        }
+    }
+
+    fn allows(&mut self, conn: &Connection, rid: i64) -> StoreResult<bool> {
+        if self.visibility.is_whole_store() {
+            return Ok(true);
+        }
+        let rtype: Option<String> = conn
+            .prepare_cached("SELECT rtype FROM resources WHERE rid = ?")
+            .and_then(|mut s| s.query_row([rid], |r| r.get(0)).optional())
+            .map_err(unavailable)?;
+        let Some(rtype) = rtype else {
+            return Ok(false);
+        };
+        let (params, visibility) = (self.params, self.visibility);
+        let check =
+            self.checks
+                .entry(rtype.clone())
+                .or_insert_with(|| match visibility.of_type(&rtype) {
+                    TypeVisibility::Hidden => None,
+                    TypeVisibility::All => Some(None),
+                    TypeVisibility::Where(criteria) => {
+                        let mut sql = Sql::default();
+                        sql.push("SELECT 1 FROM resources r WHERE ");
+                        Compiler::new(params).where_clause(&mut sql, "r", &rtype, criteria);
+                        sql.push(" AND r.rid = ");
+                        Some(Some(sql))
+                    }
+                });
+        let Some(check) = check else {
+            return Ok(false);
+        };
+        let Some(sql) = check else {
+            return Ok(true);
+        };
+        let mut values = to_sql(&sql.values);
+        values.push(rusqlite::types::Value::Integer(rid));
+        let text = format!("{}?", sql.text);
+        conn.prepare_cached(&text)
+            .and_then(|mut s| s.exists(params_from_iter(values)))
+            .map_err(unavailable)
+    }
 }
 
 fn param_id(params: &ParamIds, include: &Include) -> i64 {
@@ -613,38 +689,50 @@ fn reverse(
     Ok(out)
 }
 
-fn history(conn: &Connection, query: &HistoryQuery) -> StoreResult<HistoryPage> {
+fn history(
+    conn: &Connection,
+    params: &ParamIds,
+    query: &HistoryQuery,
+    visibility: &Visibility,
+) -> StoreResult<HistoryPage> {
     let since = query.since.unwrap_or(i64::MIN);
-    let (filter, mut values): (&str, Vec<rusqlite::types::Value>) = match &query.scope {
-        HistoryScope::System => ("v.last_updated >= ?", vec![since.into()]),
-        HistoryScope::Type(t) => (
-            "r.rtype = ? AND v.last_updated >= ?",
-            vec![t.clone().into(), since.into()],
-        ),
-        HistoryScope::Instance { resource_type, id } => (
-            "r.rtype = ? AND r.id = ? AND v.last_updated >= ?",
-            vec![
-                resource_type.clone().into(),
-                id.clone().into(),
-                since.into(),
-            ],
-        ),
-    };
+    let mut filter = Sql::default();
+    match &query.scope {
+        HistoryScope::System => {}
+        HistoryScope::Type(t) => {
+            filter.push("r.rtype = ");
+            filter.bind(SqlValue::Text(t.clone()));
+            filter.push(" AND ");
+        }
+        HistoryScope::Instance { resource_type, id } => {
+            filter.push("r.rtype = ");
+            filter.bind(SqlValue::Text(resource_type.clone()));
+            filter.push(" AND r.id = ");
+            filter.bind(SqlValue::Text(id.clone()));
+            filter.push(" AND ");
+        }
+    }
+    filter.push("v.last_updated >= ");
+    filter.bind(SqlValue::Int(since));
+    visible_versions(&mut filter, params, &query.scope, visibility);
     let total: i64 = conn
         .prepare_cached(&format!(
-            "SELECT COUNT(*) FROM versions v JOIN resources r ON r.rid = v.rid WHERE {filter}"
+            "SELECT COUNT(*) FROM versions v JOIN resources r ON r.rid = v.rid WHERE {}",
+            filter.text
         ))
-        .and_then(|mut s| s.query_row(params_from_iter(values.iter()), |r| r.get(0)))
+        .and_then(|mut s| s.query_row(params_from_iter(to_sql(&filter.values)), |r| r.get(0)))
         .map_err(unavailable)?;
+    let mut values = to_sql(&filter.values);
     values.push((query.count as i64).into());
     values.push((query.offset as i64).into());
     let mut stmt = conn
         .prepare_cached(&format!(
-            "{SELECT_VERSION} WHERE {filter} ORDER BY v.seq DESC LIMIT ? OFFSET ?"
+            "{SELECT_VERSION} WHERE {} ORDER BY v.seq DESC LIMIT ? OFFSET ?",
+            filter.text
         ))
         .map_err(unavailable)?;
     let versions = stmt
-        .query_map(params_from_iter(values.iter()), row_to_stored)
+        .query_map(params_from_iter(values), row_to_stored)
         .map_err(unavailable)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
@@ -654,10 +742,42 @@ fn history(conn: &Connection, query: &HistoryQuery) -> StoreResult<HistoryPage> 
     })
 }
 
+/// Restricts a history filter over `r` to resources whose current version the visibility
+/// allows (an instance's history is decided on before it is asked for).
+fn visible_versions(
+    filter: &mut Sql,
+    params: &ParamIds,
+    scope: &HistoryScope,
+    visibility: &Visibility,
+) {
+    let Some(types) = visibility.types() else {
+        return;
+    };
+    if matches!(scope, HistoryScope::Instance { .. }) {
+        return;
+    }
+    let mut types: Vec<(&str, &[keel_fhir::search::Criterion])> = types
+        .filter(|(t, _)| match scope {
+            HistoryScope::Type(wanted) => t == wanted,
+            _ => true,
+        })
+        .collect();
+    types.sort_by_key(|(t, _)| *t);
+    filter.push(" AND (0");
+    for (t, criteria) in types {
+        filter.push(" OR r.rid IN (SELECT a.rid FROM resources a WHERE ");
+        Compiler::new(params).where_clause(filter, "a", t, criteria);
+        filter.push(")");
+    }
+    filter.push(")");
+}
+
 fn referencing(
     conn: &Connection,
+    params: &ParamIds,
     resource_type: &str,
     id: &str,
+    visibility: &Visibility,
 ) -> StoreResult<Vec<StoredResource>> {
     let rids: Vec<i64> = conn
         .prepare_cached(
@@ -669,7 +789,14 @@ fn referencing(
                 .collect()
         })
         .map_err(unavailable)?;
-    read_current_by_rids(conn, &rids)
+    let mut filter = VisibilityFilter::new(params, visibility);
+    let mut visible = Vec::with_capacity(rids.len());
+    for rid in rids {
+        if filter.allows(conn, rid)? {
+            visible.push(rid);
+        }
+    }
+    read_current_by_rids(conn, &visible)
 }
 
 // ---------------------------------------------------------------- writes

@@ -6,7 +6,8 @@ use keel_core::audit::{self, AuditEntry, AuditOutcome, AuditRecord, CheckpointSi
 use keel_core::clock::{SequentialIds, SteppingClock};
 use keel_core::fhir::FhirService;
 use keel_core::store::{
-    HistoryQuery, HistoryScope, NewVersion, ResourceStore, StoreError, WriteMethod,
+    HistoryQuery, HistoryScope, NewVersion, ResourceStore, ScopedQuery, StoreError, Visibility,
+    WriteMethod,
 };
 use keel_core::{CorrelationId, RequestContext};
 use keel_fhir::definitions;
@@ -52,7 +53,11 @@ fn token(param: &str, system: Option<&str>, code: &str) -> IndexEntry {
 fn search(store: &dyn ResourceStore, rt: &str, query: &str) -> (Vec<String>, Option<u64>) {
     let pairs = keel_core::fhir::parse_query_string(query);
     let q = parse_query(definitions::r4(), rt, &pairs, Handling::Strict).expect("query");
-    let result = store.reader().expect("reader").search(&q).expect("search");
+    let result = store
+        .reader()
+        .expect("reader")
+        .search(&ScopedQuery::whole_store(q))
+        .expect("search");
     (
         result.matches.iter().map(|r| r.id.clone()).collect(),
         result.total,
@@ -200,7 +205,10 @@ pub fn history_is_newest_first_with_since_and_paging(store: &dyn ResourceStore) 
         offset,
     };
     let system = reader
-        .history(&q(HistoryScope::System, None, 10, 0))
+        .history(
+            &q(HistoryScope::System, None, 10, 0),
+            &Visibility::whole_store(),
+        )
         .expect("history");
     assert_eq!(system.total, 3);
     assert_eq!(
@@ -212,23 +220,32 @@ pub fn history_is_newest_first_with_since_and_paging(store: &dyn ResourceStore) 
         vec![("h", 2), ("o", 1), ("h", 1)]
     );
     let typed = reader
-        .history(&q(HistoryScope::Type("Patient".into()), None, 10, 0))
+        .history(
+            &q(HistoryScope::Type("Patient".into()), None, 10, 0),
+            &Visibility::whole_store(),
+        )
         .expect("history");
     assert_eq!(typed.total, 2);
     let since = reader
-        .history(&q(HistoryScope::System, Some(1500), 10, 0))
+        .history(
+            &q(HistoryScope::System, Some(1500), 10, 0),
+            &Visibility::whole_store(),
+        )
         .expect("history");
     assert_eq!(since.total, 2);
     let page = reader
-        .history(&q(
-            HistoryScope::Instance {
-                resource_type: "Patient".into(),
-                id: "h".into(),
-            },
-            None,
-            1,
-            1,
-        ))
+        .history(
+            &q(
+                HistoryScope::Instance {
+                    resource_type: "Patient".into(),
+                    id: "h".into(),
+                },
+                None,
+                1,
+                1,
+            ),
+            &Visibility::whole_store(),
+        )
         .expect("history");
     assert_eq!(
         (page.total, page.versions.len(), page.versions[0].version),
@@ -314,7 +331,8 @@ pub fn search_ids_list_the_page_without_reading(store: &dyn ResourceStore) {
     ))
     .expect("write");
     assert_eq!(
-        tx.search_ids(&q).expect("ids"),
+        tx.search_ids(&ScopedQuery::whole_store(q.clone()))
+            .expect("ids"),
         vec!["i4", "i2", "i1"],
         "a transaction searches its own writes too"
     );
@@ -402,7 +420,7 @@ pub fn referencing_finds_the_compartment(store: &dyn ResourceStore) {
     let found = store
         .reader()
         .expect("reader")
-        .referencing("Patient", "x")
+        .referencing("Patient", "x", &Visibility::whole_store())
         .expect("referencing");
     assert_eq!(
         found.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),

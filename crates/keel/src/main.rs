@@ -89,13 +89,17 @@ impl IdSource for UuidIds {
 
 /// Opens the embedded store in `data` and the FHIR service over it.
 fn open_service(data: &Path, durability: Durability) -> Result<Arc<FhirService>, String> {
+    Ok(Arc::new(open_service_with(data, durability)?))
+}
+
+fn open_service_with(data: &Path, durability: Durability) -> Result<FhirService, String> {
     let store = SqliteStore::open_dir_with(data, durability)
         .map_err(|e| format!("cannot open the data directory {}: {e}", data.display()))?;
-    Ok(Arc::new(FhirService::new(
+    Ok(FhirService::new(
         Arc::new(store),
         Arc::new(SystemClock::default()),
         Arc::new(UuidIds),
-    )))
+    ))
 }
 
 fn default_data_dir() -> PathBuf {

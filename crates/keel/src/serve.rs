@@ -12,7 +12,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use keel_core::access::{AccessControl, Pcn};
 use keel_core::integration::PracticeConnection;
+use keel_core::policy::Policy;
 use keel_core::{CorrelationId, RequestContext};
 use keel_integrations::circuit::CircuitPolicy;
 use keel_integrations::directory::Directory;
@@ -82,11 +84,23 @@ pub struct ServeArgs {
     /// `--listen` address.
     #[arg(long)]
     insecure_no_auth: bool,
+    /// The PCN this node serves (JSON: code, name, practices, hub; `keel sim serve --pcn-out`
+    /// writes one). Without it, users reach only patients registered at their own
+    /// organisation or linked to it by an open task, referral or appointment.
+    #[arg(long, env = "KEEL_PCN")]
+    pcn: Option<PathBuf>,
+    /// The access policy (JSON, see crates/keel-core/policy/default-policy.json); default: the
+    /// policy Keel ships with.
+    #[arg(long, env = "KEEL_POLICY")]
+    policy: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
     let authentication = authentication(&args)?;
-    let fhir = crate::open_service(&args.data, keel_store::Durability::EveryCommit)?;
+    let fhir = Arc::new(
+        crate::open_service_with(&args.data, keel_store::Durability::EveryCommit)?
+            .with_access(access_control(&args)?),
+    );
     // The audit signing key exists before the first request, so every audit entry can be
     // covered by a checkpoint signed with it (appending entries per request is the next step).
     crate::audit_key::open_or_create(&args.data)?;
@@ -130,6 +144,31 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
         tracing::info!("keel serve stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The access policy and the tenant PCN.
+fn access_control(args: &ServeArgs) -> Result<AccessControl, String> {
+    let policy = match &args.policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--policy {}: {e}", path.display()))?;
+            Policy::from_json(&text).map_err(|e| format!("--policy {}: {e}", path.display()))?
+        }
+        None => Policy::default_policy().map_err(|e| format!("the shipped policy: {e}"))?,
+    };
+    let pcn = match &args.pcn {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--pcn {}: {e}", path.display()))?;
+            Some(
+                serde_json::from_str::<Pcn>(&text)
+                    .map_err(|e| format!("--pcn {}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    tracing::info!(policy = %policy.version, pcn = pcn.as_ref().map(|p| p.code.as_str()), "access policy loaded");
+    Ok(AccessControl::new(policy, pcn))
 }
 
 /// How requests are authenticated: bearer tokens from the trusted issuers, or nothing when

@@ -64,6 +64,10 @@ struct ServeArgs {
     /// to this file once the simulators listen.
     #[arg(long)]
     connections_out: Option<PathBuf>,
+    /// Write the simulated PCN (code, name, member practices; for `keel serve --pcn`) to this
+    /// file.
+    #[arg(long)]
+    pcn_out: Option<PathBuf>,
     /// The timeout (ms) written into those connections.
     #[arg(long, default_value_t = 2_000)]
     connection_timeout_ms: u64,
@@ -256,6 +260,18 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 "keel sim: practice connections written to {}",
                 path.display()
             );
+        }
+        if let Some(path) = &args.pcn_out {
+            let pcn = records.population().pcn();
+            let tenant = keel_core::access::Pcn {
+                code: pcn.ods.clone(),
+                name: pcn.name.clone(),
+                practices: pcn.practices.iter().map(|p| p.ods.clone()).collect(),
+                hub: None,
+            };
+            let text = serde_json::to_string_pretty(&tenant).map_err(|e| e.to_string())?;
+            std::fs::write(path, text).map_err(|e| format!("--pcn-out {}: {e}", path.display()))?;
+            println!("keel sim: the PCN written to {}", path.display());
         }
         tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
         Ok(ExitCode::SUCCESS)

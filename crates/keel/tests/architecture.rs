@@ -130,6 +130,9 @@ fn fhir_service_methods_take_a_request_context() {
         "ping",
         // Parses, validates and indexes the caller's own Bundle; reads no stored data.
         "prepare_bundle",
+        // Configure and expose the access policy; read no stored data.
+        "with_access",
+        "access",
     ];
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../keel-core/src/fhir");
     let mut offenders = Vec::new();

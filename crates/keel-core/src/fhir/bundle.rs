@@ -151,9 +151,9 @@ impl FhirService {
         bundle: PreparedBundle,
         checkpoint: Option<(&str, &str)>,
     ) -> FhirResult<BundleResponse> {
+        self.guard_unrestricted(ctx, "a batch or transaction Bundle")?;
         let mut tx = self.store.begin()?;
-        let response =
-            self.run_bundle(ctx, tx.as_mut(), bundle, &mut ResolvedConditions::default())?;
+        let response = self.run_bundle(tx.as_mut(), bundle, &mut ResolvedConditions::default())?;
         if let Some((key, value)) = checkpoint {
             tx.set_checkpoint(key, value)?;
         }
@@ -176,7 +176,7 @@ impl FhirService {
             let mut responses = Vec::with_capacity(bundles.len());
             for (bundle, (key, value)) in &bundles {
                 // A copy: the originals are needed again if the group has to be redone.
-                match self.run_bundle(ctx, tx.as_mut(), bundle.clone(), &mut resolved) {
+                match self.run_bundle(tx.as_mut(), bundle.clone(), &mut resolved) {
                     Ok(response) => {
                         tx.set_checkpoint(key, value)?;
                         responses.push(Ok(response));
@@ -200,7 +200,6 @@ impl FhirService {
     /// Runs a prepared Bundle inside an open store transaction.
     fn run_bundle(
         &self,
-        ctx: &RequestContext,
         tx: &mut dyn StoreTx,
         bundle: PreparedBundle,
         resolved: &mut ResolvedConditions,
@@ -210,14 +209,14 @@ impl FhirService {
             BundleKind::Transaction => BundleResponse {
                 kind,
                 entries: self
-                    .transaction(ctx, tx, entries, resolved)?
+                    .transaction(tx, entries, resolved)?
                     .into_iter()
                     .map(Ok)
                     .collect(),
             },
             BundleKind::Batch => BundleResponse {
                 kind,
-                entries: self.batch(ctx, tx, entries)?,
+                entries: self.batch(tx, entries)?,
             },
         })
     }
@@ -230,7 +229,6 @@ impl FhirService {
     /// All entries or none: the caller rolls back on error.
     fn transaction(
         &self,
-        ctx: &RequestContext,
         tx: &mut dyn StoreTx,
         mut entries: Vec<Entry>,
         resolved: &mut ResolvedConditions,
@@ -304,7 +302,7 @@ impl FhirService {
                 Some(done) => done,
                 None => {
                     let assigned = entry.full_url.as_ref().and_then(|f| ids.get(f)).cloned();
-                    self.execute(ctx, tx, entry, assigned)
+                    self.execute(tx, entry, assigned)
                         .map_err(|e| e.in_entry(entry.index))?
                 }
             };
@@ -319,13 +317,12 @@ impl FhirService {
     /// store failure during a write fails the whole batch (the caller rolls back).
     fn batch(
         &self,
-        ctx: &RequestContext,
         tx: &mut dyn StoreTx,
         mut entries: Vec<Entry>,
     ) -> FhirResult<Vec<FhirResult<EntryResponse>>> {
         let mut results = Vec::with_capacity(entries.len());
         for entry in &mut entries {
-            match self.execute(ctx, tx, entry, None) {
+            match self.execute(tx, entry, None) {
                 Err(FhirError::Store(failure)) => return Err(FhirError::Store(failure)),
                 result => results.push(result.map_err(|e| e.in_entry(entry.index))),
             }
@@ -335,7 +332,6 @@ impl FhirService {
 
     fn execute(
         &self,
-        ctx: &RequestContext,
         tx: &mut dyn StoreTx,
         entry: &mut Entry,
         assigned: Option<String>,
@@ -427,8 +423,7 @@ impl FhirService {
             (Method::Get, [_], query) => {
                 let pairs = parse_query_string(query.as_deref().unwrap_or(""));
                 let search = self.parse_search(resource_type, &pairs, Handling::Lenient)?;
-                let result = tx.search(&search)?;
-                let _ = ctx;
+                let result = tx.search(&crate::store::ScopedQuery::whole_store(search))?;
                 let entries: Vec<Value> = result
                     .matches
                     .iter()

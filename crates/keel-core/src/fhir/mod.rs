@@ -6,11 +6,13 @@ mod write;
 pub use bundle::{BundleKind, BundleResponse, EntryResponse, PreparedBundle, parse_etag};
 pub use write::{DeleteOutcome, WriteOutcome, parse_query_string};
 
+use crate::access::{AccessControl, AccessView};
 use crate::clock::{Clock, IdSource};
 use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult};
+use crate::policy::Policy;
 use crate::store::{
-    HistoryPage, HistoryQuery, HistoryScope, ResourceStore, SearchResult, StoredResource,
+    HistoryPage, HistoryQuery, HistoryScope, ResourceStore, SearchResult, StoreRead, StoredResource,
 };
 use keel_fhir::definitions::{self, Definitions};
 use keel_fhir::index::{Indexer, split_reference};
@@ -26,6 +28,7 @@ pub struct FhirService {
     ids: Arc<dyn IdSource>,
     indexer: Indexer,
     defs: &'static Definitions,
+    access: Arc<AccessControl>,
 }
 
 /// What a history request asks for.
@@ -44,13 +47,55 @@ impl FhirService {
         ids: Arc<dyn IdSource>,
     ) -> Self {
         let defs = definitions::r4();
+        let policy = Policy::default_policy()
+            .unwrap_or_else(|e| panic!("the shipped access policy does not load: {e}"));
         FhirService {
             store,
             clock,
             ids,
             indexer: Indexer::new(defs),
             defs,
+            access: Arc::new(AccessControl::new(policy, None)),
         }
+    }
+
+    /// The service under this access policy and tenant.
+    pub fn with_access(mut self, access: AccessControl) -> Self {
+        self.access = Arc::new(access);
+        self
+    }
+
+    pub fn access(&self) -> &AccessControl {
+        &self.access
+    }
+
+    pub(crate) fn indexer(&self) -> &Indexer {
+        &self.indexer
+    }
+
+    /// The access view of one request.
+    pub(crate) fn view(
+        &self,
+        ctx: &RequestContext,
+        reader: &mut dyn StoreRead,
+    ) -> FhirResult<AccessView> {
+        // Local development is not decided on, so it takes no time from the clock.
+        let now = match ctx.actor {
+            crate::context::Actor::LocalDevelopment => 0,
+            _ => self.now(),
+        };
+        self.access.view(ctx, reader, self.defs, now, None)
+    }
+
+    /// Decides on reading `found` and prepares it to leave.
+    fn permit_read(
+        &self,
+        view: &AccessView,
+        reader: &mut dyn StoreRead,
+        found: StoredResource,
+    ) -> FhirResult<StoredResource> {
+        view.decide_read(reader, &self.indexer, &found)?;
+        Ok(view.prepare(found))
     }
 
     pub fn definitions(&self) -> &'static Definitions {
@@ -73,31 +118,52 @@ impl FhirService {
     /// The current version; a deleted resource is `Gone`.
     pub fn read(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         resource_type: &str,
         id: &str,
     ) -> FhirResult<StoredResource> {
         self.check_type(resource_type)?;
-        let found = self.store.reader()?.read(resource_type, id)?;
-        live(found, resource_type, id)
+        let mut reader = self.store.reader()?;
+        let view = self.view(ctx, &mut *reader)?;
+        view.check_type(resource_type)?;
+        let found = reader.read(resource_type, id)?;
+        let found = match (found, view.is_unrestricted()) {
+            // A deleted resource is decided on as its last version: 410 only where it may be read.
+            (Some(deleted), false) if deleted.is_deleted() && deleted.version > 1 => {
+                if let Some(last) = reader.read_version(resource_type, id, deleted.version - 1)? {
+                    view.decide_read(&mut *reader, &self.indexer, &last)?;
+                }
+                Some(deleted)
+            }
+            (found, _) => found,
+        };
+        let found = live(found, resource_type, id)?;
+        self.permit_read(&view, &mut *reader, found)
     }
 
     pub fn vread(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         resource_type: &str,
         id: &str,
         version: u64,
     ) -> FhirResult<StoredResource> {
         self.check_type(resource_type)?;
         let mut reader = self.store.reader()?;
+        let view = self.view(ctx, &mut *reader)?;
+        view.check_type(resource_type)?;
+        // Decided on the current version (a version of a resource the actor may not read now
+        // is not shown either), then on the version asked for.
+        if let Some(current) = reader.read(resource_type, id)?.filter(|c| !c.is_deleted()) {
+            view.decide_read(&mut *reader, &self.indexer, &current)?;
+        }
         match reader.read_version(resource_type, id, version)? {
             Some(found) if found.is_deleted() => Err(FhirError::Gone {
                 resource_type: resource_type.into(),
                 id: id.into(),
                 version,
             }),
-            Some(found) => Ok(found),
+            Some(found) => self.permit_read(&view, &mut *reader, found),
             None if reader.read(resource_type, id)?.is_none() => Err(FhirError::NotFound {
                 resource_type: resource_type.into(),
                 id: id.into(),
@@ -126,47 +192,93 @@ impl FhirService {
         )?)
     }
 
-    pub fn search(&self, _ctx: &RequestContext, query: &SearchQuery) -> FhirResult<SearchResult> {
-        Ok(self.store.reader()?.search(query)?)
+    /// Runs a search under the request's access: the type must be readable, and what the
+    /// actor may not read is filtered in the query itself (so pages, totals and includes
+    /// never hold or count it); Patients leave redacted.
+    pub fn search(&self, ctx: &RequestContext, query: &SearchQuery) -> FhirResult<SearchResult> {
+        let mut reader = self.store.reader()?;
+        let view = self.view(ctx, &mut *reader)?;
+        view.check_type(&query.resource_type)?;
+        let visibility = view.visibility(&mut *reader)?;
+        let scoped = crate::access::scope_query(&view, query, visibility)?;
+        let mut result = reader.search(&scoped)?;
+        if !view.is_unrestricted() {
+            result.matches = result
+                .matches
+                .into_iter()
+                .map(|r| view.prepare(r))
+                .collect();
+            result.included = result
+                .included
+                .into_iter()
+                .map(|r| view.prepare(r))
+                .collect();
+        }
+        Ok(result)
     }
 
     pub fn history(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         request: &HistoryRequest,
     ) -> FhirResult<HistoryPage> {
+        let mut reader = self.store.reader()?;
+        let view = self.view(ctx, &mut *reader)?;
         match &request.scope {
             HistoryScope::System => {}
-            HistoryScope::Type(t) => self.check_type(t)?,
+            HistoryScope::Type(t) => {
+                self.check_type(t)?;
+                view.check_type(t)?;
+            }
             HistoryScope::Instance { resource_type, id } => {
                 self.check_type(resource_type)?;
-                if self.store.reader()?.read(resource_type, id)?.is_none() {
+                view.check_type(resource_type)?;
+                let Some(current) = reader.read(resource_type, id)? else {
                     return Err(FhirError::NotFound {
                         resource_type: resource_type.clone(),
                         id: id.clone(),
                     });
+                };
+                let decided = if current.is_deleted() && current.version > 1 {
+                    reader.read_version(resource_type, id, current.version - 1)?
+                } else {
+                    Some(current)
+                };
+                if let Some(decided) = decided
+                    && !view.is_unrestricted()
+                {
+                    view.decide_read(&mut *reader, &self.indexer, &decided)?;
                 }
             }
         }
+        let visibility = view.visibility(&mut *reader)?;
         let query = HistoryQuery {
             scope: request.scope.clone(),
             since: request.since,
             count: request.count.min(search::MAX_COUNT),
             offset: request.offset,
         };
-        Ok(self.store.reader()?.history(&query)?)
+        let mut page = reader.history(&query, &visibility)?;
+        if !view.is_unrestricted() {
+            page.versions = page.versions.into_iter().map(|r| view.prepare(r)).collect();
+        }
+        Ok(page)
     }
 
     /// `Patient/{id}/$everything`: the patient, every resource that refers to them, and the
     /// resources those refer to (practitioners, organisations, medications ...).
     pub fn everything(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         patient_id: &str,
     ) -> FhirResult<Vec<StoredResource>> {
         let mut reader = self.store.reader()?;
+        let view = self.view(ctx, &mut *reader)?;
+        view.check_type("Patient")?;
         let patient = live(reader.read("Patient", patient_id)?, "Patient", patient_id)?;
-        let compartment = reader.referencing("Patient", patient_id)?;
+        let patient = self.permit_read(&view, &mut *reader, patient)?;
+        let visibility = view.visibility(&mut *reader)?;
+        let compartment = reader.referencing("Patient", patient_id, &visibility)?;
         let mut seen: HashSet<(String, String)> = HashSet::new();
         seen.insert(("Patient".into(), patient_id.into()));
         for r in &compartment {
@@ -184,14 +296,17 @@ impl FhirService {
                 if t != "Patient"
                     && seen.insert((t.clone(), id.clone()))
                     && let Some(found) = reader.read(&t, &id)?.filter(|f| !f.is_deleted())
+                    && view
+                        .decide_read(&mut *reader, &self.indexer, &found)
+                        .is_ok()
                 {
                     referenced.push(found);
                 }
             }
         }
         let mut all = vec![patient];
-        all.extend(compartment);
-        all.extend(referenced);
+        all.extend(compartment.into_iter().map(|r| view.prepare(r)));
+        all.extend(referenced.into_iter().map(|r| view.prepare(r)));
         Ok(all)
     }
 

@@ -4,7 +4,7 @@
 use super::FhirService;
 use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult};
-use crate::store::{NewVersion, StoreTx, StoredResource, WriteMethod};
+use crate::store::{NewVersion, ScopedQuery, StoreTx, StoredResource, WriteMethod};
 use keel_fhir::datetime::format_instant;
 use keel_fhir::fhirpath::ReferenceTypes;
 use keel_fhir::index::{IndexEntry, IndexValue, split_reference};
@@ -36,12 +36,13 @@ pub enum DeleteOutcome {
 impl FhirService {
     pub fn create(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         resource_type: &str,
         body: Value,
         if_none_exist: Option<&str>,
     ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
+        self.guard_write(ctx, resource_type, None, Some(&body))?;
         let body = self.check(resource_type, body)?;
         self.in_transaction(|tx| self.create_in(tx, resource_type, body, if_none_exist, None))
     }
@@ -49,13 +50,14 @@ impl FhirService {
     /// Update (or create with the client's id). `if_match` is the version the client last saw.
     pub fn update(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         resource_type: &str,
         id: &str,
         body: Value,
         if_match: Option<u64>,
     ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
+        self.guard_write(ctx, resource_type, Some(id), Some(&body))?;
         let body = self.check(resource_type, body)?;
         self.in_transaction(|tx| self.update_in(tx, resource_type, id, body, if_match))
     }
@@ -63,13 +65,14 @@ impl FhirService {
     /// `PUT Type?criteria`: no match creates, one match updates it, several fail.
     pub fn conditional_update(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         resource_type: &str,
         criteria: &str,
         body: Value,
         if_match: Option<u64>,
     ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
+        self.guard_unrestricted(ctx, "conditional update")?;
         let body = self.check(resource_type, body)?;
         self.in_transaction(|tx| {
             self.conditional_update_in(tx, resource_type, criteria, body, if_match)
@@ -79,34 +82,39 @@ impl FhirService {
     /// JSON Patch (RFC 6902) applied to the current version.
     pub fn patch(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         resource_type: &str,
         id: &str,
         patch: Value,
         if_match: Option<u64>,
     ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
+        // The patched result is checked as an update would be, inside the guard of the patch
+        // itself: the current version must be writable by the actor.
+        self.guard_write(ctx, resource_type, Some(id), None)?;
         self.in_transaction(|tx| self.patch_in(tx, resource_type, id, patch, if_match))
     }
 
     pub fn delete(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         resource_type: &str,
         id: &str,
     ) -> FhirResult<DeleteOutcome> {
         self.check_type(resource_type)?;
+        self.guard_write(ctx, resource_type, Some(id), None)?;
         self.in_transaction(|tx| self.delete_in(tx, resource_type, id))
     }
 
     /// `DELETE Type?criteria`: deletes the one match; several matches fail.
     pub fn conditional_delete(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         resource_type: &str,
         criteria: &str,
     ) -> FhirResult<DeleteOutcome> {
         self.check_type(resource_type)?;
+        self.guard_unrestricted(ctx, "conditional delete")?;
         self.in_transaction(|tx| {
             match self
                 .match_condition(tx, resource_type, criteria)?
@@ -118,6 +126,56 @@ impl FhirService {
                     condition: criteria.to_string(),
                 }),
             }
+        })
+    }
+
+    /// Access control of a write: the actor must be allowed to write the new content and the
+    /// current version it replaces (both must belong to a patient they have a relationship
+    /// with).
+    fn guard_write(
+        &self,
+        ctx: &RequestContext,
+        resource_type: &str,
+        id: Option<&str>,
+        body: Option<&Value>,
+    ) -> FhirResult<()> {
+        let mut reader = self.store.reader()?;
+        let view = self.view(ctx, &mut *reader)?;
+        if view.is_unrestricted() {
+            return Ok(());
+        }
+        view.check_write(resource_type)?;
+        if let Some(id) = id
+            && let Some(current) = reader.read(resource_type, id)?.filter(|c| !c.is_deleted())
+        {
+            view.decide_write(&mut *reader, self.indexer(), &current)?;
+        }
+        if let Some(body) = body {
+            let proposed = StoredResource {
+                resource_type: resource_type.to_string(),
+                id: id.unwrap_or("new").to_string(),
+                version: 0,
+                last_updated: 0,
+                body: Some(std::sync::Arc::from(body.to_string())),
+                method: crate::store::WriteMethod::Create,
+            };
+            view.decide_write(&mut *reader, self.indexer(), &proposed)?;
+        }
+        Ok(())
+    }
+
+    /// Operations whose targets are found by criteria (conditional update and delete,
+    /// Bundles): for local development and system import only, until they are decided entry
+    /// by entry.
+    pub(crate) fn guard_unrestricted(&self, ctx: &RequestContext, what: &str) -> FhirResult<()> {
+        if matches!(ctx.actor, crate::context::Actor::LocalDevelopment) {
+            return Ok(());
+        }
+        Err(FhirError::Forbidden {
+            what: format!(
+                "{what} is not open to authenticated requests yet: write resources one by one"
+            ),
+            reasons: Vec::new(),
         })
     }
 
@@ -320,7 +378,7 @@ impl FhirService {
         criteria: &str,
     ) -> FhirResult<Vec<StoredResource>> {
         let query = self.condition_query(resource_type, criteria)?;
-        Ok(tx.search(&query)?.matches)
+        Ok(tx.search(&ScopedQuery::whole_store(query))?.matches)
     }
 
     /// As [`match_condition`](Self::match_condition), the ids only (no resource is read).
@@ -331,7 +389,7 @@ impl FhirService {
         criteria: &str,
     ) -> FhirResult<Vec<String>> {
         let query = self.condition_query(resource_type, criteria)?;
-        Ok(tx.search_ids(&query)?)
+        Ok(tx.search_ids(&ScopedQuery::whole_store(query))?)
     }
 
     /// The search of a condition: at most two matches, since callers only tell none, one and

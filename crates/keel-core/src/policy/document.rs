@@ -68,6 +68,9 @@ pub struct Grant {
 pub struct SensitiveCategory {
     pub code: String,
     pub display: String,
+    /// The value set: SNOMED CT concept ids whose entries belong to the category.
+    #[serde(default)]
+    pub snomed_codes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ mod decide;
 mod decision;
 mod document;
 mod function;
+pub(crate) use function::SmartAccess;
 mod request;
 mod smart_scope;
 
