@@ -153,7 +153,7 @@ const LINKS: &[LinkRule] = &[
     ),
 ];
 
-fn param(resource_type: &str, code: &str, kind: SearchParamType) -> ParamRef {
+pub(super) fn param(resource_type: &str, code: &str, kind: SearchParamType) -> ParamRef {
     ParamRef {
         resource_type: resource_type.to_string(),
         code: code.to_string(),

@@ -6,14 +6,14 @@
 //! - sensitive entries (by `code`) only where the policy shows them;
 //! - observations only in the categories the role's grant names.
 
-use super::facts::{class_of, names_organisation};
+use super::facts::{class_of, names_organisation, param};
 use super::resource_types::{PATIENT_PARAM, TypeClass, read_function};
 use super::{AccessView, Restricted};
 use crate::error::FhirResult;
 use crate::policy::{Requester, SmartScope};
 use crate::store::{StoreRead, Visibility};
 use keel_fhir::definitions::SearchParamType;
-use keel_fhir::search::{Criterion, ParamRef, SearchValue, TokenValue};
+use keel_fhir::search::{Criterion, SearchValue, TokenValue};
 use keel_model::coding::systems::SNOMED_CT;
 use std::collections::HashMap;
 
@@ -82,14 +82,6 @@ pub(super) fn shared_visible(r: &Restricted, resource_type: &str) -> bool {
         Requester::System { scopes, .. } => scopes
             .iter()
             .any(|s: &SmartScope| s.allows(resource_type, crate::policy::SmartAccess::ReadSearch)),
-    }
-}
-
-fn param(resource_type: &str, code: &str, kind: SearchParamType) -> ParamRef {
-    ParamRef {
-        resource_type: resource_type.to_string(),
-        code: code.to_string(),
-        kind,
     }
 }
 
