@@ -11,6 +11,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use keel_core::audit::RequestAudit;
 use keel_core::fhir::{
     DeleteOutcome, HistoryRequest, WriteOutcome, parse_etag, parse_query_string,
 };
@@ -25,14 +26,14 @@ use std::sync::Arc;
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 
 /// Everything the interaction needs from the HTTP request.
-struct FhirRequest {
+pub(crate) struct FhirRequest {
     method: Method,
     segments: Vec<String>,
-    params: Vec<(String, String)>,
+    pub(crate) params: Vec<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-    base: String,
-    ctx: RequestContext,
+    pub(crate) base: String,
+    pub(crate) ctx: RequestContext,
 }
 
 pub async fn handle(
@@ -46,42 +47,44 @@ pub async fn handle(
     let started = std::time::Instant::now();
     let route = route_shape(&method, uri.path());
     let correlation_id = state.correlation_id(&headers);
-    let mut response = match body {
-        Err(rejection) => too_large_or_bad(rejection),
-        Ok(body) => {
-            let path = uri.path().trim_start_matches("/fhir").trim_matches('/');
-            let segments: Vec<String> = if path.is_empty() {
-                Vec::new()
-            } else {
-                path.split('/').map(percent_decode_segment).collect()
-            };
-            let params = parse_query_string(uri.query().unwrap_or(""));
-            let request = FhirRequest {
-                method,
-                segments,
-                params,
-                base: base_url(&state, &headers),
-                headers,
-                body,
-                ctx: principal.context(correlation_id.clone()),
-            };
-            match negotiate(&request) {
-                Some(refusal) => refusal,
-                None => {
-                    let state = state.clone();
-                    tokio::task::spawn_blocking(move || dispatch(&state, request))
-                        .await
-                        .unwrap_or_else(|e| {
-                            plain_outcome(
-                                500,
-                                IssueType::Exception,
-                                &format!("the request failed inside the server: {e}"),
-                            )
-                        })
-                }
-            }
+    let ctx = principal.context(correlation_id.clone());
+    let request = body.map(|body| {
+        let path = uri.path().trim_start_matches("/fhir").trim_matches('/');
+        let segments: Vec<String> = if path.is_empty() {
+            Vec::new()
+        } else {
+            path.split('/').map(percent_decode_segment).collect()
+        };
+        FhirRequest {
+            method,
+            segments,
+            params: parse_query_string(uri.query().unwrap_or("")),
+            base: base_url(&state, &headers),
+            headers,
+            body,
+            ctx: ctx.clone(),
         }
-    };
+    });
+    let blocking_state = state.clone();
+    let mut response = tokio::task::spawn_blocking(move || {
+        let mut audit = RequestAudit::new("refused");
+        let result = match request {
+            Err(rejection) => Ok(too_large_or_bad(rejection)),
+            Ok(request) => match negotiate(&request) {
+                Some(refusal) => Ok(refusal),
+                None => dispatch(&blocking_state, request, &mut audit),
+            },
+        };
+        crate::audited::finish(&blocking_state, &ctx, &audit, result)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        plain_outcome(
+            500,
+            IssueType::Exception,
+            &format!("the request failed inside the server: {e}"),
+        )
+    });
     if let Ok(v) = HeaderValue::from_str(correlation_id.as_str()) {
         response.headers_mut().insert("x-request-id", v);
     }
@@ -211,8 +214,14 @@ fn negotiate(request: &FhirRequest) -> Option<Response> {
     None
 }
 
-fn dispatch(state: &AppState, mut req: FhirRequest) -> Response {
+/// Runs the interaction the request names; notes what it did in `audit`.
+fn dispatch(
+    state: &AppState,
+    mut req: FhirRequest,
+    audit: &mut RequestAudit,
+) -> Result<Response, FhirError> {
     let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+    audit.set_interaction(interaction_of(&req.method, &segs));
     let result = match (&req.method, segs.as_slice()) {
         (&Method::GET, ["metadata"]) => Ok(json_response(
             200,
@@ -221,21 +230,26 @@ fn dispatch(state: &AppState, mut req: FhirRequest) -> Response {
         (&Method::GET, []) if req.params.is_empty() => Err(FhirError::BadRequest(
             "a search needs a resource type: GET /fhir/{type}?...".into(),
         )),
+        (&Method::GET, ["AuditEvent"]) => crate::audited::search(state, &req, audit),
+        (&Method::GET, ["AuditEvent", id]) => crate::audited::read(state, &req, id, audit),
+        (_, ["AuditEvent", ..]) => Err(FhirError::NotSupported(
+            "AuditEvents are written by Keel itself, one per request; they are read with GET /fhir/AuditEvent".into(),
+        )),
         (&Method::POST, []) => post_bundle(state, &req),
-        (&Method::GET, ["_history"]) => history(state, &req, HistoryScope::System),
-        (&Method::GET, [rt]) => search(state, &req, rt, false),
-        (&Method::POST, [rt, "_search"]) => search(state, &req, rt, true),
-        (&Method::POST, [rt]) => create(state, &req, rt),
-        (&Method::PUT, [rt]) => conditional_update(state, &req, rt),
-        (&Method::DELETE, [rt]) => conditional_delete(state, &req, rt),
+        (&Method::GET, ["_history"]) => history(state, &req, HistoryScope::System, audit),
+        (&Method::GET, [rt]) => search(state, &req, rt, false, audit),
+        (&Method::POST, [rt, "_search"]) => search(state, &req, rt, true, audit),
+        (&Method::POST, [rt]) => create(state, &req, rt, audit),
+        (&Method::PUT, [rt]) => conditional_update(state, &req, rt, audit),
+        (&Method::DELETE, [rt]) => conditional_delete(state, &req, rt, audit),
         (&Method::GET, [rt, "_history"]) => {
-            history(state, &req, HistoryScope::Type(rt.to_string()))
+            history(state, &req, HistoryScope::Type(rt.to_string()), audit)
         }
-        (&Method::GET, ["Patient", id, "$everything"]) => everything(state, &req, id),
-        (&Method::GET, [rt, id]) => read(state, &req, rt, id),
-        (&Method::PUT, [rt, id]) => update(state, &req, rt, id),
-        (&Method::PATCH, [rt, id]) => patch(state, &req, rt, id),
-        (&Method::DELETE, [rt, id]) => delete(state, &req, rt, id),
+        (&Method::GET, ["Patient", id, "$everything"]) => everything(state, &req, id, audit),
+        (&Method::GET, [rt, id]) => read(state, &req, rt, id, audit),
+        (&Method::PUT, [rt, id]) => update(state, &req, rt, id, audit),
+        (&Method::PATCH, [rt, id]) => patch(state, &req, rt, id, audit),
+        (&Method::DELETE, [rt, id]) => delete(state, &req, rt, id, audit),
         (&Method::GET, [rt, id, "_history"]) => history(
             state,
             &req,
@@ -243,8 +257,11 @@ fn dispatch(state: &AppState, mut req: FhirRequest) -> Response {
                 resource_type: rt.to_string(),
                 id: id.to_string(),
             },
+            audit,
         ),
-        (&Method::GET, [rt, id, "_history", version]) => vread(state, &req, rt, id, version),
+        (&Method::GET, [rt, id, "_history", version]) => {
+            vread(state, &req, rt, id, version, audit)
+        }
         (method, _) => Ok(plain_outcome(
             if matches!(
                 *method,
@@ -262,13 +279,42 @@ fn dispatch(state: &AppState, mut req: FhirRequest) -> Response {
         )),
     };
     req.body = Bytes::new();
-    result.unwrap_or_else(|e| error_response(&e))
+    result
+}
+
+/// The interaction a request names, as its audit record says it (the FHIR restful
+/// interaction codes, or the operation's name).
+fn interaction_of(method: &Method, segments: &[&str]) -> &'static str {
+    match (method, segments) {
+        (&Method::GET, ["metadata"]) => "capabilities",
+        (&Method::POST, []) => "batch-transaction",
+        (&Method::GET, ["_history"]) => "history-system",
+        (&Method::GET, [] | [_]) | (&Method::POST, [_, "_search"]) => "search-type",
+        (&Method::POST, [_]) => "create",
+        (&Method::PUT, [_]) => "conditional-update",
+        (&Method::DELETE, [_]) => "conditional-delete",
+        (&Method::GET, [_, "_history"]) => "history-type",
+        (&Method::GET, ["Patient", _, "$everything"]) => "$everything",
+        (&Method::GET, [_, _]) => "read",
+        (&Method::PUT, [_, _]) => "update",
+        (&Method::PATCH, [_, _]) => "patch",
+        (&Method::DELETE, [_, _]) => "delete",
+        (&Method::GET, [_, _, "_history"]) => "history-instance",
+        (&Method::GET, [_, _, "_history", _]) => "vread",
+        _ => "unsupported",
+    }
 }
 
 // ---------------------------------------------------------------- interactions
 
-fn read(state: &AppState, req: &FhirRequest, rt: &str, id: &str) -> Result<Response, FhirError> {
-    let found = state.fhir.read(&req.ctx, rt, id)?;
+fn read(
+    state: &AppState,
+    req: &FhirRequest,
+    rt: &str,
+    id: &str,
+    audit: &mut RequestAudit,
+) -> Result<Response, FhirError> {
+    let found = state.fhir.read(&req.ctx, rt, id, audit)?;
     if let Some(tag) = header_str(&req.headers, header::IF_NONE_MATCH)
         && parse_etag(tag) == Some(found.version)
     {
@@ -283,24 +329,40 @@ fn vread(
     rt: &str,
     id: &str,
     version: &str,
+    audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
     let version: u64 = version
         .parse()
         .map_err(|_| FhirError::BadRequest(format!("'{version}' is not a version number")))?;
-    let found = state.fhir.vread(&req.ctx, rt, id, version)?;
+    let found = state.fhir.vread(&req.ctx, rt, id, version, audit)?;
     Ok(resource_response(200, &found))
 }
 
-fn create(state: &AppState, req: &FhirRequest, rt: &str) -> Result<Response, FhirError> {
+fn create(
+    state: &AppState,
+    req: &FhirRequest,
+    rt: &str,
+    audit: &mut RequestAudit,
+) -> Result<Response, FhirError> {
     let body = json_body(&req.body)?;
     let if_none_exist = header_str(&req.headers, "if-none-exist");
-    let outcome = state.fhir.create(&req.ctx, rt, body, if_none_exist)?;
+    let outcome = state
+        .fhir
+        .create(&req.ctx, rt, body, if_none_exist, audit)?;
     Ok(write_response(req, &outcome))
 }
 
-fn update(state: &AppState, req: &FhirRequest, rt: &str, id: &str) -> Result<Response, FhirError> {
+fn update(
+    state: &AppState,
+    req: &FhirRequest,
+    rt: &str,
+    id: &str,
+    audit: &mut RequestAudit,
+) -> Result<Response, FhirError> {
     let body = json_body(&req.body)?;
-    let outcome = state.fhir.update(&req.ctx, rt, id, body, if_match(req)?)?;
+    let outcome = state
+        .fhir
+        .update(&req.ctx, rt, id, body, if_match(req)?, audit)?;
     Ok(write_response(req, &outcome))
 }
 
@@ -308,16 +370,24 @@ fn conditional_update(
     state: &AppState,
     req: &FhirRequest,
     rt: &str,
+    audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
     let criteria = criteria_string(req)?;
     let body = json_body(&req.body)?;
-    let outcome = state
-        .fhir
-        .conditional_update(&req.ctx, rt, &criteria, body, if_match(req)?)?;
+    let outcome =
+        state
+            .fhir
+            .conditional_update(&req.ctx, rt, &criteria, body, if_match(req)?, audit)?;
     Ok(write_response(req, &outcome))
 }
 
-fn patch(state: &AppState, req: &FhirRequest, rt: &str, id: &str) -> Result<Response, FhirError> {
+fn patch(
+    state: &AppState,
+    req: &FhirRequest,
+    rt: &str,
+    id: &str,
+    audit: &mut RequestAudit,
+) -> Result<Response, FhirError> {
     let content_type = header_str(&req.headers, header::CONTENT_TYPE).unwrap_or("");
     if !content_type.contains("json-patch") {
         return Err(FhirError::NotSupported(format!(
@@ -325,12 +395,20 @@ fn patch(state: &AppState, req: &FhirRequest, rt: &str, id: &str) -> Result<Resp
         )));
     }
     let body = json_body(&req.body)?;
-    let outcome = state.fhir.patch(&req.ctx, rt, id, body, if_match(req)?)?;
+    let outcome = state
+        .fhir
+        .patch(&req.ctx, rt, id, body, if_match(req)?, audit)?;
     Ok(write_response(req, &outcome))
 }
 
-fn delete(state: &AppState, req: &FhirRequest, rt: &str, id: &str) -> Result<Response, FhirError> {
-    let outcome = state.fhir.delete(&req.ctx, rt, id)?;
+fn delete(
+    state: &AppState,
+    req: &FhirRequest,
+    rt: &str,
+    id: &str,
+    audit: &mut RequestAudit,
+) -> Result<Response, FhirError> {
+    let outcome = state.fhir.delete(&req.ctx, rt, id, audit)?;
     Ok(delete_response(outcome))
 }
 
@@ -338,10 +416,13 @@ fn conditional_delete(
     state: &AppState,
     req: &FhirRequest,
     rt: &str,
+    audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
     let criteria = criteria_string(req)?;
     Ok(delete_response(
-        state.fhir.conditional_delete(&req.ctx, rt, &criteria)?,
+        state
+            .fhir
+            .conditional_delete(&req.ctx, rt, &criteria, audit)?,
     ))
 }
 
@@ -369,6 +450,7 @@ fn search(
     req: &FhirRequest,
     rt: &str,
     post: bool,
+    audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
     let mut params = req.params.clone();
     if post && !req.body.is_empty() {
@@ -384,7 +466,7 @@ fn search(
         }
     });
     let query = state.fhir.parse_search(rt, &params, handling)?;
-    let result = state.fhir.search(&req.ctx, &query)?;
+    let result = state.fhir.search(&req.ctx, &query, audit)?;
     let links = page_links(
         &req.base,
         rt,
@@ -401,6 +483,7 @@ fn history(
     state: &AppState,
     req: &FhirRequest,
     scope: HistoryScope,
+    audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
     let mut since = None;
     let mut count = keel_fhir::search::DEFAULT_COUNT;
@@ -445,6 +528,7 @@ fn history(
             count,
             offset,
         },
+        audit,
     )?;
     let links = paging(
         &req.base,
@@ -461,8 +545,13 @@ fn history(
     ))
 }
 
-fn everything(state: &AppState, req: &FhirRequest, id: &str) -> Result<Response, FhirError> {
-    let resources = state.fhir.everything(&req.ctx, id)?;
+fn everything(
+    state: &AppState,
+    req: &FhirRequest,
+    id: &str,
+    audit: &mut RequestAudit,
+) -> Result<Response, FhirError> {
+    let resources = state.fhir.everything(&req.ctx, id, audit)?;
     let result = keel_core::store::SearchResult {
         total: Some(resources.len() as u64),
         matches: resources,
@@ -608,7 +697,7 @@ pub fn plain_outcome(status: u16, code: IssueType, message: &str) -> Response {
     )
 }
 
-fn error_response(error: &FhirError) -> Response {
+pub(crate) fn error_response(error: &FhirError) -> Response {
     let (status, outcome) = error_response_parts(error);
     if status >= 500 {
         // Store errors name no patient data; the message is for the operator.

@@ -3,6 +3,7 @@
 //! ([`metrics_http`]). Core services run on the blocking pool; errors are mapped once, in
 //! [`outcome`].
 
+pub mod audited;
 pub mod auth;
 mod capability;
 pub mod fhir_http;
@@ -98,15 +99,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health/live", get(health_http::live))
         .route("/health/ready", get(health_http::ready))
         .route("/metrics", get(metrics_http::metrics));
-    Router::new()
+    // Outside the FHIR REST router, which audits its own requests: one record per request.
+    let audited_here = Router::new()
         .route(
             "/fhir/Patient/{id}/$record",
             get(record_http::for_stored_patient),
         )
         .route("/fhir/Patient/$record", get(record_http::by_identifier))
-        .route("/fhir", any(fhir_http::handle))
-        .route("/fhir/", any(fhir_http::handle))
-        .route("/fhir/{*path}", any(fhir_http::handle))
         .route("/api/practices", get(practices_http::list))
         .route(
             "/api/practices/{ods}",
@@ -118,6 +117,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/practices/{ods}/history", get(practices_http::history))
         .route("/api/practices/{ods}/probe", post(practices_http::probe))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audited::record_request,
+        ));
+    Router::new()
+        .route("/fhir", any(fhir_http::handle))
+        .route("/fhir/", any(fhir_http::handle))
+        .route("/fhir/{*path}", any(fhir_http::handle))
+        .merge(audited_here)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

@@ -7,6 +7,7 @@
 //! method and status:
 //! - `keel_http_requests_total{route,method,status}` (counter)
 //! - `keel_http_request_duration_seconds{route,method}` (histogram, to the response head)
+//! - `keel_break_glass_total` (counter): requests granted by break-glass
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +17,9 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::proto::MetricFamily;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 use crate::AppState;
 
@@ -36,6 +39,7 @@ pub struct HttpMetrics {
     registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
+    break_glass: IntCounter,
 }
 
 impl Default for HttpMetrics {
@@ -65,15 +69,27 @@ impl HttpMetrics {
             &["route", "method"],
         )
         .expect("a valid constant histogram definition");
+        let break_glass = IntCounter::new(
+            "keel_break_glass_total",
+            "Requests granted by break-glass (each is flagged in the audit trail).",
+        )
+        .expect("a valid constant counter definition");
         registry
             .register(Box::new(requests.clone()))
             .and_then(|()| registry.register(Box::new(duration.clone())))
+            .and_then(|()| registry.register(Box::new(break_glass.clone())))
             .expect("distinct metric names in a new registry");
         HttpMetrics {
             registry,
             requests,
             duration,
+            break_glass,
         }
+    }
+
+    /// Counts one request granted by break-glass.
+    pub(crate) fn break_glass(&self) {
+        self.break_glass.inc();
     }
 
     fn record(&self, route: &str, method: &Method, status: StatusCode, took: Duration) {

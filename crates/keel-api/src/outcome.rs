@@ -2,6 +2,7 @@
 //! says what happened and what is safe to do next.
 
 use keel_core::FhirError;
+use keel_core::audit::AuditOutcome;
 use keel_core::store::StoreError;
 use keel_fhir::search::SearchError;
 use keel_fhir::validate::{IssueKind, Severity};
@@ -16,6 +17,7 @@ pub fn error_response_parts(error: &FhirError) -> (u16, OperationOutcome) {
 pub fn status_of(error: &FhirError) -> u16 {
     match error {
         FhirError::NotFound { .. }
+        | FhirError::Concealed { .. }
         | FhirError::VersionNotFound { .. }
         | FhirError::UnknownResourceType(_) => 404,
         FhirError::Gone { .. } => 410,
@@ -28,18 +30,50 @@ pub fn status_of(error: &FhirError) -> u16 {
         FhirError::Conflict(_) => 409,
         FhirError::Forbidden { .. } | FhirError::Withheld { .. } => 403,
         FhirError::InEntry { source, .. } => status_of(source),
-        FhirError::Store(StoreError::Unavailable(_)) => 503,
+        FhirError::Store(StoreError::Unavailable(_)) | FhirError::AuditUnavailable(_) => 503,
         FhirError::Store(StoreError::Conflict(_)) => 409,
         FhirError::Store(StoreError::Integrity(_)) => 500,
         FhirError::Store(StoreError::Unsupported(_)) => 400,
     }
 }
 
+/// The audit outcome of a request that failed with `error`: refusals by access control
+/// (including those shown as "not known") are denials, everything else an error.
+pub fn audit_outcome(error: &FhirError) -> AuditOutcome {
+    match error {
+        FhirError::Forbidden { what, reasons } => AuditOutcome::Deny {
+            reason: if reasons.is_empty() {
+                what.clone()
+            } else {
+                let codes: Vec<&str> = reasons.iter().map(|(code, _)| code.as_str()).collect();
+                format!("{what} ({})", codes.join(", "))
+            },
+        },
+        FhirError::Withheld { .. } => AuditOutcome::Deny {
+            reason: "withheld: a sensitive entry the role and purpose do not show".into(),
+        },
+        FhirError::Concealed { .. } => AuditOutcome::Deny {
+            reason:
+                "concealed: a restricted patient without a relationship (answered as not known)"
+                    .into(),
+        },
+        FhirError::InEntry { source, .. } => audit_outcome(source),
+        other => AuditOutcome::Error {
+            message: format!("{} ({})", other, status_of(other)),
+        },
+    }
+}
+
 /// What the caller can safely do next, for each kind of failure.
 fn advice(error: &FhirError) -> &'static str {
     match error {
-        FhirError::NotFound { .. } | FhirError::VersionNotFound { .. } => {
+        FhirError::NotFound { .. }
+        | FhirError::Concealed { .. }
+        | FhirError::VersionNotFound { .. } => {
             "Nothing was changed. Check the id; it may belong to another server."
+        }
+        FhirError::AuditUnavailable(_) => {
+            "Nothing was returned or changed, because the audit trail could not record the request. It is safe to send it again; tell the operator if it persists."
         }
         FhirError::UnknownResourceType(_) => {
             "Nothing was changed. Use an R4 resource type; the server's CapabilityStatement at /fhir/metadata lists them."
@@ -112,7 +146,10 @@ pub fn outcome_of(error: &FhirError, entry: Option<usize>) -> OperationOutcome {
         _ => {}
     }
     let code = match error {
-        FhirError::NotFound { .. } | FhirError::VersionNotFound { .. } => IssueType::NotFound,
+        FhirError::NotFound { .. }
+        | FhirError::Concealed { .. }
+        | FhirError::VersionNotFound { .. } => IssueType::NotFound,
+        FhirError::AuditUnavailable(_) => IssueType::Transient,
         FhirError::UnknownResourceType(_) | FhirError::NotSupported(_) => IssueType::NotSupported,
         FhirError::Gone { .. } => IssueType::Deleted,
         FhirError::Search(SearchError::Unknown(_)) => IssueType::NotSupported,
@@ -202,9 +239,10 @@ mod tests {
             },
             FhirError::Store(StoreError::Unavailable("down".into())),
             FhirError::BadRequest("inner".into()).in_entry(3),
+            FhirError::AuditUnavailable("audit log unavailable".into()),
         ];
         let statuses: Vec<u16> = errors.iter().map(status_of).collect();
-        assert_eq!(statuses, vec![404, 410, 400, 422, 412, 412, 503, 400]);
+        assert_eq!(statuses, vec![404, 410, 400, 422, 412, 412, 503, 400, 503]);
         for e in &errors {
             let json = outcome_of(e, None).to_json();
             assert_eq!(json["resourceType"], "OperationOutcome");
@@ -215,5 +253,30 @@ mod tests {
         }
         let entry = outcome_of(&errors[7], None).to_json();
         assert_eq!(entry["issue"][0]["expression"][0], "Bundle.entry[3]");
+    }
+
+    #[test]
+    fn a_concealed_resource_reads_exactly_as_an_unknown_one() {
+        let unknown = FhirError::NotFound {
+            resource_type: "Patient".into(),
+            id: "p1".into(),
+        };
+        let concealed = FhirError::Concealed {
+            resource_type: "Patient".into(),
+            id: "p1".into(),
+        };
+        assert_eq!(status_of(&unknown), status_of(&concealed));
+        assert_eq!(
+            outcome_of(&unknown, None).to_json(),
+            outcome_of(&concealed, None).to_json()
+        );
+        assert!(matches!(
+            audit_outcome(&concealed),
+            AuditOutcome::Deny { .. }
+        ));
+        assert!(matches!(
+            audit_outcome(&unknown),
+            AuditOutcome::Error { .. }
+        ));
     }
 }

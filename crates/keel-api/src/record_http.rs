@@ -15,6 +15,7 @@ use std::sync::Arc;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use keel_core::audit::RequestAudit;
 use keel_core::{FhirError, RequestContext};
 use keel_model::record::RecordSection;
 use keel_model::{IssueType, NhsNumber, OdsCode, OperationOutcome};
@@ -124,13 +125,21 @@ pub async fn for_stored_patient(
     }
     let fhir = state.fhir.clone();
     let read_ctx = ctx.clone();
-    let stored = tokio::task::spawn_blocking(move || fhir.read(&read_ctx, "Patient", &id)).await;
-    let stored = match stored {
-        Ok(Ok(stored)) => stored,
-        Ok(Err(e)) => return fhir_error(&e),
+    let read = tokio::task::spawn_blocking(move || {
+        let mut audit = RequestAudit::new("$record");
+        let stored = fhir.read(&read_ctx, "Patient", &id, &mut audit);
+        (stored, audit)
+    })
+    .await;
+    let (stored, audit) = match read {
+        Ok(read) => read,
         Err(e) => {
             return plain_outcome(500, IssueType::Exception, &format!("the read failed: {e}"));
         }
+    };
+    let stored = match stored {
+        Ok(stored) => stored,
+        Err(e) => return with_audit(fhir_error(&e), audit),
     };
     let patient: Value = stored
         .body
@@ -139,13 +148,24 @@ pub async fn for_stored_patient(
         .unwrap_or(Value::Null);
     let (nhs, hint) = patient_identity(&patient);
     let Some(nhs) = nhs else {
-        return plain_outcome(
-            422,
-            IssueType::BusinessRule,
-            "this Patient has no valid NHS number identifier, so its registered practice cannot be asked",
+        return with_audit(
+            plain_outcome(
+                422,
+                IssueType::BusinessRule,
+                "this Patient has no valid NHS number identifier, so its registered practice cannot be asked",
+            ),
+            audit,
         );
     };
-    assemble(&state, &ctx, nhs, query.practice.or(hint), &query.sections).await
+    let response = assemble(&state, &ctx, nhs, query.practice.or(hint), &query.sections).await;
+    with_audit(response, audit)
+}
+
+/// The response, carrying what the request did for its audit record
+/// ([`crate::audited::record_request`]).
+fn with_audit(mut response: Response, audit: RequestAudit) -> Response {
+    response.extensions_mut().insert(audit);
+    response
 }
 
 pub async fn by_identifier(
@@ -175,7 +195,10 @@ pub async fn by_identifier(
     let Ok(nhs) = nhs else {
         return invalid("the identifier is not a valid NHS number (10 digits, Modulus 11)");
     };
-    assemble(&state, &ctx, nhs, query.practice, &query.sections).await
+    let mut audit = RequestAudit::new("$record");
+    audit.patient_by_identifier(NHS_NUMBER_SYSTEM, nhs.as_str());
+    let response = assemble(&state, &ctx, nhs, query.practice, &query.sections).await;
+    with_audit(response, audit)
 }
 
 async fn assemble(

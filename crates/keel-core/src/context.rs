@@ -1,12 +1,13 @@
 //! The request context every core service call takes: who is asking, for which organisation,
 //! why, and the correlation id that ties logs, audit and responses together.
 
+use crate::policy::BreakGlass;
 use keel_model::OdsCode;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Who is making the request. Serialised (for audit records) with a `kind` tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Actor {
     /// A person, identified by their user id and the role they selected, with that role's
@@ -57,6 +58,14 @@ impl PurposeOfUse {
 #[serde(transparent)]
 pub struct CorrelationId(String);
 
+impl<'de> Deserialize<'de> for CorrelationId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        CorrelationId::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom("not a log-safe correlation id"))
+    }
+}
+
 impl CorrelationId {
     /// Accepts a caller-supplied id if it is short and printable, so it is safe in logs.
     pub fn parse(value: &str) -> Option<CorrelationId> {
@@ -86,6 +95,9 @@ pub struct RequestContext {
     pub organisation: Option<OdsCode>,
     pub purpose: PurposeOfUse,
     pub correlation_id: CorrelationId,
+    /// A break-glass the requester stated (reason and until when); the policy decides whether
+    /// it is valid, and any use of it is flagged in the audit record and alerted.
+    pub break_glass: Option<BreakGlass>,
 }
 
 impl RequestContext {
@@ -96,6 +108,7 @@ impl RequestContext {
             organisation: None,
             purpose: PurposeOfUse::DirectCare,
             correlation_id,
+            break_glass: None,
         }
     }
 }

@@ -9,6 +9,13 @@ use keel_fhir::validate::ValidationIssue;
 pub enum FhirError {
     #[error("{resource_type}/{id} is not known")]
     NotFound { resource_type: String, id: String },
+    /// Access control refused a resource whose existence the policy conceals: shown to the
+    /// requester exactly as [`FhirError::NotFound`], audited as a denial.
+    #[error("{resource_type}/{id} is not known")]
+    Concealed { resource_type: String, id: String },
+    /// The request's audit record could not be written, so nothing was returned or changed.
+    #[error("{0}")]
+    AuditUnavailable(String),
     #[error("version {version} of {resource_type}/{id} is not known")]
     VersionNotFound {
         resource_type: String,

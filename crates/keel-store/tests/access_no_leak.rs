@@ -3,6 +3,7 @@
 //! read decision is the oracle: `policy::decide` on that resource's facts).
 
 use keel_core::access::{AccessControl, Pcn};
+use keel_core::audit::RequestAudit;
 use keel_core::clock::{SequentialIds, SteppingClock};
 use keel_core::fhir::{FhirService, HistoryRequest};
 use keel_core::policy::Policy;
@@ -108,6 +109,7 @@ fn actor_ctx(a: &ActorSpec) -> RequestContext {
             PurposeOfUse::SecondaryUse,
         ][a.purpose],
         correlation_id: CorrelationId::parse("probe").expect("id"),
+        break_glass: None,
     }
 }
 
@@ -121,7 +123,8 @@ fn org_ref(org: usize, by_reference: bool) -> Value {
 
 fn put(fhir: &FhirService, rt: &str, id: &str, mut body: Value) -> Result<(), FhirError> {
     body["id"] = json!(id);
-    fhir.update(&dev(), rt, id, body, None).map(|_| ())
+    fhir.update(&dev(), rt, id, body, None, &mut RequestAudit::default())
+        .map(|_| ())
 }
 
 fn load(fhir: &FhirService, patients: &[PatientSpec]) {
@@ -215,7 +218,7 @@ fn all_ids(fhir: &FhirService, resource_type: &str) -> Vec<String> {
             Handling::Strict,
         )
         .expect("query");
-    fhir.search(&dev(), &q)
+    fhir.search(&dev(), &q, &mut RequestAudit::default())
         .expect("search")
         .matches
         .into_iter()
@@ -224,10 +227,13 @@ fn all_ids(fhir: &FhirService, resource_type: &str) -> Vec<String> {
 }
 
 fn readable(fhir: &FhirService, ctx: &RequestContext, rt: &str, id: &str) -> bool {
-    match fhir.read(ctx, rt, id) {
+    match fhir.read(ctx, rt, id, &mut RequestAudit::default()) {
         Ok(_) => true,
         Err(
-            FhirError::Forbidden { .. } | FhirError::Withheld { .. } | FhirError::NotFound { .. },
+            FhirError::Forbidden { .. }
+            | FhirError::Withheld { .. }
+            | FhirError::NotFound { .. }
+            | FhirError::Concealed { .. },
         ) => false,
         Err(other) => panic!("read {rt}/{id}: {other}"),
     }
@@ -277,7 +283,7 @@ proptest! {
                 pairs.push(("_total".into(), "accurate".into()));
                 pairs.push(("_count".into(), "3".into()));
                 let q = fhir.parse_search(rt, &pairs, Handling::Strict).expect("query");
-                let result = match fhir.search(&ctx, &q) {
+                let result = match fhir.search(&ctx, &q, &mut RequestAudit::default()) {
                     Ok(r) => r,
                     Err(FhirError::Forbidden { .. }) => continue,
                     Err(e) => panic!("{rt} {params:?}: {e}"),
@@ -296,10 +302,10 @@ proptest! {
                     // A total never counts what could not be read: at most the readable ones
                     // among what the same search finds for local development (fewer where a
                     // criterion tests a field redacted for a restricted patient).
-                    let all = fhir.search(&dev(), &q).expect("dev search");
+                    let all = fhir.search(&dev(), &q, &mut RequestAudit::default()).expect("dev search");
                     let mut all_q = q.clone();
                     all_q.count = 1000;
-                    let every = fhir.search(&dev(), &all_q).expect("dev search");
+                    let every = fhir.search(&dev(), &all_q, &mut RequestAudit::default()).expect("dev search");
                     let readable_matches = every.matches.iter()
                         .filter(|r| readable(&fhir, &ctx, &r.resource_type, &r.id))
                         .count() as u64;
@@ -315,7 +321,7 @@ proptest! {
                     count: 1000,
                     offset: 0,
                 };
-                match fhir.history(&ctx, &history) {
+                match fhir.history(&ctx, &history, &mut RequestAudit::default()) {
                     Ok(page) => {
                         for v in &page.versions {
                             prop_assert!(readable(&fhir, &ctx, &v.resource_type, &v.id),

@@ -2,6 +2,7 @@
 //! store; `contract_tests!` instantiates them for a backend (SQLite here; PostgreSQL joins in
 //! its own issue).
 
+use keel_core::audit::RequestAudit;
 use keel_core::audit::{self, AuditEntry, AuditOutcome, AuditRecord, CheckpointSigner, Subject};
 use keel_core::clock::{SequentialIds, SteppingClock};
 use keel_core::fhir::FhirService;
@@ -379,6 +380,7 @@ pub fn ids_and_times_come_from_the_injected_sources(store: Arc<dyn ResourceStore
             "Patient",
             json!({"resourceType": "Patient", "gender": "male"}),
             None,
+            &mut RequestAudit::default(),
         )
         .expect("create");
     let body: Value =

@@ -93,13 +93,19 @@ fn open_service(data: &Path, durability: Durability) -> Result<Arc<FhirService>,
 }
 
 fn open_service_with(data: &Path, durability: Durability) -> Result<FhirService, String> {
-    let store = SqliteStore::open_dir_with(data, durability)
-        .map_err(|e| format!("cannot open the data directory {}: {e}", data.display()))?;
-    Ok(FhirService::new(
-        Arc::new(store),
-        Arc::new(SystemClock::default()),
-        Arc::new(UuidIds),
-    ))
+    Ok(service_over(open_store(data, durability)?))
+}
+
+/// The embedded store in `data`.
+fn open_store(data: &Path, durability: Durability) -> Result<Arc<SqliteStore>, String> {
+    SqliteStore::open_dir_with(data, durability)
+        .map(Arc::new)
+        .map_err(|e| format!("cannot open the data directory {}: {e}", data.display()))
+}
+
+/// The FHIR service over `store`, on the system clock.
+fn service_over(store: Arc<SqliteStore>) -> FhirService {
+    FhirService::new(store, Arc::new(SystemClock::default()), Arc::new(UuidIds))
 }
 
 fn default_data_dir() -> PathBuf {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keel_core::access::{AccessControl, Pcn};
+use keel_core::audit::{AuditTrail, CheckpointSigner};
 use keel_core::integration::PracticeConnection;
 use keel_core::policy::Policy;
 use keel_core::{CorrelationId, RequestContext};
@@ -97,13 +98,19 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
     let authentication = authentication(&args)?;
-    let fhir = Arc::new(
-        crate::open_service_with(&args.data, keel_store::Durability::EveryCommit)?
-            .with_access(access_control(&args)?),
+    let store = crate::open_store(&args.data, keel_store::Durability::EveryCommit)?;
+    // Every request's audit record is appended to the store's hash chain before its response
+    // leaves; there is no way to switch this off.
+    let signer = CheckpointSigner::new(
+        crate::audit_key::open_or_create(&args.data)?,
+        crate::audit::CHECKPOINT_EVERY,
     );
-    // The audit signing key exists before the first request, so every audit entry can be
-    // covered by a checkpoint signed with it (appending entries per request is the next step).
-    crate::audit_key::open_or_create(&args.data)?;
+    let trail = Arc::new(AuditTrail::start(store.clone(), signer));
+    let fhir = Arc::new(
+        crate::service_over(store)
+            .with_access(access_control(&args)?)
+            .with_audit(trail.clone()),
+    );
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     // Store calls run on the blocking pool, one pooled database connection each: bounding the
     // pool bounds the connections and their page caches (memory).
@@ -141,6 +148,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| format!("server error: {e}"))?;
+        trail.shutdown();
         tracing::info!("keel serve stopped");
         Ok(ExitCode::SUCCESS)
     })

@@ -22,6 +22,9 @@ pub(super) struct Claims {
     selected_roleid: Option<String>,
     scope: Option<String>,
     client_id: Option<String>,
+    /// For a system client: the ODS code of the organisation it acts for (a module deployed
+    /// for the PCN's hub, say). Without it a system client reaches no patient data.
+    org_code: Option<String>,
     purpose_of_use: Option<String>,
 }
 
@@ -75,6 +78,7 @@ impl Claims {
             },
             organisation: Some(organisation),
             purpose,
+            break_glass: None,
         })
     }
 
@@ -95,10 +99,17 @@ impl Claims {
             .client_id
             .or(self.sub)
             .ok_or_else(|| TokenError::Claims("a system token needs client_id or sub".into()))?;
+        let organisation = self
+            .org_code
+            .as_deref()
+            .map(OdsCode::parse)
+            .transpose()
+            .map_err(|e| TokenError::Claims(format!("org_code: {e}")))?;
         Ok(Principal {
             actor: Actor::System { client_id, scopes },
-            organisation: None,
+            organisation,
             purpose,
+            break_glass: None,
         })
     }
 }

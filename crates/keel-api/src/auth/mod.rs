@@ -6,6 +6,8 @@
 //! [`claims`] turns its claims into a [`Principal`]: a CIS2 user (actor, role, activity codes,
 //! the selected role's organisation) or a system client with SMART scopes. The purpose of use
 //! is the `X-Purpose-Of-Use` header, else the token's `purpose_of_use` claim, else direct care.
+//! A break-glass is stated with `X-Break-Glass-Reason` (the reason, printable ASCII) and
+//! `X-Break-Glass-Until` (a FHIR instant); the policy decides whether it is valid.
 //! A missing or refused token is a 401 OperationOutcome (`security`/`login`) with
 //! `WWW-Authenticate: Bearer`. [`Authentication::Disabled`] (the binary's
 //! `--insecure-no-auth`) lets every request through as local development.
@@ -22,6 +24,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use keel_core::policy::BreakGlass;
 use keel_core::{Actor, CorrelationId, PurposeOfUse, RequestContext};
 use keel_model::{IssueType, OdsCode};
 use std::sync::Arc;
@@ -43,6 +46,8 @@ pub struct Principal {
     pub actor: Actor,
     pub organisation: Option<OdsCode>,
     pub purpose: PurposeOfUse,
+    /// The break-glass stated with the request, if any.
+    pub break_glass: Option<BreakGlass>,
 }
 
 impl Principal {
@@ -51,6 +56,7 @@ impl Principal {
             actor: Actor::LocalDevelopment,
             organisation: None,
             purpose: PurposeOfUse::DirectCare,
+            break_glass: None,
         }
     }
 
@@ -64,6 +70,7 @@ impl Principal {
             },
             organisation: None,
             purpose: PurposeOfUse::Operations,
+            break_glass: None,
         }
     }
 
@@ -74,11 +81,14 @@ impl Principal {
             organisation: self.organisation.clone(),
             purpose: self.purpose,
             correlation_id,
+            break_glass: self.break_glass.clone(),
         }
     }
 }
 
 const PURPOSE_HEADER: &str = "x-purpose-of-use";
+const BREAK_GLASS_REASON_HEADER: &str = "x-break-glass-reason";
+const BREAK_GLASS_UNTIL_HEADER: &str = "x-break-glass-until";
 
 /// Middleware: authenticates the request and hands its [`Principal`] to the handler as a
 /// request extension, or answers 401 (400 for an unknown `X-Purpose-Of-Use`).
@@ -100,11 +110,18 @@ pub async fn authenticate(
                     "X-Purpose-Of-Use must be one of direct-care, administration, secondary-use, operations",
                 );
             };
+            let break_glass = match stated_break_glass(request.headers()) {
+                Ok(stated) => stated,
+                Err(why) => return plain_outcome(400, IssueType::Invalid, why),
+            };
             match bearer_token(request.headers())
                 .and_then(|token| verifier.verify(token))
                 .and_then(|claims| claims.principal(purpose))
             {
-                Ok(principal) => principal,
+                Ok(principal) => Principal {
+                    break_glass,
+                    ..principal
+                },
                 Err(error) => return unauthorised(&error),
             }
         }
@@ -137,6 +154,33 @@ fn requested_purpose(headers: &HeaderMap) -> Result<Option<PurposeOfUse>, ()> {
         .and_then(purpose_from_code)
         .map(Some)
         .ok_or(())
+}
+
+/// The break-glass the request states, if it states one; `Err` says what is malformed.
+fn stated_break_glass(headers: &HeaderMap) -> Result<Option<BreakGlass>, &'static str> {
+    let reason = headers.get(BREAK_GLASS_REASON_HEADER);
+    let until = headers.get(BREAK_GLASS_UNTIL_HEADER);
+    let (reason, until) = match (reason, until) {
+        (None, None) => return Ok(None),
+        (Some(reason), Some(until)) => (reason, until),
+        _ => {
+            return Err(
+                "a break-glass needs both X-Break-Glass-Reason and X-Break-Glass-Until (a FHIR instant)",
+            );
+        }
+    };
+    let reason = reason
+        .to_str()
+        .map_err(|_| "X-Break-Glass-Reason must be printable ASCII text")?;
+    let until = until
+        .to_str()
+        .ok()
+        .and_then(|u| keel_fhir::datetime::parse_range(u).ok())
+        .ok_or("X-Break-Glass-Until must be a FHIR instant, e.g. 2026-11-21T14:00:00Z")?;
+    Ok(Some(BreakGlass {
+        reason: reason.trim().to_string(),
+        expires_at_millis: until.start,
+    }))
 }
 
 /// 401 with an OperationOutcome and the RFC 6750 challenge: `error="invalid_token"` when a

@@ -14,6 +14,7 @@
 //! Local development (no authentication) sees the whole store.
 
 mod facts;
+pub(crate) use facts::patient_of;
 mod pcn;
 mod redact;
 mod resource_types;
@@ -207,6 +208,35 @@ impl AccessView {
         )
     }
 
+    /// The decision on the break-glass the request stated, if it stated one: a permit puts it
+    /// in force (every decision of the request is then flagged for audit and alert); a denial
+    /// says why it is not valid (no grant, no reason, expired, too long, wrong purpose).
+    pub fn break_glass_decision(&self) -> Option<Decision> {
+        let r = self.restricted.as_ref()?;
+        let stated = r.break_glass.clone()?;
+        Some(self.decide_with(r, Function::BreakGlass, None, Some(stated)))
+    }
+
+    /// The decision on `function` in general (see [`AccessView::permits_in_general`]); `None`
+    /// for local development, which is not decided on.
+    pub fn decide_in_general(&self, function: Function) -> Option<Decision> {
+        let r = self.restricted.as_ref()?;
+        Some(self.general_decision(r, function, false))
+    }
+
+    /// May the actor see audit records of requests made for `organisation`? Everything of the
+    /// tenant PCN when acting for one of its organisations, else their own organisation's.
+    pub fn sees_audit_of(&self, organisation: Option<&OdsCode>) -> bool {
+        let Some(r) = &self.restricted else {
+            return true;
+        };
+        match &r.organisation {
+            None => false,
+            Some(own) if own.pcn != crate::policy::PcnMembership::None => true,
+            Some(own) => organisation == Some(&own.ods),
+        }
+    }
+
     /// Does the role (or scope) grant `function` for this purpose at all?
     pub fn permits_in_general(&self, function: Function) -> bool {
         match &self.restricted {
@@ -288,7 +318,7 @@ impl AccessView {
         let decision = self.decide_with(r, function, Some(patient), r.break_glass.clone());
         if !decision.is_permit() {
             if decision.conceal_existence {
-                return Err(FhirError::NotFound {
+                return Err(FhirError::Concealed {
                     resource_type: resource.resource_type.clone(),
                     id: resource.id.clone(),
                 });
@@ -414,7 +444,7 @@ fn write_function(class: TypeClass) -> Option<Function> {
 }
 
 /// A 403 from a decision: what was refused and the reasons the actor may see.
-fn forbidden(what: &str, decision: &Decision) -> FhirError {
+pub(crate) fn forbidden(what: &str, decision: &Decision) -> FhirError {
     FhirError::Forbidden {
         what: what.to_string(),
         reasons: decision

@@ -8,9 +8,9 @@
 
 use crate::context::{Actor, CorrelationId, PurposeOfUse, RequestContext};
 use keel_model::{Instant, OdsCode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// When it happened.
     pub when: Instant,
@@ -27,14 +27,14 @@ pub struct AuditRecord {
     /// the request failed before a decision.
     pub policy_version: Option<String>,
     pub correlation_id: CorrelationId,
-    /// Set when access was granted by break-glass.
+    /// Set when the request stated a break-glass.
     pub break_glass: Option<BreakGlass>,
     /// Set when the request carried an automated recommendation.
     pub recommendation: Option<AutomatedRecommendation>,
 }
 
 /// What was done, to which patients and resources.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subject {
     /// The function or interaction, e.g. `read`, `search-type`, `$everything`, `export`.
     pub interaction: String,
@@ -44,7 +44,7 @@ pub struct Subject {
     pub resources: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "kebab-case")]
 pub enum AuditOutcome {
     Permit,
@@ -52,13 +52,15 @@ pub enum AuditOutcome {
     Error { message: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BreakGlass {
     pub reason: String,
+    /// Did it grant access the request would otherwise not have had (flagged and alerted)?
+    pub used: bool,
 }
 
 /// The inputs and the rule or model version of an automated recommendation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AutomatedRecommendation {
     pub inputs: Vec<String>,
     pub rule_version: String,
@@ -113,6 +115,7 @@ mod tests {
             organisation: Some(OdsCode::parse("A81001").expect("ods")),
             purpose: PurposeOfUse::DirectCare,
             correlation_id: CorrelationId::parse("req-1").expect("id"),
+            break_glass: None,
         };
         let mut record = AuditRecord::new(
             &ctx,
@@ -129,11 +132,12 @@ mod tests {
         record.policy_version = Some("2026-01".into());
         record.break_glass = Some(BreakGlass {
             reason: "unconscious in A&E".into(),
+            used: true,
         });
         let text = String::from_utf8(record.canonical_bytes().expect("encode")).expect("utf-8");
         assert_eq!(
             text,
-            r#"{"when":"2026-01-02T03:04:05Z","actor":{"kind":"user","user_id":"555021935107","role_code":"R8000"},"organisation":"A81001","subject":{"interaction":"read","patients":["Patient/p1"],"resources":["Patient/p1"]},"purpose":"direct-care","outcome":{"result":"deny","reason":"no legitimate relationship"},"policy_version":"2026-01","correlation_id":"req-1","break_glass":{"reason":"unconscious in A&E"},"recommendation":null}"#
+            r#"{"when":"2026-01-02T03:04:05Z","actor":{"kind":"user","user_id":"555021935107","role_code":"R8000"},"organisation":"A81001","subject":{"interaction":"read","patients":["Patient/p1"],"resources":["Patient/p1"]},"purpose":"direct-care","outcome":{"result":"deny","reason":"no legitimate relationship"},"policy_version":"2026-01","correlation_id":"req-1","break_glass":{"reason":"unconscious in A&E","used":true},"recommendation":null}"#
         );
     }
 }

@@ -1,12 +1,14 @@
 //! FHIR R4 interactions over the record store: the rules live here once, whatever the backend.
 
+mod audit_events;
 mod bundle;
 mod write;
 
 pub use bundle::{BundleKind, BundleResponse, EntryResponse, PreparedBundle, parse_etag};
 pub use write::{DeleteOutcome, WriteOutcome, parse_query_string};
 
-use crate::access::{AccessControl, AccessView};
+use crate::access::{AccessControl, AccessView, patient_of};
+use crate::audit::{AuditOutcome, AuditTrail, RequestAudit};
 use crate::clock::{Clock, IdSource};
 use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult};
@@ -29,6 +31,8 @@ pub struct FhirService {
     indexer: Indexer,
     defs: &'static Definitions,
     access: Arc<AccessControl>,
+    /// Where every request's audit record goes; `None` only for offline use (import, tests).
+    audit: Option<Arc<AuditTrail>>,
 }
 
 /// What a history request asks for.
@@ -56,7 +60,48 @@ impl FhirService {
             indexer: Indexer::new(defs),
             defs,
             access: Arc::new(AccessControl::new(policy, None)),
+            audit: None,
         }
+    }
+
+    /// The service recording every request in `trail`.
+    pub fn with_audit(mut self, trail: Arc<AuditTrail>) -> Self {
+        self.audit = Some(trail);
+        self
+    }
+
+    /// Records the request's audit record through the trail (once; a write already recorded it
+    /// in its transaction) and returns its sequence. Without a trail (offline use) nothing is
+    /// recorded. An error means the record is not written: the response must not leave.
+    pub fn record_audit(
+        &self,
+        ctx: &RequestContext,
+        audit: &RequestAudit,
+        outcome: AuditOutcome,
+    ) -> FhirResult<Option<u64>> {
+        if let Some(sequence) = audit.recorded() {
+            return Ok(Some(sequence));
+        }
+        let Some(trail) = &self.audit else {
+            return Ok(None);
+        };
+        let record = audit.to_record(ctx, self.instant(), outcome);
+        trail
+            .record(record)
+            .map(Some)
+            .map_err(|e| FhirError::AuditUnavailable(e.to_string()))
+    }
+
+    /// Now, as an audit timestamp.
+    pub(crate) fn instant(&self) -> keel_model::Instant {
+        let text = keel_fhir::datetime::format_instant(self.now());
+        keel_model::Instant::parse(&text).unwrap_or_else(|_| {
+            keel_model::Instant::parse("1970-01-01T00:00:00Z").expect("a constant instant")
+        })
+    }
+
+    pub(crate) fn audit_trail(&self) -> Option<&AuditTrail> {
+        self.audit.as_deref()
     }
 
     /// The service under this access policy and tenant.
@@ -73,29 +118,62 @@ impl FhirService {
         &self.indexer
     }
 
-    /// The access view of one request.
+    /// The access view of one request. A stated break-glass is decided on first: an invalid
+    /// one refuses the request (with why), a valid one flags its audit record.
     pub(crate) fn view(
         &self,
         ctx: &RequestContext,
         reader: &mut dyn StoreRead,
+        audit: &mut RequestAudit,
     ) -> FhirResult<AccessView> {
         // Local development is not decided on, so it takes no time from the clock.
         let now = match ctx.actor {
             crate::context::Actor::LocalDevelopment => 0,
             _ => self.now(),
         };
-        self.access.view(ctx, reader, self.defs, now, None)
+        let view = self
+            .access
+            .view(ctx, reader, self.defs, now, ctx.break_glass.clone())?;
+        if !view.is_unrestricted() {
+            audit.policy(view.policy_version());
+        }
+        if let Some(decision) = view.break_glass_decision() {
+            audit.decided(&decision);
+            if !decision.is_permit() {
+                return Err(crate::access::forbidden(
+                    "the break-glass stated with this request is not valid",
+                    &decision,
+                ));
+            }
+        }
+        Ok(view)
     }
 
-    /// Decides on reading `found` and prepares it to leave.
+    /// Decides on reading `found` and prepares it to leave; notes it for the audit record.
     fn permit_read(
         &self,
         view: &AccessView,
         reader: &mut dyn StoreRead,
         found: StoredResource,
+        audit: &mut RequestAudit,
     ) -> FhirResult<StoredResource> {
-        view.decide_read(reader, &self.indexer, &found)?;
+        self.note(audit, &found);
+        let permit = view.decide_read(reader, &self.indexer, &found)?;
+        if let Some(decision) = &permit.decision {
+            audit.decided(decision);
+        }
         Ok(view.prepare(found))
+    }
+
+    /// Notes a resource (and its patient) the request touched.
+    pub(crate) fn note(&self, audit: &mut RequestAudit, resource: &StoredResource) {
+        audit.resource(format!(
+            "{}/{}/_history/{}",
+            resource.resource_type, resource.id, resource.version
+        ));
+        if let Some(patient) = patient_of(&self.indexer, resource) {
+            audit.patient(&patient);
+        }
     }
 
     pub fn definitions(&self) -> &'static Definitions {
@@ -121,16 +199,19 @@ impl FhirService {
         ctx: &RequestContext,
         resource_type: &str,
         id: &str,
+        audit: &mut RequestAudit,
     ) -> FhirResult<StoredResource> {
+        audit.resource(format!("{resource_type}/{id}"));
         self.check_type(resource_type)?;
         let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader)?;
+        let view = self.view(ctx, &mut *reader, audit)?;
         view.check_type(resource_type)?;
         let found = reader.read(resource_type, id)?;
         let found = match (found, view.is_unrestricted()) {
             // A deleted resource is decided on as its last version: 410 only where it may be read.
             (Some(deleted), false) if deleted.is_deleted() && deleted.version > 1 => {
                 if let Some(last) = reader.read_version(resource_type, id, deleted.version - 1)? {
+                    self.note(audit, &last);
                     view.decide_read(&mut *reader, &self.indexer, &last)?;
                 }
                 Some(deleted)
@@ -138,7 +219,7 @@ impl FhirService {
             (found, _) => found,
         };
         let found = live(found, resource_type, id)?;
-        self.permit_read(&view, &mut *reader, found)
+        self.permit_read(&view, &mut *reader, found, audit)
     }
 
     pub fn vread(
@@ -147,14 +228,17 @@ impl FhirService {
         resource_type: &str,
         id: &str,
         version: u64,
+        audit: &mut RequestAudit,
     ) -> FhirResult<StoredResource> {
+        audit.resource(format!("{resource_type}/{id}/_history/{version}"));
         self.check_type(resource_type)?;
         let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader)?;
+        let view = self.view(ctx, &mut *reader, audit)?;
         view.check_type(resource_type)?;
         // Decided on the current version (a version of a resource the actor may not read now
         // is not shown either), then on the version asked for.
         if let Some(current) = reader.read(resource_type, id)?.filter(|c| !c.is_deleted()) {
+            self.note(audit, &current);
             view.decide_read(&mut *reader, &self.indexer, &current)?;
         }
         match reader.read_version(resource_type, id, version)? {
@@ -163,7 +247,7 @@ impl FhirService {
                 id: id.into(),
                 version,
             }),
-            Some(found) => self.permit_read(&view, &mut *reader, found),
+            Some(found) => self.permit_read(&view, &mut *reader, found, audit),
             None if reader.read(resource_type, id)?.is_none() => Err(FhirError::NotFound {
                 resource_type: resource_type.into(),
                 id: id.into(),
@@ -195,13 +279,24 @@ impl FhirService {
     /// Runs a search under the request's access: the type must be readable, and what the
     /// actor may not read is filtered in the query itself (so pages, totals and includes
     /// never hold or count it); Patients leave redacted.
-    pub fn search(&self, ctx: &RequestContext, query: &SearchQuery) -> FhirResult<SearchResult> {
+    pub fn search(
+        &self,
+        ctx: &RequestContext,
+        query: &SearchQuery,
+        audit: &mut RequestAudit,
+    ) -> FhirResult<SearchResult> {
+        audit.resource(query.resource_type.clone());
         let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader)?;
-        view.check_type(&query.resource_type)?;
+        let view = self.view(ctx, &mut *reader, audit)?;
+        if let Some(decision) = view.check_type(&query.resource_type)? {
+            audit.decided(&decision);
+        }
         let visibility = view.visibility(&mut *reader)?;
         let scoped = crate::access::scope_query(&view, query, visibility)?;
         let mut result = reader.search(&scoped)?;
+        for r in result.matches.iter().chain(&result.included) {
+            self.note(audit, r);
+        }
         if !view.is_unrestricted() {
             result.matches = result
                 .matches
@@ -221,9 +316,15 @@ impl FhirService {
         &self,
         ctx: &RequestContext,
         request: &HistoryRequest,
+        audit: &mut RequestAudit,
     ) -> FhirResult<HistoryPage> {
+        audit.resource(match &request.scope {
+            HistoryScope::System => "_history".to_string(),
+            HistoryScope::Type(t) => t.clone(),
+            HistoryScope::Instance { resource_type, id } => format!("{resource_type}/{id}"),
+        });
         let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader)?;
+        let view = self.view(ctx, &mut *reader, audit)?;
         match &request.scope {
             HistoryScope::System => {}
             HistoryScope::Type(t) => {
@@ -244,10 +345,14 @@ impl FhirService {
                 } else {
                     Some(current)
                 };
-                if let Some(decided) = decided
-                    && !view.is_unrestricted()
-                {
-                    view.decide_read(&mut *reader, &self.indexer, &decided)?;
+                if let Some(decided) = decided {
+                    self.note(audit, &decided);
+                    if let Some(decision) = view
+                        .decide_read(&mut *reader, &self.indexer, &decided)?
+                        .decision
+                    {
+                        audit.decided(&decision);
+                    }
                 }
             }
         }
@@ -259,6 +364,9 @@ impl FhirService {
             offset: request.offset,
         };
         let mut page = reader.history(&query, &visibility)?;
+        for r in &page.versions {
+            self.note(audit, r);
+        }
         if !view.is_unrestricted() {
             page.versions = page.versions.into_iter().map(|r| view.prepare(r)).collect();
         }
@@ -271,12 +379,14 @@ impl FhirService {
         &self,
         ctx: &RequestContext,
         patient_id: &str,
+        audit: &mut RequestAudit,
     ) -> FhirResult<Vec<StoredResource>> {
+        audit.resource(format!("Patient/{patient_id}"));
         let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader)?;
+        let view = self.view(ctx, &mut *reader, audit)?;
         view.check_type("Patient")?;
         let patient = live(reader.read("Patient", patient_id)?, "Patient", patient_id)?;
-        let patient = self.permit_read(&view, &mut *reader, patient)?;
+        let patient = self.permit_read(&view, &mut *reader, patient, audit)?;
         let visibility = view.visibility(&mut *reader)?;
         let compartment = reader.referencing("Patient", patient_id, &visibility)?;
         let mut seen: HashSet<(String, String)> = HashSet::new();
@@ -303,6 +413,9 @@ impl FhirService {
                     referenced.push(found);
                 }
             }
+        }
+        for r in compartment.iter().chain(&referenced) {
+            self.note(audit, r);
         }
         let mut all = vec![patient];
         all.extend(compartment.into_iter().map(|r| view.prepare(r)));

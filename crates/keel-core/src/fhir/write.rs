@@ -2,6 +2,7 @@
 //! transaction, so a conditional create or update cannot race with another writer.
 
 use super::FhirService;
+use crate::audit::{AuditOutcome, RequestAudit};
 use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult};
 use crate::store::{NewVersion, ScopedQuery, StoreTx, StoredResource, WriteMethod};
@@ -24,6 +25,23 @@ pub struct WriteOutcome {
     pub matched_existing: bool,
 }
 
+/// What a write left in the store, for its audit record.
+trait Written {
+    fn written(&self) -> Option<&StoredResource>;
+}
+
+impl Written for WriteOutcome {
+    fn written(&self) -> Option<&StoredResource> {
+        Some(&self.resource)
+    }
+}
+
+impl Written for DeleteOutcome {
+    fn written(&self) -> Option<&StoredResource> {
+        None
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeleteOutcome {
     Deleted {
@@ -40,11 +58,14 @@ impl FhirService {
         resource_type: &str,
         body: Value,
         if_none_exist: Option<&str>,
+        audit: &mut RequestAudit,
     ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
-        self.guard_write(ctx, resource_type, None, Some(&body))?;
+        self.guard_write(ctx, resource_type, None, Some(&body), audit)?;
         let body = self.check(resource_type, body)?;
-        self.in_transaction(|tx| self.create_in(tx, resource_type, body, if_none_exist, None))
+        self.in_audited_transaction(ctx, audit, |tx| {
+            self.create_in(tx, resource_type, body, if_none_exist, None)
+        })
     }
 
     /// Update (or create with the client's id). `if_match` is the version the client last saw.
@@ -55,11 +76,14 @@ impl FhirService {
         id: &str,
         body: Value,
         if_match: Option<u64>,
+        audit: &mut RequestAudit,
     ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
-        self.guard_write(ctx, resource_type, Some(id), Some(&body))?;
+        self.guard_write(ctx, resource_type, Some(id), Some(&body), audit)?;
         let body = self.check(resource_type, body)?;
-        self.in_transaction(|tx| self.update_in(tx, resource_type, id, body, if_match))
+        self.in_audited_transaction(ctx, audit, |tx| {
+            self.update_in(tx, resource_type, id, body, if_match)
+        })
     }
 
     /// `PUT Type?criteria`: no match creates, one match updates it, several fail.
@@ -70,11 +94,12 @@ impl FhirService {
         criteria: &str,
         body: Value,
         if_match: Option<u64>,
+        audit: &mut RequestAudit,
     ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
         self.guard_unrestricted(ctx, "conditional update")?;
         let body = self.check(resource_type, body)?;
-        self.in_transaction(|tx| {
+        self.in_audited_transaction(ctx, audit, |tx| {
             self.conditional_update_in(tx, resource_type, criteria, body, if_match)
         })
     }
@@ -87,12 +112,15 @@ impl FhirService {
         id: &str,
         patch: Value,
         if_match: Option<u64>,
+        audit: &mut RequestAudit,
     ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
         // The patched result is checked as an update would be, inside the guard of the patch
         // itself: the current version must be writable by the actor.
-        self.guard_write(ctx, resource_type, Some(id), None)?;
-        self.in_transaction(|tx| self.patch_in(tx, resource_type, id, patch, if_match))
+        self.guard_write(ctx, resource_type, Some(id), None, audit)?;
+        self.in_audited_transaction(ctx, audit, |tx| {
+            self.patch_in(tx, resource_type, id, patch, if_match)
+        })
     }
 
     pub fn delete(
@@ -100,10 +128,11 @@ impl FhirService {
         ctx: &RequestContext,
         resource_type: &str,
         id: &str,
+        audit: &mut RequestAudit,
     ) -> FhirResult<DeleteOutcome> {
         self.check_type(resource_type)?;
-        self.guard_write(ctx, resource_type, Some(id), None)?;
-        self.in_transaction(|tx| self.delete_in(tx, resource_type, id))
+        self.guard_write(ctx, resource_type, Some(id), None, audit)?;
+        self.in_audited_transaction(ctx, audit, |tx| self.delete_in(tx, resource_type, id))
     }
 
     /// `DELETE Type?criteria`: deletes the one match; several matches fail.
@@ -112,10 +141,11 @@ impl FhirService {
         ctx: &RequestContext,
         resource_type: &str,
         criteria: &str,
+        audit: &mut RequestAudit,
     ) -> FhirResult<DeleteOutcome> {
         self.check_type(resource_type)?;
         self.guard_unrestricted(ctx, "conditional delete")?;
-        self.in_transaction(|tx| {
+        self.in_audited_transaction(ctx, audit, |tx| {
             match self
                 .match_condition(tx, resource_type, criteria)?
                 .as_slice()
@@ -138,17 +168,26 @@ impl FhirService {
         resource_type: &str,
         id: Option<&str>,
         body: Option<&Value>,
+        audit: &mut RequestAudit,
     ) -> FhirResult<()> {
+        if let Some(id) = id {
+            audit.resource(format!("{resource_type}/{id}"));
+        }
         let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader)?;
+        let view = self.view(ctx, &mut *reader, audit)?;
+        let current = match id {
+            Some(id) => reader.read(resource_type, id)?.filter(|c| !c.is_deleted()),
+            None => None,
+        };
+        if let Some(current) = &current {
+            self.note(audit, current);
+        }
         if view.is_unrestricted() {
             return Ok(());
         }
         view.check_write(resource_type)?;
-        if let Some(id) = id
-            && let Some(current) = reader.read(resource_type, id)?.filter(|c| !c.is_deleted())
-        {
-            view.decide_write(&mut *reader, self.indexer(), &current)?;
+        if let Some(current) = &current {
+            view.decide_write(&mut *reader, self.indexer(), current)?;
         }
         if let Some(body) = body {
             let proposed = StoredResource {
@@ -179,14 +218,34 @@ impl FhirService {
         })
     }
 
-    /// Runs `f` in a store transaction and commits it if `f` succeeds (else rolls back).
-    fn in_transaction<T>(
+    /// Runs `f` in a store transaction with the request's audit record, and commits both if
+    /// `f` succeeds (else rolls both back, and the edge records the failure).
+    fn in_audited_transaction<T: Written>(
         &self,
+        ctx: &RequestContext,
+        audit: &mut RequestAudit,
         f: impl FnOnce(&mut dyn StoreTx) -> FhirResult<T>,
     ) -> FhirResult<T> {
         let mut tx = self.store.begin()?;
         let value = f(tx.as_mut())?;
+        if let Some(resource) = value.written() {
+            self.note(audit, resource);
+        }
+        let sequence = match self.audit_trail() {
+            Some(trail) => Some(
+                trail
+                    .record_in(
+                        tx.as_mut(),
+                        &audit.to_record(ctx, self.instant(), AuditOutcome::Permit),
+                    )
+                    .map_err(|e| FhirError::AuditUnavailable(e.to_string()))?,
+            ),
+            None => None,
+        };
         tx.commit()?;
+        if let Some(sequence) = sequence {
+            audit.mark_recorded(sequence);
+        }
         Ok(value)
     }
 

@@ -137,7 +137,7 @@ impl Relationship {
 }
 
 /// An emergency override of the legitimate-relationship check.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakGlass {
     /// The stated reason; must not be blank.
     pub reason: String,

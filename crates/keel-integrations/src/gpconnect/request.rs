@@ -176,6 +176,7 @@ mod tests {
             organisation: Some(OdsCode::parse("Y90001").expect("valid")),
             purpose: PurposeOfUse::DirectCare,
             correlation_id: CorrelationId::parse("c").expect("valid"),
+            break_glass: None,
         };
         let c = claims(
             &ctx,
