@@ -118,9 +118,10 @@ pub async fn record_request(
     next: Next,
 ) -> Response {
     let correlation_id = state.correlation_id(request.headers());
-    if let Ok(value) = HeaderValue::from_str(correlation_id.as_str()) {
+    let echoed = HeaderValue::from_str(correlation_id.as_str()).ok();
+    if let Some(value) = &echoed {
         // The handler takes the same id.
-        request.headers_mut().insert("x-request-id", value);
+        request.headers_mut().insert("x-request-id", value.clone());
     }
     let Some(principal) = request.extensions().get::<Principal>().cloned() else {
         return next.run(request).await;
@@ -138,13 +139,18 @@ pub async fn record_request(
         .remove::<RequestAudit>()
         .unwrap_or_else(|| RequestAudit::new(interaction));
     let blocking_state = state.clone();
-    tokio::task::spawn_blocking(move || finish(&blocking_state, &ctx, &audit, Ok(response)))
-        .await
-        .unwrap_or_else(|e| {
-            crate::fhir_http::plain_outcome(
-                500,
-                keel_model::IssueType::Exception,
-                &format!("the request failed inside the server: {e}"),
-            )
-        })
+    let mut response =
+        tokio::task::spawn_blocking(move || finish(&blocking_state, &ctx, &audit, Ok(response)))
+            .await
+            .unwrap_or_else(|e| {
+                crate::fhir_http::plain_outcome(
+                    500,
+                    keel_model::IssueType::Exception,
+                    &format!("the request failed inside the server: {e}"),
+                )
+            });
+    if let Some(value) = echoed {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
 }

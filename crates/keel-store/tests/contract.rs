@@ -2,8 +2,10 @@
 //! store; `contract_tests!` instantiates them for a backend (SQLite here; PostgreSQL joins in
 //! its own issue).
 
-use keel_core::audit::RequestAudit;
-use keel_core::audit::{self, AuditEntry, AuditOutcome, AuditRecord, CheckpointSigner, Subject};
+use keel_core::audit::{
+    self, AuditEntry, AuditOutcome, AuditRecord, AuditTrail, CheckpointSigner, RequestAudit,
+    Subject,
+};
 use keel_core::clock::{SequentialIds, SteppingClock};
 use keel_core::fhir::FhirService;
 use keel_core::store::{
@@ -528,6 +530,75 @@ pub fn an_audit_sequence_is_never_overwritten(store: &dyn ResourceStore) {
     );
 }
 
+/// The running trail: many callers at once, through the group-committing writer and inside
+/// write transactions, give one linear chain holding every record exactly once, with its
+/// checkpoints; after shutdown nothing more is taken.
+pub fn the_audit_trail_keeps_one_linear_chain_under_concurrent_callers(
+    store: Arc<dyn ResourceStore>,
+) {
+    const CALLERS: usize = 8;
+    const EACH: usize = 25;
+    let trail = Arc::new(AuditTrail::start(store.clone(), audit_signer()));
+    let sequences: Vec<u64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..CALLERS)
+            .map(|caller| {
+                let trail = trail.clone();
+                let store = store.clone();
+                scope.spawn(move || {
+                    (0..EACH)
+                        .map(|n| {
+                            let record = audit_record(caller * 1000 + n);
+                            if n % 5 == 0 {
+                                let mut tx = store.begin().expect("begin");
+                                let sequence =
+                                    trail.record_in(tx.as_mut(), &record).expect("in tx");
+                                tx.commit().expect("commit");
+                                sequence
+                            } else {
+                                trail.record(record).expect("record")
+                            }
+                        })
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("caller"))
+            .collect()
+    });
+    let mut sorted = sequences.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (1..=(CALLERS * EACH) as u64).collect::<Vec<_>>());
+    let mut reader = store.reader().expect("reader");
+    let entries = reader.audit_entries(0, 10_000).expect("entries");
+    let checkpoints = reader.audit_checkpoints().expect("checkpoints");
+    let signer = audit_signer();
+    let verified = audit::verify(
+        &entries,
+        &checkpoints,
+        &signer.verifying_key(),
+        signer.every(),
+    )
+    .expect("an intact chain");
+    assert_eq!(verified.last, (CALLERS * EACH) as u64);
+    let mut recorded: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            let record: AuditRecord = serde_json::from_slice(&e.record).expect("decodes");
+            record.subject.patients[0].clone()
+        })
+        .collect();
+    recorded.sort();
+    recorded.dedup();
+    assert_eq!(recorded.len(), CALLERS * EACH, "every record exactly once");
+    trail.shutdown();
+    assert!(matches!(
+        trail.record(audit_record(1)),
+        Err(keel_core::audit::AuditError::Stopped)
+    ));
+}
+
 macro_rules! contract_tests {
     ($make:expr) => {
         #[test]
@@ -594,6 +665,11 @@ macro_rules! contract_tests {
         fn audit_entries_roll_back_with_their_transaction() {
             let (_guard, store) = $make;
             super::audit_entries_roll_back_with_their_transaction(store.as_ref());
+        }
+        #[test]
+        fn the_audit_trail_keeps_one_linear_chain_under_concurrent_callers() {
+            let (_guard, store) = $make;
+            super::the_audit_trail_keeps_one_linear_chain_under_concurrent_callers(store);
         }
         #[test]
         fn an_audit_sequence_is_never_overwritten() {

@@ -214,7 +214,14 @@ impl AccessView {
     pub fn break_glass_decision(&self) -> Option<Decision> {
         let r = self.restricted.as_ref()?;
         let stated = r.break_glass.clone()?;
-        Some(self.decide_with(r, Function::BreakGlass, None, Some(stated)))
+        // Decided for no patient in particular: the stated break-glass itself (grant, reason,
+        // time limit, purpose); each patient's decision then applies it.
+        Some(self.decide_with(
+            r,
+            Function::BreakGlass,
+            Some(PatientFacts::default()),
+            Some(stated),
+        ))
     }
 
     /// The decision on `function` in general (see [`AccessView::permits_in_general`]); `None`

@@ -74,7 +74,7 @@ impl Server {
     }
 
     /// Spawns the prepared `keel serve` command and waits for its listening line.
-    fn spawn(command: &mut Command) -> Server {
+    pub fn spawn(command: &mut Command) -> Server {
         let mut child = command
             .stdout(Stdio::piped())
             .spawn()
