@@ -97,6 +97,15 @@ fn open_connection(path: &Path, writer: Option<Durability>) -> StoreResult<Conne
     conn.busy_timeout(Duration::from_secs(30))
         .map_err(unavailable)?;
     conn.set_prepared_statement_cache_capacity(256);
+    // The query planner stability guarantee: plans never depend on bound values. Without it,
+    // SQLite marks parameters of equality filters as plan-sensitive, and every statement
+    // returned to the cache (whose bindings are cleared) is compiled again on its next use —
+    // that re-parsing was most of the cost of a read with access control.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(unavailable)?;
     if writer.is_some() {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(unavailable)?;
@@ -863,4 +872,32 @@ fn write_version(
         pending.add(pid, rid, entry.value);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::StatementStatus;
+
+    /// A cached statement runs again with new values without being compiled again.
+    #[test]
+    fn cached_statements_are_not_prepared_again_for_new_values() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keel.sqlite");
+        drop(open_connection(&path, Some(Durability::EveryCommit)).expect("writer"));
+        let conn = open_connection(&path, Some(Durability::EveryCommit)).expect("writer");
+        crate::schema::migrate(&conn).expect("schema");
+        let reader = open_connection(&path, None).expect("reader");
+        let sql =
+            format!("{SELECT_VERSION} WHERE r.rtype = ? AND r.id = ? AND v.version = r.version");
+        for n in 0..5 {
+            let mut stmt = reader.prepare_cached(&sql).expect("prepare");
+            let found = stmt
+                .query_row(params!["Patient", format!("p{n}")], |_| Ok(()))
+                .optional()
+                .expect("query");
+            assert!(found.is_none());
+            assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0, "run {n}");
+        }
+    }
 }
