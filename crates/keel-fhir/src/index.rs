@@ -107,6 +107,24 @@ impl Indexer {
         self.extract_with(resource, &|_: &str| None)
     }
 
+    /// The index entries of `resource` for the parameters named in `codes` only (access
+    /// decisions need two or three of a type's parameters, not all of them).
+    pub fn extract_params(&self, resource: &Value, codes: &[&str]) -> Vec<IndexEntry> {
+        let Some(resource_type) = resource.get("resourceType").and_then(Value::as_str) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for param in self.params(resource_type).iter() {
+            if !codes.contains(&param.def.code.as_str()) {
+                continue;
+            }
+            for item in fhirpath::evaluate_with(&param.expr, resource, self.defs, &|_: &str| None) {
+                values_of(&param.def.code, param.def.kind, &item, &mut out);
+            }
+        }
+        out
+    }
+
     /// As [`extract`](Self::extract), with the target types of references the resource alone
     /// does not reveal (a Bundle's `urn:uuid:` entries), for `resolve()`.
     pub fn extract_with(

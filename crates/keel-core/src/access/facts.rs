@@ -274,12 +274,13 @@ pub fn class_of(defs: &Definitions, resource_type: &str) -> TypeClass {
     )
 }
 
-fn entries(indexer: &Indexer, resource: &StoredResource) -> Vec<IndexEntry> {
+/// The index entries of `resource` for the parameters `codes`, as the store indexes them.
+fn entries(indexer: &Indexer, resource: &StoredResource, codes: &[&str]) -> Vec<IndexEntry> {
     resource
         .body
         .as_deref()
         .and_then(|b| serde_json::from_str::<Value>(b).ok())
-        .map(|json| indexer.extract(&json))
+        .map(|json| indexer.extract_params(&json, codes))
         .unwrap_or_default()
 }
 
@@ -288,7 +289,7 @@ pub fn patient_of(indexer: &Indexer, resource: &StoredResource) -> Option<String
     if resource.resource_type == "Patient" {
         return Some(resource.id.clone());
     }
-    entries(indexer, resource)
+    entries(indexer, resource, &[PATIENT_PARAM])
         .into_iter()
         .find_map(|e| match e {
             IndexEntry {
@@ -319,7 +320,7 @@ pub fn patient_facts(
     else {
         return Ok(facts);
     };
-    let index = entries(indexer, &patient);
+    let index = entries(indexer, &patient, &["general-practitioner", "_security"]);
     for e in &index {
         match (&e.param[..], &e.value) {
             (
@@ -364,7 +365,15 @@ pub fn patient_facts(
         (Some(p), Some(pcn)) => pcn.pcn_of_practice(p),
         _ => None,
     };
-    if let Some(own) = &reach.own {
+    // Care links are looked up only when registration does not already relate the patient
+    // to the organisation (they would add a reason, never change the decision).
+    let registered_within_reach = facts
+        .registered_practice
+        .as_ref()
+        .is_some_and(|p| reach.practices.contains(p));
+    if let Some(own) = &reach.own
+        && !registered_within_reach
+    {
         facts.care_links = reach
             .links(reader)?
             .iter()
@@ -387,18 +396,20 @@ fn organisation_ods(
     let Some(org) = reader.read("Organization", id)?.filter(|o| !o.is_deleted()) else {
         return Ok(None);
     };
-    Ok(entries(indexer, &org).into_iter().find_map(|e| match e {
-        IndexEntry {
-            param,
-            value:
-                IndexValue::Token {
-                    system: Some(s),
-                    code: Some(c),
-                    ..
-                },
-        } if param == "identifier" && s == ODS_ORGANISATION_CODE => OdsCode::parse(&c).ok(),
-        _ => None,
-    }))
+    Ok(entries(indexer, &org, &["identifier"])
+        .into_iter()
+        .find_map(|e| match e {
+            IndexEntry {
+                param,
+                value:
+                    IndexValue::Token {
+                        system: Some(s),
+                        code: Some(c),
+                        ..
+                    },
+            } if param == "identifier" && s == ODS_ORGANISATION_CODE => OdsCode::parse(&c).ok(),
+            _ => None,
+        }))
 }
 
 /// The sensitive categories a resource's `code` falls in.
@@ -407,7 +418,7 @@ pub fn sensitive_categories(
     indexer: &Indexer,
     resource: &StoredResource,
 ) -> Vec<String> {
-    let codes: Vec<String> = entries(indexer, resource)
+    let codes: Vec<String> = entries(indexer, resource, &["code"])
         .into_iter()
         .filter_map(|e| match e {
             IndexEntry {
@@ -432,11 +443,13 @@ pub fn sensitive_categories(
 
 /// Whether an Observation is in one of these categories (any system).
 pub fn has_category(indexer: &Indexer, resource: &StoredResource, categories: &[String]) -> bool {
-    entries(indexer, resource).into_iter().any(|e| match e {
-        IndexEntry {
-            param,
-            value: IndexValue::Token { code: Some(c), .. },
-        } => param == "category" && categories.contains(&c),
-        _ => false,
-    })
+    entries(indexer, resource, &["category"])
+        .into_iter()
+        .any(|e| match e {
+            IndexEntry {
+                param,
+                value: IndexValue::Token { code: Some(c), .. },
+            } => param == "category" && categories.contains(&c),
+            _ => false,
+        })
 }
