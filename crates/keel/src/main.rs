@@ -8,6 +8,7 @@ mod import;
 mod match_cmd;
 mod serve;
 mod sim;
+mod sim_linkage;
 mod token;
 
 use clap::{Parser, Subcommand};
