@@ -98,12 +98,13 @@ pub const RULES: &[BlockingRule] = &[
         key: |v| Some(mix(&[id(v.rec.postcode_id)?, nonzero(v.rec.year)?])),
     },
     BlockingRule {
-        name: "soundex(family)+given_initial+birth_year",
+        name: "soundex(family)+given_initial+birth_year+birth_month",
         key: |v| {
             Some(mix(&[
                 nonzero(v.rec.family_sx)?,
                 initial(v.text(v.rec.given))?,
                 nonzero(v.rec.year)?,
+                nonzero(v.rec.month)?,
             ]))
         },
     },

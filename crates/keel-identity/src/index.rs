@@ -85,6 +85,27 @@ impl PersonIndex {
         self.len() == 0
     }
 
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds
+    }
+
+    /// The evidence for two records compared with this index's model (term frequencies from
+    /// the indexed people).
+    pub fn compare(&self, a: &PersonRecord, b: &PersonRecord) -> Evidence {
+        let sa = self.corpus.prepare_query(a);
+        let sb = self.corpus.prepare_query(b);
+        let va = View {
+            rec: &sa.records[0],
+            side: &sa,
+        };
+        let vb = View {
+            rec: &sb.records[0],
+            side: &sb,
+        };
+        self.model
+            .evidence(&self.corpus.vocab, pattern(va, vb), va, vb)
+    }
+
     /// The `n` most probable people for `query`, best first, with their evidence and outcome
     /// (two linked people of one source both go to review).
     pub fn best_candidates(&self, query: &PersonRecord, n: usize) -> Vec<Candidate> {

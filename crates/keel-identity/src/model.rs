@@ -247,20 +247,41 @@ impl Model {
             return model;
         }
         let list: Vec<(u32, f64)> = patterns.iter().map(|(&p, &c)| (p, c as f64)).collect();
-        for iteration in 1..=100 {
+        // EM over the candidate pairs estimates m, λ and the non-matches' own agreement
+        // rates among the candidates (which agree on some blocking key, so more often than
+        // random pairs do); only m and λ are kept: scoring uses u from random pairs.
+        let mut u_cand = model.u.clone();
+        let weight_with = |model: &Model, u: &[Vec<f64>], pattern: u32| -> f64 {
+            let l = model.lambda.clamp(1e-12, 1.0 - 1e-12);
+            let mut w = (l / (1.0 - l)).log2();
+            for &f in &FIELDS {
+                let lv = level(pattern, f);
+                if lv != NULL_LEVEL {
+                    let i = f.index();
+                    let lv = usize::from(lv);
+                    w += (model.m[i][lv].max(FLOOR) / u[i][lv].max(FLOOR)).log2();
+                }
+            }
+            w
+        };
+        for iteration in 1..=200 {
             let mut m_acc: Vec<Vec<f64>> =
                 FIELDS.iter().map(|f| vec![0.0; f.levels().len()]).collect();
+            let mut u_acc = m_acc.clone();
             let mut matches = 0.0;
             let total = candidates as f64;
             for &(pattern, count) in &list {
                 // E step: probability the pattern is a match under the current parameters
                 // (among candidate pairs).
-                let p = probability(model.pattern_weight(pattern));
+                let p = probability(weight_with(&model, &u_cand, pattern));
                 let w = p * count;
+                let wu = (1.0 - p) * count;
                 matches += w;
                 for &f in &FIELDS {
                     if !is_null(pattern, f) {
-                        m_acc[f.index()][usize::from(level(pattern, f))] += w;
+                        let lv = usize::from(level(pattern, f));
+                        m_acc[f.index()][lv] += w;
+                        u_acc[f.index()][lv] += wu;
                     }
                 }
             }
@@ -269,24 +290,29 @@ impl Model {
             for &f in &FIELDS {
                 let i = f.index();
                 let sum: f64 = m_acc[i].iter().sum();
-                if sum <= 0.0 {
-                    continue;
+                if sum > 0.0 {
+                    for (l, acc) in m_acc[i].iter().enumerate() {
+                        let new = (acc / sum).max(FLOOR);
+                        change = change.max((new - model.m[i][l]).abs());
+                        model.m[i][l] = new;
+                    }
                 }
-                for (l, acc) in m_acc[i].iter().enumerate() {
-                    let new = (acc / sum).max(FLOOR);
-                    change = change.max((new - model.m[i][l]).abs());
-                    model.m[i][l] = new;
+                let sum_u: f64 = u_acc[i].iter().sum();
+                if sum_u > 0.0 {
+                    for (l, acc) in u_acc[i].iter().enumerate() {
+                        u_cand[i][l] = (acc / sum_u).max(FLOOR);
+                    }
                 }
             }
             let new_lambda = (matches / total).clamp(1e-9, 1.0 - 1e-9);
-            change = change.max((new_lambda - model.lambda).abs() / model.lambda.max(1e-9) * 1e-3);
+            change = change.max((new_lambda - model.lambda).abs());
             model.lambda = new_lambda;
-            model.derive();
             model.em_iterations = iteration;
             if change < 1e-6 {
                 break;
             }
         }
+        model.derive();
         // The candidate pairs hold (nearly) every match, so the matches EM counted among them
         // over every possible pair is the prior that the u probabilities (from random pairs)
         // go with.

@@ -95,14 +95,17 @@ impl LinkageOptions {
         let given = (*rng.pick(givens)).to_string();
         let family = (*rng.pick(group.surnames)).to_string();
         let area = rng.pick(AREAS);
+        let postcode = postcode(&mut rng, area);
+        let number = 1 + rng.below(200) as u32;
+        let street: &'static str = rng.pick::<&str>(STREETS);
         Person {
             given,
             family,
             female,
             birth,
-            postcode: postcode(&mut rng, area),
-            number: 1 + rng.below(200) as u32,
-            street: *rng.pick(STREETS),
+            postcode,
+            number,
+            street,
             nhs: nhs_number(self.seed, p),
         }
     }

@@ -310,6 +310,7 @@ pub fn run(args: MatchArgs) -> Result<ExitCode, String> {
         "probability".into(),
         "match_weight".into(),
         "outcome".into(),
+        "prior_weight".into(),
     ];
     for f in FIELDS {
         header.push(format!("{}_level", f.name()));
@@ -328,6 +329,7 @@ pub fn run(args: MatchArgs) -> Result<ExitCode, String> {
             format!("{:.6}", evidence.probability),
             format!("{:.3}", evidence.match_weight),
             outcome.code().to_string(),
+            format!("{:.3}", evidence.prior_weight),
         ];
         for f in &evidence.fields {
             fields.push(f.level_name.to_string());
