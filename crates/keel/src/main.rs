@@ -5,8 +5,10 @@ mod audit_key;
 mod data_environment;
 mod dev_issuer;
 mod import;
+mod match_cmd;
 mod serve;
 mod sim;
+mod sim_linkage;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +42,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// A development bearer token for a CIS2-style user (development data directories only).
     Token(token::TokenArgs),
+    /// Link two CSV files of people, or deduplicate one, with the probabilistic matcher.
+    Match(match_cmd::MatchArgs),
 }
 
 /// mimalloc: measurably faster than the system allocator for the many small, short-lived
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Token(args) => token::run(args),
+        Command::Match(args) => match_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -24,6 +24,8 @@ enum SimCommand {
     /// Serve the population through the simulators (PDS, GP Connect, EMIS-style, TPP-style)
     /// until interrupted.
     Serve(ServeArgs),
+    /// Two CSV files of the same people with realistic errors, and the truth (for `keel match`).
+    Linkage(crate::sim_linkage::LinkageArgs),
 }
 
 #[derive(Args)]
@@ -137,6 +139,7 @@ pub fn run(args: SimArgs) -> Result<ExitCode, String> {
     match args.command {
         SimCommand::Generate(g) => generate(g),
         SimCommand::Serve(s) => serve(s),
+        SimCommand::Linkage(l) => crate::sim_linkage::run(l),
     }
 }
 

@@ -87,7 +87,7 @@ fn core_crates_have_no_io_dependencies() {
             .collect();
         edges.insert(id, deps);
     }
-    for krate in ["keel-model", "keel-fhir", "keel-core"] {
+    for krate in ["keel-model", "keel-fhir", "keel-core", "keel-identity"] {
         let root = names
             .iter()
             .find(|(_, n)| n.as_str() == krate)
