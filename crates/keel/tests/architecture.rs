@@ -132,6 +132,7 @@ fn fhir_service_methods_take_a_request_context() {
         "prepare_bundle",
         // Configure and expose the access policy; read no stored data.
         "with_access",
+        "with_audit",
         "access",
     ];
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../keel-core/src/fhir");
