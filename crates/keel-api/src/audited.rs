@@ -75,6 +75,7 @@ pub(crate) fn search(
     req: &FhirRequest,
     audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
+    audit.set_interaction("search-type");
     let page = state.fhir.search_audit(&req.ctx, &req.params, audit)?;
     let entries: Vec<Value> = page
         .entries
@@ -105,6 +106,7 @@ pub(crate) fn read(
     id: &str,
     audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
+    audit.set_interaction("read");
     let (sequence, record) = state.fhir.read_audit(&req.ctx, id, audit)?;
     Ok(json_response(200, &audit_event(sequence, &record)))
 }

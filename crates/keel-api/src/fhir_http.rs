@@ -221,21 +221,32 @@ fn dispatch(
     audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
     let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
-    audit.set_interaction(interaction_of(&req.method, &segs));
+    // Each interaction names itself in the audit record (the FHIR restful interaction codes,
+    // or the operation's name); what matches none is "unsupported".
+    audit.set_interaction("unsupported");
     let result = match (&req.method, segs.as_slice()) {
-        (&Method::GET, ["metadata"]) => Ok(json_response(
-            200,
-            &capability::capability_statement(state.fhir.definitions(), &req.base),
-        )),
-        (&Method::GET, []) if req.params.is_empty() => Err(FhirError::BadRequest(
-            "a search needs a resource type: GET /fhir/{type}?...".into(),
-        )),
+        (&Method::GET, ["metadata"]) => {
+            audit.set_interaction("capabilities");
+            Ok(json_response(
+                200,
+                &capability::capability_statement(state.fhir.definitions(), &req.base),
+            ))
+        }
+        (&Method::GET, []) if req.params.is_empty() => {
+            audit.set_interaction("search-system");
+            Err(FhirError::BadRequest(
+                "a search needs a resource type: GET /fhir/{type}?...".into(),
+            ))
+        }
         (&Method::GET, ["AuditEvent"]) => crate::audited::search(state, &req, audit),
         (&Method::GET, ["AuditEvent", id]) => crate::audited::read(state, &req, id, audit),
         (_, ["AuditEvent", ..]) => Err(FhirError::NotSupported(
             "AuditEvents are written by Keel itself, one per request; they are read with GET /fhir/AuditEvent".into(),
         )),
-        (&Method::POST, []) => post_bundle(state, &req),
+        (&Method::POST, []) => {
+            audit.set_interaction("batch-transaction");
+            post_bundle(state, &req)
+        }
         (&Method::GET, ["_history"]) => history(state, &req, HistoryScope::System, audit),
         (&Method::GET, [rt]) => search(state, &req, rt, false, audit),
         (&Method::POST, [rt, "_search"]) => search(state, &req, rt, true, audit),
@@ -282,29 +293,6 @@ fn dispatch(
     result
 }
 
-/// The interaction a request names, as its audit record says it (the FHIR restful
-/// interaction codes, or the operation's name).
-fn interaction_of(method: &Method, segments: &[&str]) -> &'static str {
-    match (method, segments) {
-        (&Method::GET, ["metadata"]) => "capabilities",
-        (&Method::POST, []) => "batch-transaction",
-        (&Method::GET, ["_history"]) => "history-system",
-        (&Method::GET, [] | [_]) | (&Method::POST, [_, "_search"]) => "search-type",
-        (&Method::POST, [_]) => "create",
-        (&Method::PUT, [_]) => "conditional-update",
-        (&Method::DELETE, [_]) => "conditional-delete",
-        (&Method::GET, [_, "_history"]) => "history-type",
-        (&Method::GET, ["Patient", _, "$everything"]) => "$everything",
-        (&Method::GET, [_, _]) => "read",
-        (&Method::PUT, [_, _]) => "update",
-        (&Method::PATCH, [_, _]) => "patch",
-        (&Method::DELETE, [_, _]) => "delete",
-        (&Method::GET, [_, _, "_history"]) => "history-instance",
-        (&Method::GET, [_, _, "_history", _]) => "vread",
-        _ => "unsupported",
-    }
-}
-
 // ---------------------------------------------------------------- interactions
 
 fn read(
@@ -314,6 +302,7 @@ fn read(
     id: &str,
     audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
+    audit.set_interaction("read");
     let found = state.fhir.read(&req.ctx, rt, id, audit)?;
     if let Some(tag) = header_str(&req.headers, header::IF_NONE_MATCH)
         && parse_etag(tag) == Some(found.version)
@@ -331,6 +320,7 @@ fn vread(
     version: &str,
     audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
+    audit.set_interaction("vread");
     let version: u64 = version
         .parse()
         .map_err(|_| FhirError::BadRequest(format!("'{version}' is not a version number")))?;
@@ -344,6 +334,7 @@ fn create(
     rt: &str,
     audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
+    audit.set_interaction("create");
     let body = json_body(&req.body)?;
     let if_none_exist = header_str(&req.headers, "if-none-exist");
     let outcome = state
@@ -359,6 +350,7 @@ fn update(
     id: &str,
     audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
+    audit.set_interaction("update");
     let body = json_body(&req.body)?;
     let outcome = state
         .fhir
@@ -372,6 +364,7 @@ fn conditional_update(
     rt: &str,
     audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
+    audit.set_interaction("conditional-update");
     let criteria = criteria_string(req)?;
     let body = json_body(&req.body)?;
     let outcome =
@@ -388,6 +381,7 @@ fn patch(
     id: &str,
     audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
+    audit.set_interaction("patch");
     let content_type = header_str(&req.headers, header::CONTENT_TYPE).unwrap_or("");
     if !content_type.contains("json-patch") {
         return Err(FhirError::NotSupported(format!(
@@ -408,6 +402,7 @@ fn delete(
     id: &str,
     audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
+    audit.set_interaction("delete");
     let outcome = state.fhir.delete(&req.ctx, rt, id, audit)?;
     Ok(delete_response(outcome))
 }
@@ -418,6 +413,7 @@ fn conditional_delete(
     rt: &str,
     audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
+    audit.set_interaction("conditional-delete");
     let criteria = criteria_string(req)?;
     Ok(delete_response(
         state
@@ -452,6 +448,7 @@ fn search(
     post: bool,
     audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
+    audit.set_interaction("search-type");
     let mut params = req.params.clone();
     if post && !req.body.is_empty() {
         let form = std::str::from_utf8(&req.body)
@@ -485,6 +482,11 @@ fn history(
     scope: HistoryScope,
     audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
+    audit.set_interaction(match &scope {
+        HistoryScope::System => "history-system",
+        HistoryScope::Type(_) => "history-type",
+        HistoryScope::Instance { .. } => "history-instance",
+    });
     let mut since = None;
     let mut count = keel_fhir::search::DEFAULT_COUNT;
     let mut offset = 0;
@@ -551,6 +553,7 @@ fn everything(
     id: &str,
     audit: &mut RequestAudit,
 ) -> Result<Response, FhirError> {
+    audit.set_interaction("$everything");
     let resources = state.fhir.everything(&req.ctx, id, audit)?;
     let result = keel_core::store::SearchResult {
         total: Some(resources.len() as u64),
