@@ -26,6 +26,9 @@ pub enum AuditError {
     Encode(#[from] EncodeError),
     #[error("the audit trail has stopped")]
     Stopped,
+    /// The writer could not append the batch the record was in (the words say why).
+    #[error("{0}")]
+    BatchFailed(String),
 }
 
 impl From<AppendError> for AuditError {
@@ -87,7 +90,7 @@ impl AuditTrail {
         }
         match committed.recv() {
             Ok(Ok(sequence)) => Ok(sequence),
-            Ok(Err(why)) => Err(AuditError::Unavailable(StoreError::Unavailable(why))),
+            Ok(Err(why)) => Err(AuditError::BatchFailed(why)),
             Err(_) => Err(AuditError::Stopped),
         }
     }
