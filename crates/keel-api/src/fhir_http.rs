@@ -245,7 +245,7 @@ fn dispatch(
         )),
         (&Method::POST, []) => {
             audit.set_interaction("batch-transaction");
-            post_bundle(state, &req)
+            post_bundle(state, &req, audit)
         }
         (&Method::GET, ["_history"]) => history(state, &req, HistoryScope::System, audit),
         (&Method::GET, [rt]) => search(state, &req, rt, false, audit),
@@ -432,9 +432,13 @@ fn delete_response(outcome: DeleteOutcome) -> Response {
     response
 }
 
-fn post_bundle(state: &AppState, req: &FhirRequest) -> Result<Response, FhirError> {
+fn post_bundle(
+    state: &AppState,
+    req: &FhirRequest,
+    audit: &mut RequestAudit,
+) -> Result<Response, FhirError> {
     let body = json_body(&req.body)?;
-    let response = state.fhir.process_bundle(&req.ctx, body)?;
+    let response = state.fhir.process_bundle_audited(&req.ctx, body, audit)?;
     Ok(json_response(
         200,
         &render::bundle_response(&req.base, &response),

@@ -1,16 +1,34 @@
 //! Batch and transaction Bundles (R4 §3.1.0.11). A transaction runs in one store transaction:
 //! all of it or none. `urn:uuid:` and other fullUrl references are rewritten to the assigned
 //! `Type/id`; conditional references (`Practitioner?identifier=...`) and `ifNoneExist` are
-//! resolved inside the transaction.
+//! resolved inside the transaction. For an actor under access control every entry is decided
+//! as the interaction it stands for would be, inside the same transaction: a refused entry of a
+//! batch fails alone, a refused entry of a transaction fails the whole Bundle.
 
 use super::FhirService;
-use super::write::{Checked, DeleteOutcome, WriteOutcome, parse_query_string};
+use super::write::{Checked, DeleteOutcome, parse_query_string};
+use crate::access::AccessView;
+use crate::audit::RequestAudit;
 use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult};
 use crate::store::{StoreTx, StoredResource};
 use keel_fhir::search::Handling;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+
+/// Each entry notes what it touched as it runs.
+impl super::write::Written for BundleResponse {
+    fn written(&self) -> Option<&StoredResource> {
+        None
+    }
+}
+
+/// The request a Bundle is processed for: its access view (`None` when unrestricted: local
+/// development) and its audit record.
+struct EntryAccess<'a> {
+    view: Option<&'a AccessView>,
+    audit: &'a mut RequestAudit,
+}
 
 /// Below this many entries a Bundle is checked on the calling thread.
 const PARALLEL_CHECK_MIN: usize = 64;
@@ -110,8 +128,31 @@ impl FhirService {
         ctx: &RequestContext,
         bundle: Value,
     ) -> FhirResult<BundleResponse> {
+        self.process_bundle_audited(ctx, bundle, &mut RequestAudit::default())
+    }
+
+    /// As [`process_bundle`](Self::process_bundle), noting what the Bundle touched in the
+    /// request's `audit` record, which a write commits with the Bundle's own transaction.
+    pub fn process_bundle_audited(
+        &self,
+        ctx: &RequestContext,
+        bundle: Value,
+        audit: &mut RequestAudit,
+    ) -> FhirResult<BundleResponse> {
         let prepared = self.prepare_bundle(bundle)?;
-        self.process_bundle_with_checkpoint(ctx, prepared, None)
+        self.in_audited_transaction(ctx, audit, |tx, audit| {
+            let view = self.view(ctx, tx, audit)?;
+            let mut access = EntryAccess {
+                view: (!view.is_unrestricted()).then_some(&view),
+                audit,
+            };
+            self.run_bundle(
+                tx,
+                prepared,
+                &mut ResolvedConditions::default(),
+                Some(&mut access),
+            )
+        })
     }
 
     /// Parses a Bundle and checks and indexes its resources: the part of processing that needs
@@ -151,9 +192,14 @@ impl FhirService {
         bundle: PreparedBundle,
         checkpoint: Option<(&str, &str)>,
     ) -> FhirResult<BundleResponse> {
-        self.guard_unrestricted(ctx, "a batch or transaction Bundle")?;
+        self.guard_unrestricted(ctx, "bulk loading")?;
         let mut tx = self.store.begin()?;
-        let response = self.run_bundle(tx.as_mut(), bundle, &mut ResolvedConditions::default())?;
+        let response = self.run_bundle(
+            tx.as_mut(),
+            bundle,
+            &mut ResolvedConditions::default(),
+            None,
+        )?;
         if let Some((key, value)) = checkpoint {
             tx.set_checkpoint(key, value)?;
         }
@@ -176,7 +222,7 @@ impl FhirService {
             let mut responses = Vec::with_capacity(bundles.len());
             for (bundle, (key, value)) in &bundles {
                 // A copy: the originals are needed again if the group has to be redone.
-                match self.run_bundle(tx.as_mut(), bundle.clone(), &mut resolved) {
+                match self.run_bundle(tx.as_mut(), bundle.clone(), &mut resolved, None) {
                     Ok(response) => {
                         tx.set_checkpoint(key, value)?;
                         responses.push(Ok(response));
@@ -203,20 +249,21 @@ impl FhirService {
         tx: &mut dyn StoreTx,
         bundle: PreparedBundle,
         resolved: &mut ResolvedConditions,
+        mut access: Option<&mut EntryAccess>,
     ) -> FhirResult<BundleResponse> {
         let PreparedBundle { kind, entries } = bundle;
         Ok(match kind {
             BundleKind::Transaction => BundleResponse {
                 kind,
                 entries: self
-                    .transaction(tx, entries, resolved)?
+                    .transaction(tx, entries, resolved, access.as_deref_mut())?
                     .into_iter()
                     .map(Ok)
                     .collect(),
             },
             BundleKind::Batch => BundleResponse {
                 kind,
-                entries: self.batch(tx, entries)?,
+                entries: self.batch(tx, entries, access)?,
             },
         })
     }
@@ -232,6 +279,7 @@ impl FhirService {
         tx: &mut dyn StoreTx,
         mut entries: Vec<Entry>,
         resolved: &mut ResolvedConditions,
+        mut access: Option<&mut EntryAccess>,
     ) -> FhirResult<Vec<EntryResponse>> {
         let mut ids: HashMap<String, String> = HashMap::new();
         // 1. Decide every new resource's identity, so references can be rewritten before any write.
@@ -251,6 +299,10 @@ impl FhirService {
                     match existing {
                         Some(found) => {
                             let target = format!("{resource_type}/{}", found.id);
+                            // The match is answered to the caller: it must be theirs to read.
+                            let found = self
+                                .reveal(tx, found, access.as_deref_mut())
+                                .map_err(|e| e.in_entry(entry.index))?;
                             pre_resolved.insert(
                                 entry.index,
                                 EntryResponse {
@@ -302,7 +354,7 @@ impl FhirService {
                 Some(done) => done,
                 None => {
                     let assigned = entry.full_url.as_ref().and_then(|f| ids.get(f)).cloned();
-                    self.execute(tx, entry, assigned)
+                    self.execute(tx, entry, assigned, access.as_deref_mut())
                         .map_err(|e| e.in_entry(entry.index))?
                 }
             };
@@ -319,10 +371,11 @@ impl FhirService {
         &self,
         tx: &mut dyn StoreTx,
         mut entries: Vec<Entry>,
+        mut access: Option<&mut EntryAccess>,
     ) -> FhirResult<Vec<FhirResult<EntryResponse>>> {
         let mut results = Vec::with_capacity(entries.len());
         for entry in &mut entries {
-            match self.execute(tx, entry, None) {
+            match self.execute(tx, entry, None, access.as_deref_mut()) {
                 Err(FhirError::Store(failure)) => return Err(FhirError::Store(failure)),
                 result => results.push(result.map_err(|e| e.in_entry(entry.index))),
             }
@@ -335,6 +388,7 @@ impl FhirService {
         tx: &mut dyn StoreTx,
         entry: &mut Entry,
         assigned: Option<String>,
+        mut access: Option<&mut EntryAccess>,
     ) -> FhirResult<EntryResponse> {
         let url = entry.url.trim_start_matches('/').to_string();
         let (path, query) = match url.split_once('?') {
@@ -344,6 +398,7 @@ impl FhirService {
         let segments: Vec<&str> = path.split('/').collect();
         let resource_type = segments[0];
         self.check_type(resource_type)?;
+        let view = access.as_deref().and_then(|a| a.view);
         let take_resource = |entry: &mut Entry| {
             entry.resource.take().ok_or_else(|| {
                 FhirError::BadRequest(format!("{:?} entry has no resource", entry.method))
@@ -357,41 +412,63 @@ impl FhirService {
                 )))
             })
         };
-        let written = |o: WriteOutcome| EntryResponse {
-            status: if o.created { "201 Created" } else { "200 OK" },
-            resource: Some(o.resource),
-            body: None,
+        // The decision on a write of `id` (found by id or by condition) with new content.
+        let mut permit = |tx: &mut dyn StoreTx,
+                          id: Option<&str>,
+                          current: Option<&StoredResource>,
+                          proposed: Option<&Checked>|
+         -> FhirResult<()> {
+            if let (Some(access), Some(current)) = (access.as_deref_mut(), current) {
+                self.note(access.audit, current);
+            }
+            let Some(view) = view else { return Ok(()) };
+            let proposed = proposed.map(|c| Value::Object(c.body().clone()));
+            self.permit_write(view, tx, resource_type, id, current, proposed.as_ref())
         };
-        match (entry.method, segments.as_slice(), query) {
+        let outcome = match (entry.method, segments.as_slice(), query) {
             (Method::Post, [_], None) => {
                 let body = take_checked(entry)?;
+                permit(tx, None, None, Some(&body))?;
                 let id = assigned.and_then(|a| a.split_once('/').map(|(_, id)| id.to_string()));
                 let criteria = entry.if_none_exist.clone();
-                self.create_in(tx, resource_type, body, criteria.as_deref(), id)
-                    .map(written)
+                let mut outcome =
+                    self.create_in(tx, resource_type, body, criteria.as_deref(), id)?;
+                if outcome.matched_existing {
+                    outcome.resource = self.reveal(tx, outcome.resource, access.as_deref_mut())?;
+                }
+                outcome
             }
             (Method::Put, [_, id], None) => {
                 let body = take_checked(entry)?;
-                self.update_in(tx, resource_type, id, body, entry.if_match)
-                    .map(written)
+                let current = tx.read(resource_type, id)?.filter(|c| !c.is_deleted());
+                permit(tx, Some(id), current.as_ref(), Some(&body))?;
+                self.update_in(tx, resource_type, id, body, entry.if_match)?
             }
             (Method::Put, [_], Some(criteria)) => {
                 let body = take_checked(entry)?;
-                self.conditional_update_in(tx, resource_type, &criteria, body, entry.if_match)
-                    .map(written)
+                let matches = self.match_condition(tx, resource_type, &criteria)?;
+                let current = matches.first().filter(|_| matches.len() == 1);
+                let id = current
+                    .map(|c| c.id.as_str())
+                    .or_else(|| body.body().get("id").and_then(Value::as_str));
+                permit(tx, id, current, Some(&body))?;
+                self.conditional_update_in(tx, resource_type, &criteria, body, entry.if_match)?
             }
             (Method::Patch, [_, id], None) => {
                 let patch = take_resource(entry).map(binary_patch)??;
-                self.patch_in(tx, resource_type, id, patch, entry.if_match)
-                    .map(written)
+                let current = tx.read(resource_type, id)?.filter(|c| !c.is_deleted());
+                permit(tx, Some(id), current.as_ref(), None)?;
+                self.patch_in(tx, resource_type, id, patch, entry.if_match)?
             }
             (Method::Delete, [_, id], None) => {
+                let current = tx.read(resource_type, id)?.filter(|c| !c.is_deleted());
+                permit(tx, Some(id), current.as_ref(), None)?;
                 let outcome = self.delete_in(tx, resource_type, id)?;
-                Ok(EntryResponse {
+                return Ok(EntryResponse {
                     status: delete_status(&outcome),
                     resource: None,
                     body: None,
-                })
+                });
             }
             (Method::Delete, [_], Some(criteria)) => {
                 let outcome = match self
@@ -399,52 +476,121 @@ impl FhirService {
                     .as_slice()
                 {
                     [] => DeleteOutcome::NothingToDelete,
-                    [one] => self.delete_in(tx, resource_type, &one.id.clone())?,
+                    [one] => {
+                        permit(tx, Some(&one.id), Some(one), None)?;
+                        self.delete_in(tx, resource_type, &one.id.clone())?
+                    }
                     _ => {
                         return Err(FhirError::MultipleMatches {
                             condition: criteria,
                         });
                     }
                 };
-                Ok(EntryResponse {
+                return Ok(EntryResponse {
                     status: delete_status(&outcome),
                     resource: None,
                     body: None,
-                })
+                });
             }
             (Method::Get, [_, id], None) => {
                 let found = super::live(tx.read(resource_type, id)?, resource_type, id)?;
-                Ok(EntryResponse {
+                return Ok(EntryResponse {
                     status: "200 OK",
-                    resource: Some(found),
+                    resource: Some(self.reveal(tx, found, access)?),
                     body: None,
-                })
+                });
             }
             (Method::Get, [_], query) => {
                 let pairs = parse_query_string(query.as_deref().unwrap_or(""));
                 let search = self.parse_search(resource_type, &pairs, Handling::Lenient)?;
-                let result = tx.search(&crate::store::ScopedQuery::whole_store(search))?;
-                let entries: Vec<Value> = result
-                    .matches
-                    .iter()
-                    .map(|r| json!({"fullUrl": format!("{}/{}", r.resource_type, r.id), "resource": stored_json(r)}))
-                    .collect();
-                let mut bundle =
-                    json!({"resourceType": "Bundle", "type": "searchset", "entry": entries});
-                if let Some(total) = result.total {
-                    bundle["total"] = json!(total);
-                }
-                Ok(EntryResponse {
+                return Ok(EntryResponse {
                     status: "200 OK",
                     resource: None,
-                    body: Some(bundle),
-                })
+                    body: Some(self.search_entry(tx, &search, access)?),
+                });
             }
-            _ => Err(FhirError::BadRequest(format!(
-                "unsupported request {:?} {}",
-                entry.method, entry.url
-            ))),
+            _ => {
+                return Err(FhirError::BadRequest(format!(
+                    "unsupported request {:?} {}",
+                    entry.method, entry.url
+                )));
+            }
+        };
+        if let Some(access) = access {
+            self.note(access.audit, &outcome.resource);
         }
+        Ok(EntryResponse {
+            status: if outcome.created {
+                "201 Created"
+            } else {
+                "200 OK"
+            },
+            resource: Some(outcome.resource),
+            body: None,
+        })
+    }
+
+    /// A stored resource answered to the caller: decided and prepared (redacted) as a read.
+    fn reveal(
+        &self,
+        tx: &mut dyn StoreTx,
+        found: StoredResource,
+        access: Option<&mut EntryAccess>,
+    ) -> FhirResult<StoredResource> {
+        match access {
+            Some(EntryAccess {
+                view: Some(view),
+                audit,
+            }) => self.permit_read(view, tx, found, audit),
+            Some(EntryAccess { view: None, audit }) => {
+                self.note(audit, &found);
+                Ok(found)
+            }
+            None => Ok(found),
+        }
+    }
+
+    /// A search entry's searchset, with what the actor may not read filtered in the query as
+    /// in [`FhirService::search`].
+    fn search_entry(
+        &self,
+        tx: &mut dyn StoreTx,
+        search: &keel_fhir::search::SearchQuery,
+        mut access: Option<&mut EntryAccess>,
+    ) -> FhirResult<Value> {
+        let mut result = match access.as_deref().and_then(|a| a.view) {
+            Some(view) => {
+                if let Some(decision) = view.check_type(&search.resource_type)?
+                    && let Some(access) = access.as_deref_mut()
+                {
+                    access.audit.decided(&decision);
+                }
+                let visibility = view.visibility(tx)?;
+                let scoped = crate::access::scope_query(view, search, visibility)?;
+                let mut result = tx.search(&scoped)?;
+                result.matches = result
+                    .matches
+                    .into_iter()
+                    .map(|r| view.prepare(r))
+                    .collect();
+                result
+            }
+            None => tx.search(&crate::store::ScopedQuery::whole_store(search.clone()))?,
+        };
+        if let Some(access) = access {
+            for r in &result.matches {
+                self.note(access.audit, r);
+            }
+        }
+        let entries: Vec<Value> = std::mem::take(&mut result.matches)
+            .iter()
+            .map(|r| json!({"fullUrl": format!("{}/{}", r.resource_type, r.id), "resource": stored_json(r)}))
+            .collect();
+        let mut bundle = json!({"resourceType": "Bundle", "type": "searchset", "entry": entries});
+        if let Some(total) = result.total {
+            bundle["total"] = json!(total);
+        }
+        Ok(bundle)
     }
 
     /// Checks the resources of POST and PUT entries, in parallel when there are many.

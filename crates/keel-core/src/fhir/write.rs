@@ -28,7 +28,7 @@ pub struct WriteOutcome {
 }
 
 /// What a write left in the store, for its audit record.
-trait Written {
+pub(super) trait Written {
     fn written(&self) -> Option<&StoredResource>;
 }
 
@@ -219,7 +219,7 @@ impl FhirService {
 
     /// The write decision once the view is known: the actor must be allowed to write the type,
     /// the `current` version replaced and the `proposed` content (of resource `id`, if known).
-    fn permit_write(
+    pub(super) fn permit_write(
         &self,
         view: &AccessView,
         reader: &mut dyn StoreRead,
@@ -265,7 +265,7 @@ impl FhirService {
 
     /// Runs `f` in a store transaction with the request's audit record, and commits both if
     /// `f` succeeds (else rolls both back, and the edge records the failure).
-    fn in_audited_transaction<T: Written>(
+    pub(super) fn in_audited_transaction<T: Written>(
         &self,
         ctx: &RequestContext,
         audit: &mut RequestAudit,
@@ -598,6 +598,11 @@ pub(crate) struct Checked {
 }
 
 impl Checked {
+    /// The resource's elements.
+    pub(crate) fn body(&self) -> &Map<String, Value> {
+        &self.body
+    }
+
     /// The resource's elements (for rewriting references inside a Bundle).
     pub(crate) fn body_mut(&mut self) -> &mut Map<String, Value> {
         &mut self.body

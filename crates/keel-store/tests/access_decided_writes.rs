@@ -1,7 +1,7 @@
-//! Conditional create, update and delete by authenticated actors: the resource a condition
-//! finds is decided on inside the write's transaction like any other write — a match the actor
-//! may not write is refused and left as it was, and a conditional create never hands back a
-//! match the actor may not read.
+//! Writes whose targets are found inside the store transaction — conditional create, update and
+//! delete, and the entries of batch and transaction Bundles — by authenticated actors: each is
+//! decided like the plain interaction it stands for. A target the actor may not write is
+//! refused and left as it was, and nothing the actor may not read is handed back.
 
 use keel_core::access::{AccessControl, Pcn};
 use keel_core::audit::RequestAudit;
@@ -96,11 +96,19 @@ fn seeded(dir: &std::path::Path) -> FhirService {
     fhir
 }
 
-fn refused(result: Result<impl std::fmt::Debug, FhirError>) -> bool {
-    matches!(
-        result,
-        Err(FhirError::Forbidden { .. } | FhirError::Concealed { .. } | FhirError::NotFound { .. })
-    )
+fn refused<T>(result: Result<T, FhirError>) -> bool {
+    result.as_ref().err().is_some_and(is_refusal)
+}
+
+/// A refusal by access control, as the requester sees it (a concealed resource is not found).
+fn is_refusal(error: &FhirError) -> bool {
+    match error {
+        FhirError::InEntry { source, .. } => is_refusal(source),
+        FhirError::Forbidden { .. } | FhirError::Concealed { .. } | FhirError::NotFound { .. } => {
+            true
+        }
+        _ => false,
+    }
 }
 
 fn value_of(fhir: &FhirService, id: &str) -> Option<f64> {
@@ -200,4 +208,101 @@ fn a_conditional_create_never_returns_a_match_the_actor_may_not_read() {
         .expect("matched");
     assert!(matched.matched_existing);
     assert_eq!(matched.resource.id, "o-ours");
+}
+
+fn entry(method: &str, url: &str, resource: Option<Value>) -> Value {
+    let mut entry = json!({"request": {"method": method, "url": url}});
+    if let Some(resource) = resource {
+        entry["resource"] = resource;
+    }
+    entry
+}
+
+fn bundle(kind: &str, entries: Vec<Value>) -> Value {
+    json!({"resourceType": "Bundle", "type": kind, "entry": entries})
+}
+
+#[test]
+fn a_batch_decides_each_entry_and_a_refused_entry_fails_alone() {
+    let dir = tempfile::tempdir().expect("dir");
+    let fhir = seeded(dir.path());
+    let mut audit = RequestAudit::default();
+    let mut theirs = observation("p-theirs", "o-theirs", 9.9);
+    theirs["id"] = json!("o-theirs");
+    let response = fhir
+        .process_bundle_audited(
+            &user("R8000"),
+            bundle(
+                "batch",
+                vec![
+                    entry("GET", "Observation/o-ours", None),
+                    entry("GET", "Observation/o-theirs", None),
+                    entry("PUT", "Observation/o-theirs", Some(theirs)),
+                    entry(
+                        "POST",
+                        "Observation",
+                        Some(observation("p-ours", "o-new", 4.2)),
+                    ),
+                    entry("GET", "Observation", None),
+                    entry("DELETE", "Observation/o-theirs", None),
+                ],
+            ),
+            &mut audit,
+        )
+        .expect("a batch answers entry by entry");
+    let entries = response.entries;
+    assert!(entries[0].is_ok());
+    assert!(entries[1].as_ref().is_err_and(is_refusal));
+    assert!(entries[2].as_ref().is_err_and(is_refusal));
+    assert_eq!(
+        entries[3].as_ref().expect("own patient").status,
+        "201 Created"
+    );
+    let searchset = entries[4]
+        .as_ref()
+        .expect("search")
+        .body
+        .clone()
+        .expect("searchset");
+    let found: Vec<&str> = searchset["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["resource"]["id"].as_str())
+        .collect();
+    assert!(found.contains(&"o-ours"), "{found:?}");
+    assert!(
+        !found.contains(&"o-theirs"),
+        "a search entry leaks: {found:?}"
+    );
+    assert_eq!(searchset["total"], json!(found.len()));
+    assert!(entries[5].as_ref().is_err_and(is_refusal));
+    assert_eq!(value_of(&fhir, "o-theirs"), Some(5.0), "left as it was");
+    assert!(audit.patients().any(|p| p.contains("p-ours")), "audited");
+}
+
+#[test]
+fn a_transaction_with_one_refused_entry_writes_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let fhir = seeded(dir.path());
+    let mut ours = observation("p-ours", "o-ours", 8.8);
+    ours["id"] = json!("o-ours");
+    let result = fhir.process_bundle_audited(
+        &user("R8000"),
+        bundle(
+            "transaction",
+            vec![
+                entry("PUT", "Observation/o-ours", Some(ours)),
+                entry(
+                    "DELETE",
+                    &format!("Observation?identifier={LOCAL}|o-theirs"),
+                    None,
+                ),
+            ],
+        ),
+        &mut RequestAudit::default(),
+    );
+    assert!(refused(result), "the whole transaction is refused");
+    assert_eq!(value_of(&fhir, "o-ours"), Some(5.0), "nothing written");
+    assert_eq!(value_of(&fhir, "o-theirs"), Some(5.0));
 }
