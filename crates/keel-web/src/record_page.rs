@@ -377,7 +377,7 @@ fn items<T>(
     }
     w!(
         out,
-        "<table class=\"nhsuk-table\"><caption>{} ({} entries)</caption><thead><tr>",
+        "<table class=\"nhsuk-table\" data-state=\"recorded\"><caption>{} ({} entries)</caption><thead><tr>",
         section.section.title(),
         section.items.len()
     );

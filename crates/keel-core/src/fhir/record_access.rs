@@ -17,6 +17,15 @@ use crate::policy::{Decision, Function, Policy, ReasonCode};
 use keel_model::record::{RecordItem, RecordSection, Section, SectionWarning};
 use keel_model::{CodeableConcept, OdsCode, SectionState};
 
+/// Reasons that mean the role may never use break-glass (others, such as no details stated
+/// yet, do not).
+const BREAK_GLASS_NOT_OFFERED: [ReasonCode; 4] = [
+    ReasonCode::NoRoleMapping,
+    ReasonCode::FunctionNotGranted,
+    ReasonCode::BreakGlassNotGranted,
+    ReasonCode::BreakGlassPurposeNotAllowed,
+];
+
 const SNOMED_CT: &str = "http://snomed.info/sct";
 
 /// Why a withheld sensitive entry is not shown, in words for the clinician.
@@ -150,7 +159,13 @@ impl FhirService {
             demographics: Access::of(demographics.as_ref()),
             sections: decided,
             break_glass_in_force,
-            break_glass_available: view.permits_in_general(Function::BreakGlass),
+            break_glass_available: view
+                .decide_in_general(Function::BreakGlass)
+                .is_none_or(|d| {
+                    !d.reasons
+                        .iter()
+                        .any(|r| BREAK_GLASS_NOT_OFFERED.contains(r))
+                }),
             withheld_codes,
         })
     }
