@@ -485,11 +485,11 @@ fn observation_charts(out: &mut String, s: &Section<keel_model::record::Observat
                 }
             }
         }
-        if has_any(&o.code, &HBA1C, "hba1c") {
-            if let Some(ObservationValue::Quantity(q)) = &o.value {
-                hba1c.points.push((date, q.value.to_f64()));
-                hba1c_unit = q.unit.as_deref().unwrap_or("");
-            }
+        if has_any(&o.code, &HBA1C, "hba1c")
+            && let Some(ObservationValue::Quantity(q)) = &o.value
+        {
+            hba1c.points.push((date, q.value.to_f64()));
+            hba1c_unit = q.unit.as_deref().unwrap_or("");
         }
     }
     if !systolic.points.is_empty() || !diastolic.points.is_empty() {
