@@ -85,15 +85,50 @@ await journey("a GP finds a patient by NHS number and sees the record with prove
 
 await journey("a GP searches by demographics and is never taken to an uncertain match", async (context) => {
   const page = await signIn(context, "gp", 0);
-  await page.fill("#family", "Zzzznotaname");
-  await page.fill("#birthdate", "1970-01-01");
+  // The patient's details as PDS holds them, from a search by NHS number.
+  await page.fill("#nhs", emisPatient);
+  await page.click("form:has(#nhs) button");
+  const cells = await page.locator("[data-testid=search-result] td").allTextContents();
+  const words = cells[0].split(" ");
+  const [given, family, birthdate] = [words[0], words[words.length - 1], cells[2]];
+
+  // Both names and the date of birth, the last name misspelt: possible matches, best first,
+  // each with its certainty; the user stays on the results and chooses.
+  await page.goto(`${base}/ui/search`);
+  await page.fill("#family", family.slice(0, -1) + (family.endsWith("X") ? "Y" : "X"));
+  await page.fill("#given", given);
+  await page.fill("#birthdate", birthdate);
   await page.click("form:has(#family) button");
   assert.match(page.url(), /\/ui\/search\?/);
-  assert.match(await page.textContent("main"), /No patient found|possible match/);
-  await page.fill("#family", "");
+  const results = await page.textContent("main");
+  assert.match(results, /possible match|No patient found/);
+  if (/possible match/.test(results)) {
+    assert.match(results, /Nothing is opened for you/);
+    assert.doesNotMatch(results, /Exact match/, "a misspelt name is not an exact match");
+    assert.match(results, /Check details and open record/);
+  }
+  await accessible(page, "gp-search-demographics");
+
+  // The same details spelt right find the patient.
+  await page.fill("#family", family);
+  await page.click("form:has(#family) button");
+  assert.match(page.url(), /\/ui\/search\?/);
+  assert.match(await page.textContent("[data-testid=search-results]"), new RegExp(emisPatient.slice(6)));
+
+  // Nobody by these details.
+  await page.fill("#family", "Zzzznotaname");
+  await page.fill("#given", "Nobody");
+  await page.fill("#birthdate", "1970-01-01");
+  await page.click("form:has(#family) button");
+  assert.match(await page.textContent("main"), /No patient found/);
+
+  // What PDS needs is asked for, field by field, before it is asked.
+  await page.fill("#given", "");
   await page.fill("#birthdate", "01/01/1970");
   await page.click("form:has(#family) button");
-  assert.match(await page.textContent(".nhsuk-error-summary"), /last name/);
+  const errors = await page.textContent(".nhsuk-error-summary");
+  assert.match(errors, /both names, or one name with the gender and postcode/);
+  assert.match(errors, /date of birth as YYYY-MM-DD/);
   await accessible(page, "gp-search-errors");
 });
 

@@ -198,20 +198,69 @@ fn search_form(out: &mut String, q: &[(String, String)]) {
          <form method=\"get\" action=\"/ui/search\" novalidate><div class=\"nhsuk-card\"><h2>By name and date of birth</h2>\
          <div class=\"nhsuk-form-group\"><label class=\"nhsuk-label\" for=\"family\">Last name</label>\
          <input class=\"nhsuk-input nhsuk-input--width-20\" id=\"family\" name=\"family\" type=\"text\" autocomplete=\"off\" value=\"{}\"></div>\
-         <div class=\"nhsuk-form-group\"><label class=\"nhsuk-label\" for=\"given\">First name (optional)</label>\
-         <input class=\"nhsuk-input nhsuk-input--width-20\" id=\"given\" name=\"given\" type=\"text\" autocomplete=\"off\" value=\"{}\"></div>\
+         <div class=\"nhsuk-form-group\"><label class=\"nhsuk-label\" for=\"given\">First name</label>\
+         <span class=\"nhsuk-hint\" id=\"given-hint\">Both names are needed, unless you give the gender and postcode</span>\
+         <input class=\"nhsuk-input nhsuk-input--width-20\" id=\"given\" name=\"given\" type=\"text\" autocomplete=\"off\" aria-describedby=\"given-hint\" value=\"{}\"></div>\
          <div class=\"nhsuk-form-group\"><label class=\"nhsuk-label\" for=\"birthdate\">Date of birth</label>\
          <span class=\"nhsuk-hint\" id=\"birthdate-hint\">As YYYY-MM-DD, for example 1961-07-23</span>\
          <input class=\"nhsuk-input nhsuk-input--width-10\" id=\"birthdate\" name=\"birthdate\" type=\"text\" aria-describedby=\"birthdate-hint\" value=\"{}\"></div>\
-         <div class=\"nhsuk-form-group\"><label class=\"nhsuk-label\" for=\"postcode\">Postcode (optional)</label>\
-         <input class=\"nhsuk-input nhsuk-input--width-10\" id=\"postcode\" name=\"postcode\" type=\"text\" autocomplete=\"off\" value=\"{}\"></div>\
-         <button class=\"nhsuk-button\" type=\"submit\">Search</button></div></form>",
+         <div class=\"nhsuk-form-group\"><label class=\"nhsuk-label\" for=\"gender\">Gender (optional)</label>\
+         <select class=\"nhsuk-select\" id=\"gender\" name=\"gender\">",
         v("nhs"),
         v("family"),
         v("given"),
         v("birthdate"),
+    );
+    let chosen = field(q, "gender");
+    for (value, words) in GENDERS {
+        let selected = if value == chosen { " selected" } else { "" };
+        w!(out, "<option value=\"{value}\"{selected}>{words}</option>");
+    }
+    w!(
+        out,
+        "</select></div>\
+         <div class=\"nhsuk-form-group\"><label class=\"nhsuk-label\" for=\"postcode\">Postcode (optional)</label>\
+         <input class=\"nhsuk-input nhsuk-input--width-10\" id=\"postcode\" name=\"postcode\" type=\"text\" autocomplete=\"off\" value=\"{}\"></div>\
+         <button class=\"nhsuk-button\" type=\"submit\">Search</button></div></form>",
         v("postcode")
     );
+}
+
+/// The genders a PDS search takes (its `gender` parameter), with their words; the empty value
+/// leaves it out.
+const GENDERS: [(&str, &str); 5] = [
+    ("", "Not given"),
+    ("female", "Female"),
+    ("male", "Male"),
+    ("other", "Other"),
+    ("unknown", "Unknown"),
+];
+
+/// What is wrong with a search by demographics, field by field. PDS needs the date of birth
+/// and either both names, or one name with the gender and postcode.
+fn demographic_search_errors(q: &[(String, String)]) -> Vec<(&'static str, &'static str)> {
+    let mut errors = Vec::new();
+    let family = field(q, "family");
+    let given = field(q, "given");
+    let narrowed = !field(q, "gender").is_empty() && !field(q, "postcode").is_empty();
+    if family.is_empty() && given.is_empty() {
+        errors.push(("family", "Enter the patient's last name"));
+    } else if (family.is_empty() || given.is_empty()) && !narrowed {
+        errors.push((
+            if family.is_empty() { "family" } else { "given" },
+            "Enter both names, or one name with the gender and postcode",
+        ));
+    }
+    if !valid_date(field(q, "birthdate")) {
+        errors.push(("birthdate", "Enter the date of birth as YYYY-MM-DD"));
+    }
+    if !GENDERS
+        .iter()
+        .any(|(value, _)| *value == field(q, "gender"))
+    {
+        errors.push(("gender", "Choose the gender from the list"));
+    }
+    errors
 }
 
 fn result_row(out: &mut String, d: &Demographics, score: f64, note: &str) {
@@ -281,8 +330,6 @@ pub async fn search(
                 .chars()
                 .filter(|c| !c.is_whitespace())
                 .collect();
-            let family = field(&q, "family");
-            let birthdate = field(&q, "birthdate");
             let mut results = String::new();
             let mut outcome = AuditOutcome::Permit;
             if !nhs_text.is_empty() {
@@ -296,13 +343,11 @@ pub async fn search(
                         outcome = search_by_nhs(&state, &ctx, nhs, &mut results).await;
                     }
                 }
-            } else if !family.is_empty() || !birthdate.is_empty() {
-                if family.is_empty() {
-                    errors.push(("family", "Enter the patient's last name"));
-                }
-                if !valid_date(birthdate) {
-                    errors.push(("birthdate", "Enter the date of birth as YYYY-MM-DD"));
-                }
+            } else if ["family", "given", "birthdate", "postcode"]
+                .iter()
+                .any(|name| !field(&q, name).is_empty())
+            {
+                errors = demographic_search_errors(&q);
                 if errors.is_empty() {
                     outcome =
                         search_by_demographics(&state, &ctx, &q, &mut results, &mut audit).await;
@@ -417,7 +462,9 @@ async fn search_by_demographics(
             vec![given.to_string()]
         },
         birth_date: field(q, "birthdate").to_string(),
-        gender: None,
+        gender: Some(field(q, "gender"))
+            .filter(|g| !g.is_empty())
+            .map(str::to_string),
         postcode: (!postcode.is_empty()).then(|| postcode.to_string()),
         fuzzy: true,
         max_results: 10,
@@ -989,4 +1036,48 @@ pub async fn audit(
     };
     let page = layout::page("Audit trail", Some(&session), Nav::Audit, &body);
     audited(&state, ctx, audit, outcome, &session, html(status, page)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_demographic_search_asks_for_what_pds_needs_field_by_field() {
+        let both_names = query(&[
+            ("family", "Smith"),
+            ("given", "Ann"),
+            ("birthdate", "1961-07-23"),
+        ]);
+        assert!(demographic_search_errors(&both_names).is_empty());
+        let one_name_narrowed = query(&[
+            ("family", "Smith"),
+            ("birthdate", "1961-07-23"),
+            ("gender", "female"),
+            ("postcode", "LS1 4AP"),
+        ]);
+        assert!(demographic_search_errors(&one_name_narrowed).is_empty());
+
+        let one_name = query(&[("family", "Smith"), ("birthdate", "1961-07-23")]);
+        assert_eq!(
+            demographic_search_errors(&one_name),
+            [(
+                "given",
+                "Enter both names, or one name with the gender and postcode"
+            )]
+        );
+        let nothing_right = query(&[("birthdate", "23/07/1961"), ("gender", "dog")]);
+        let fields: Vec<&str> = demographic_search_errors(&nothing_right)
+            .iter()
+            .map(|(f, _)| *f)
+            .collect();
+        assert_eq!(fields, ["family", "birthdate", "gender"]);
+    }
 }

@@ -58,7 +58,9 @@ pub fn render(page: &RecordPage<'_>) -> String {
     let practice_down = record.patient.is_none();
     let mut contents: Vec<&SectionContent> = record.sections.iter().collect();
     contents.sort_by_key(|c| c.section());
-    out.push_str("<nav aria-label=\"Sections of the record\"><ul class=\"nhsuk-body-s\">");
+    out.push_str(
+        "<nav class=\"keel-contents\" aria-label=\"Sections of the record\"><ul class=\"keel-contents__list\">",
+    );
     for section in RecordSection::ALL {
         w!(
             out,
