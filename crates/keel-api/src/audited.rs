@@ -6,6 +6,7 @@
 use crate::AppState;
 use crate::auth::Principal;
 use crate::fhir_http::{FhirRequest, error_response, json_response};
+use crate::metrics_http::HttpMetrics;
 use crate::outcome::audit_outcome;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
@@ -41,7 +42,7 @@ pub(crate) fn finish(
     match state.fhir.record_audit(ctx, audit, outcome) {
         Ok(sequence) => {
             if permitted && audit.break_glass_used() {
-                alert_break_glass(state, ctx, sequence);
+                alert_break_glass(&state.http_metrics, ctx, sequence);
             }
             response
         }
@@ -51,9 +52,10 @@ pub(crate) fn finish(
 
 /// A break-glass access: a warning on the `keel::alert` target (for the operator's alerting)
 /// and the `keel_break_glass_total` counter. It names the audit entry, the role and the
-/// organisation — never the patient, whom the audit entry names.
-fn alert_break_glass(state: &AppState, ctx: &RequestContext, sequence: Option<u64>) {
-    state.http_metrics.break_glass();
+/// organisation — never the patient, whom the audit entry names. The API and the web UI both
+/// raise it through here.
+pub fn alert_break_glass(metrics: &HttpMetrics, ctx: &RequestContext, sequence: Option<u64>) {
+    metrics.break_glass();
     let role = match &ctx.actor {
         Actor::User { role_code, .. } => role_code.as_str(),
         Actor::System { .. } => "system",

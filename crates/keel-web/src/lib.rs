@@ -21,9 +21,11 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use keel_api::audited::alert_break_glass;
+use keel_api::metrics_http::HttpMetrics;
 use keel_core::audit::{AuditOutcome, RequestAudit};
 use keel_core::fhir::FhirService;
-use keel_core::{Actor, CorrelationId, RequestContext};
+use keel_core::{CorrelationId, RequestContext};
 use keel_integrations::directory::Directory;
 use keel_integrations::pds::PdsClient;
 
@@ -37,6 +39,8 @@ pub struct WebState {
     /// PDS, for patient search (the national demographics).
     pub pds: Option<PdsClient>,
     pub sessions: Sessions,
+    /// Shared with the API, so `/metrics` counts the UI's break-glass accesses too.
+    metrics: HttpMetrics,
     instance: String,
     counter: AtomicU64,
 }
@@ -46,6 +50,7 @@ impl WebState {
         fhir: Arc<FhirService>,
         directory: Arc<Directory>,
         pds: Option<PdsClient>,
+        metrics: HttpMetrics,
         instance: String,
     ) -> WebState {
         WebState {
@@ -53,6 +58,7 @@ impl WebState {
             directory,
             pds,
             sessions: Sessions::default(),
+            metrics,
             instance,
             counter: AtomicU64::new(0),
         }
@@ -142,18 +148,7 @@ async fn audited(
     match recorded {
         Ok((Ok(sequence), audit)) => {
             if permitted && audit.break_glass_used() {
-                let role = match &alert_ctx.actor {
-                    Actor::User { role_code, .. } => role_code.as_str(),
-                    _ => "system",
-                };
-                tracing::warn!(
-                    target: "keel::alert",
-                    audit_entry = sequence.unwrap_or(0),
-                    correlation_id = %alert_ctx.correlation_id,
-                    role,
-                    organisation = alert_ctx.organisation.as_ref().map_or("", |o| o.as_str()),
-                    "break-glass access: review audit entry"
-                );
+                alert_break_glass(&state.metrics, &alert_ctx, sequence);
             }
             page
         }

@@ -268,6 +268,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
             fhir,
             directory.clone(),
             Some(pds_client()?),
+            api.http_metrics().clone(),
             instance.clone(),
         ));
         let listener = tokio::net::TcpListener::bind(args.listen)
