@@ -25,9 +25,13 @@ pub(crate) fn finish(
     result: Result<Response, FhirError>,
 ) -> Response {
     let (response, outcome) = match result {
-        Ok(response) => {
+        Ok(mut response) => {
             let status = response.status();
-            let outcome = if status.is_client_error() || status.is_server_error() {
+            // A handler that refused says so itself (a denial, not an error).
+            let outcome = if let Some(outcome) = response.extensions_mut().remove::<AuditOutcome>()
+            {
+                outcome
+            } else if status.is_client_error() || status.is_server_error() {
                 AuditOutcome::Error {
                     message: format!("HTTP {}", status.as_u16()),
                 }

@@ -244,3 +244,164 @@ fn every_ui_page_about_patients_leaves_one_audit_record_and_break_glass_is_count
     );
     assert!(!metrics.contains(&nhs), "no NHS number in the metrics");
 }
+
+/// A patient of the demonstration population (seed 1) with a sensitive problem on their
+/// record: (NHS number, registered practice, another practice of the PCN, the sensitive
+/// SNOMED CT code).
+fn patient_with_a_sensitive_problem() -> (String, String, String, String) {
+    use keel_sim::model::{Confidentiality, NhsNumberStatus, RegistrationType};
+    use keel_sim::population::{Options, Population};
+    let population = Population::generate(Options {
+        seed: 1,
+        patients: PATIENTS,
+        practices: 5,
+        demographics_only: false,
+        as_of: Options::default().as_of,
+    });
+    let practices = &population.pcn().practices;
+    population
+        .persons()
+        .find_map(|person| {
+            let r = person.primary();
+            let usable = r.registration.is_active()
+                && r.death_date.is_none()
+                && r.registration.kind == RegistrationType::Regular
+                && r.nhs_status == NhsNumberStatus::Verified
+                && r.confidentiality == Confidentiality::Unrestricted;
+            let sensitive = r
+                .clinical
+                .conditions
+                .iter()
+                .find(|c| c.sensitivity.is_some())?;
+            let nhs = r.nhs_number.filter(|_| usable)?;
+            Some((
+                nhs.as_str().to_string(),
+                practices[r.practice].ods.as_str().to_string(),
+                practices[(r.practice + 1) % practices.len()]
+                    .ods
+                    .as_str()
+                    .to_string(),
+                sensitive.concept.snomed.to_string(),
+            ))
+        })
+        .expect("the demonstration population has a patient with a sensitive problem")
+}
+
+fn token(data: &std::path::Path, role: &str, org: &str, user: &str, purpose: &str) -> String {
+    let out = common::keel()
+        .args(["token", "--role", role, "--org", org, "--user", user])
+        .args(["--purpose", purpose, "--data"])
+        .arg(data)
+        .output()
+        .expect("keel token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string()
+}
+
+/// The List of `section` in a `$record` Bundle.
+fn section_list<'b>(bundle: &'b serde_json::Value, section: &str) -> &'b serde_json::Value {
+    bundle["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["resourceType"] == "List" && r["code"]["coding"][0]["code"] == section)
+        .unwrap_or_else(|| panic!("a List for {section}: {bundle}"))
+}
+
+#[test]
+fn the_record_api_applies_the_same_access_decision_as_the_record_page() {
+    let (nhs, registered, other, sensitive_code) = patient_with_a_sensitive_problem();
+    let data = tempfile::tempdir().expect("tempdir");
+    let keel_data = data.path().join("keel");
+    let demo = Demo::start(&keel_data, PATIENTS);
+    let url = format!(
+        "{}/fhir/Patient/$record?identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}",
+        demo.origin()
+    );
+    let record = |bearer: &str| {
+        let response = client()
+            .get(&url)
+            .bearer_auth(bearer)
+            .send()
+            .expect("$record");
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().expect("JSON"))
+    };
+
+    // GPs of the PCN: the record, without the sensitive entry (the simulated practices keep
+    // confidential entries back, as GP systems do; entries that do arrive are withheld by
+    // code in `RecordAccess::apply`, tested in keel-core), and the section says so.
+    for practice in [&registered, &other] {
+        let gp = token(&keel_data, "R8000", practice, GP_USER_ID, "direct-care");
+        let (status, bundle) = record(&gp);
+        assert_eq!(status, 200, "{bundle}");
+        assert!(
+            !bundle.to_string().contains(&sensitive_code),
+            "the sensitive problem {sensitive_code} is withheld"
+        );
+        let problems = section_list(&bundle, "problems");
+        assert!(
+            problems.to_string().contains("confidential-items-withheld")
+                || problems["emptyReason"]["coding"][0]["code"] == "withheld",
+            "the section says so: {problems}"
+        );
+    }
+
+    // A receptionist: demographics, and every clinical section withheld with the reason.
+    let receptionist = token(
+        &keel_data,
+        "R8009",
+        &registered,
+        RECEPTIONIST_USER_ID,
+        "administration",
+    );
+    let (status, bundle) = record(&receptionist);
+    assert_eq!(status, 200, "{bundle}");
+    assert!(
+        bundle["entry"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| e["resource"]["resourceType"] == "Patient"),
+        "demographics are shown"
+    );
+    for section in [
+        "problems",
+        "medications",
+        "allergies",
+        "observations",
+        "immunisations",
+    ] {
+        let list = section_list(&bundle, section);
+        assert_eq!(
+            list["emptyReason"]["coding"][0]["code"], "withheld",
+            "{list}"
+        );
+        assert!(list["entry"].is_null(), "{list}");
+        let note = list["note"][0]["text"].as_str().unwrap_or_default();
+        assert!(
+            note.contains("Not shown to your role") && note.contains("does not grant"),
+            "{section}: {note}"
+        );
+    }
+
+    // A GP outside the PCN: refused with why, recorded as a denial.
+    let outside = token(&keel_data, "R8000", OUT_OF_AREA, GP_USER_ID, "direct-care");
+    let (status, outcome) = record(&outside);
+    assert_eq!(status, 403, "{outcome}");
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    let ig = Browser::sign_in(&demo, "ig-lead", &registered);
+    let (_, trail) = ig.get(&format!("/ui/audit?agent={GP_USER_ID}"));
+    assert_eq!(audit_total(&trail), 3, "one record per $record: {trail}");
+    assert_eq!(trail.matches("refused: ").count(), 1, "{trail}");
+    let (_, trail) = ig.get(&format!("/ui/audit?agent={RECEPTIONIST_USER_ID}"));
+    assert_eq!(audit_total(&trail), 1);
+}

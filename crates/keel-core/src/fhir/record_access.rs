@@ -220,9 +220,22 @@ impl RecordAccess {
             )
     }
 
-    /// `record` with the sensitive entries the actor may not see taken out; each section that
-    /// lost some says so (a warning, or [`SectionState::Withheld`] when nothing is left).
+    /// `record` as the actor may see it: each section their role may not read is in it as
+    /// [`SectionState::Withheld`] with the reason (it was not asked for), and the sensitive
+    /// entries they may not see are taken out, each section that lost some saying so (a
+    /// warning, or [`SectionState::Withheld`] when nothing is left). The web UI and `$record`
+    /// both show the record through here.
     pub fn apply(&self, mut record: FederatedRecord) -> FederatedRecord {
+        for (section, access) in &self.sections {
+            if !access.is_permitted() && !record.sections.iter().any(|c| c.section() == *section) {
+                record.sections.push(SectionContent::empty(
+                    *section,
+                    SectionState::Withheld {
+                        reason: format!("Not shown to your role. {}", access.explanation()),
+                    },
+                ));
+            }
+        }
         for content in &mut record.sections {
             let Some((_, codes)) = self
                 .withheld_codes
@@ -340,6 +353,30 @@ mod tests {
             panic!("problems")
         };
         assert!(s.warnings.is_empty(), "nothing withheld, nothing said");
+    }
+
+    #[test]
+    fn a_section_the_role_may_not_read_is_withheld_with_the_reason() {
+        let mut access = access(&[]);
+        access.sections.push((
+            RecordSection::Medications,
+            Access::Refused {
+                reasons: vec![ReasonCode::FunctionNotGranted],
+            },
+        ));
+        assert_eq!(access.permitted_sections(), [RecordSection::Problems]);
+        let applied = access.apply(record(&["38341003"]));
+        assert_eq!(applied.sections.len(), 2);
+        let SectionContent::Medications(m) = &applied.sections[1] else {
+            panic!("medications")
+        };
+        assert!(m.items.is_empty());
+        assert_eq!(
+            m.state,
+            SectionState::Withheld {
+                reason: "Not shown to your role. Your role does not grant this function.".into()
+            }
+        );
     }
 
     #[test]

@@ -113,28 +113,32 @@ impl SectionContent {
 
     /// The section as unavailable, with the reason in words safe to show.
     pub fn unavailable(section: RecordSection, reason: &str) -> SectionContent {
+        SectionContent::empty(
+            section,
+            keel_model::SectionState::Unavailable {
+                reason: reason.into(),
+            },
+        )
+    }
+
+    /// The section with no items, in `state` (which says why).
+    pub fn empty(section: RecordSection, state: keel_model::SectionState) -> SectionContent {
         match section {
-            RecordSection::Problems => {
-                SectionContent::Problems(Section::unavailable(section, reason))
-            }
+            RecordSection::Problems => SectionContent::Problems(Section::empty(section, state)),
             RecordSection::Medications => {
-                SectionContent::Medications(Section::unavailable(section, reason))
+                SectionContent::Medications(Section::empty(section, state))
             }
-            RecordSection::Allergies => {
-                SectionContent::Allergies(Section::unavailable(section, reason))
-            }
+            RecordSection::Allergies => SectionContent::Allergies(Section::empty(section, state)),
             RecordSection::Observations => {
-                SectionContent::Observations(Section::unavailable(section, reason))
+                SectionContent::Observations(Section::empty(section, state))
             }
             RecordSection::Immunisations => {
-                SectionContent::Immunisations(Section::unavailable(section, reason))
+                SectionContent::Immunisations(Section::empty(section, state))
             }
             RecordSection::Consultations => {
-                SectionContent::Consultations(Section::unavailable(section, reason))
+                SectionContent::Consultations(Section::empty(section, state))
             }
-            RecordSection::Documents => {
-                SectionContent::Documents(Section::unavailable(section, reason))
-            }
+            RecordSection::Documents => SectionContent::Documents(Section::empty(section, state)),
         }
     }
 }
