@@ -55,7 +55,6 @@ pub fn render(page: &RecordPage<'_>) -> String {
         );
     }
     demographics_card(&mut out, page, demographics);
-    let practice_down = record.patient.is_none();
     let mut contents: Vec<&SectionContent> = record.sections.iter().collect();
     contents.sort_by_key(|c| c.section());
     out.push_str(
@@ -83,7 +82,7 @@ pub fn render(page: &RecordPage<'_>) -> String {
                 not_permitted(&mut out, &page.access.section(section));
             }
             (Access::Permitted, Some(content)) => {
-                section_body(&mut out, page, content, practice_down);
+                section_body(&mut out, page, content);
             }
         }
         out.push_str("</section>");
@@ -168,15 +167,10 @@ fn state_box(out: &mut String, kind: &str, label: &str, text: &str) {
     );
 }
 
-fn section_body(out: &mut String, page: &RecordPage<'_>, content: &SectionContent, down: bool) {
+fn section_body(out: &mut String, page: &RecordPage<'_>, content: &SectionContent) {
     match content {
-        SectionContent::Problems(s) => items(
-            out,
-            page,
-            s,
-            down,
-            &["Problem", "Status", "Onset"],
-            |out, p| {
+        SectionContent::Problems(s) => {
+            items(out, page, s, &["Problem", "Status", "Onset"], |out, p| {
                 cell(out, &concept(&p.code));
                 cell(
                     out,
@@ -187,13 +181,12 @@ fn section_body(out: &mut String, page: &RecordPage<'_>, content: &SectionConten
                     },
                 );
                 cell(out, p.onset.as_ref().map_or("", |d| d.as_str()));
-            },
-        ),
+            })
+        }
         SectionContent::Medications(s) => items(
             out,
             page,
             s,
-            down,
             &["Medication", "Dosage", "Course", "Last issued"],
             |out, m| {
                 cell(out, &concept(&m.medication));
@@ -218,7 +211,6 @@ fn section_body(out: &mut String, page: &RecordPage<'_>, content: &SectionConten
             out,
             page,
             s,
-            down,
             &["Allergy", "Reaction", "Recorded"],
             |out, a| {
                 cell(out, &concept(&a.substance));
@@ -230,35 +222,27 @@ fn section_body(out: &mut String, page: &RecordPage<'_>, content: &SectionConten
             if s.state == SectionState::Recorded {
                 observation_charts(out, s);
             }
-            items(
-                out,
-                page,
-                s,
-                down,
-                &["Observation", "Value", "Date"],
-                |out, o| {
-                    cell(out, &concept(&o.code));
-                    let mut value = o.value.as_ref().map(observation_value).unwrap_or_default();
-                    for c in &o.components {
-                        if !value.is_empty() {
-                            value.push_str("; ");
-                        }
-                        value.push_str(&format!(
-                            "{} {}",
-                            concept(&c.code),
-                            observation_value(&c.value)
-                        ));
+            items(out, page, s, &["Observation", "Value", "Date"], |out, o| {
+                cell(out, &concept(&o.code));
+                let mut value = o.value.as_ref().map(observation_value).unwrap_or_default();
+                for c in &o.components {
+                    if !value.is_empty() {
+                        value.push_str("; ");
                     }
-                    cell(out, &value);
-                    cell(out, o.effective.as_ref().map_or("", |d| d.as_str()));
-                },
-            );
+                    value.push_str(&format!(
+                        "{} {}",
+                        concept(&c.code),
+                        observation_value(&c.value)
+                    ));
+                }
+                cell(out, &value);
+                cell(out, o.effective.as_ref().map_or("", |d| d.as_str()));
+            });
         }
         SectionContent::Immunisations(s) => items(
             out,
             page,
             s,
-            down,
             &["Vaccination", "Product", "Date"],
             |out, i| {
                 cell(out, &concept(&i.vaccine));
@@ -270,7 +254,6 @@ fn section_body(out: &mut String, page: &RecordPage<'_>, content: &SectionConten
             out,
             page,
             s,
-            down,
             &["Date", "Type", "Clinician", "Notes"],
             |out, c| {
                 cell(out, c.start.as_ref().map_or("", |d| d.as_str()));
@@ -279,18 +262,13 @@ fn section_body(out: &mut String, page: &RecordPage<'_>, content: &SectionConten
                 cell(out, c.text.as_deref().unwrap_or(""));
             },
         ),
-        SectionContent::Documents(s) => items(
-            out,
-            page,
-            s,
-            down,
-            &["Document", "Type", "Created"],
-            |out, d| {
+        SectionContent::Documents(s) => {
+            items(out, page, s, &["Document", "Type", "Created"], |out, d| {
                 cell(out, &d.title);
                 cell(out, &d.content_type);
                 cell(out, d.created.as_ref().map_or("", |c| c.as_str()));
-            },
-        ),
+            })
+        }
     }
 }
 
@@ -331,7 +309,6 @@ fn items<T>(
     out: &mut String,
     page: &RecordPage<'_>,
     section: &Section<T>,
-    practice_down: bool,
     headings: &[&str],
     row: impl Fn(&mut String, &T),
 ) {
@@ -349,11 +326,11 @@ fn items<T>(
             state_box(out, "withheld", "Withheld", reason);
             return;
         }
-        SectionState::Unavailable { reason } if practice_down => {
+        SectionState::Unavailable { reason } => {
             state_box(out, "unavailable", "Unavailable", reason);
             return;
         }
-        SectionState::Unavailable { reason } => {
+        SectionState::Failed { reason } => {
             state_box(out, "failed", "Failed", reason);
             return;
         }
@@ -521,6 +498,51 @@ mod tests {
         assert!(!is_stale("2025-06-15T15:06:40Z", now));
         assert!(is_stale("2025-06-14T15:06:39Z", now));
         assert!(is_stale("not a time", now));
+    }
+
+    #[test]
+    fn each_section_state_is_drawn_from_the_data() {
+        let practice = keel_model::OdsCode::parse("Y90001").expect("valid");
+        let sections = [
+            RecordSection::Problems,
+            RecordSection::Medications,
+            RecordSection::Allergies,
+        ];
+        let record = FederatedRecord {
+            practice,
+            patient: None,
+            sections: vec![
+                SectionContent::empty(RecordSection::Problems, SectionState::NothingRecorded),
+                SectionContent::unavailable(RecordSection::Medications, "not offered"),
+                SectionContent::empty(
+                    RecordSection::Allergies,
+                    SectionState::Failed {
+                        reason: "no answer within 2000 ms".into(),
+                    },
+                ),
+            ],
+        };
+        let access = RecordAccess::everything_permitted(&sections);
+        let html = render(&RecordPage {
+            nhs_number: NhsNumber::parse("9990000018").expect("valid"),
+            access: &access,
+            record: &record,
+            practice_name: "Test practice",
+            now_unix: 0,
+        });
+        let state_of = |key: &str| {
+            let at = html
+                .find(&format!("data-section=\"{key}\""))
+                .expect("section");
+            let rest = &html[at..];
+            let start = rest.find("data-state=\"").expect("state") + 12;
+            rest[start..].split('"').next().expect("quoted").to_string()
+        };
+        assert_eq!(state_of("problems"), "nothing-recorded");
+        assert_eq!(state_of("medications"), "unavailable");
+        assert_eq!(state_of("allergies"), "failed");
+        assert!(html.contains("no answer within 2000 ms"));
+        assert_eq!(state_of("observations"), "not-permitted", "not asked for");
     }
 
     #[test]

@@ -97,7 +97,7 @@ impl SectionContent {
         }
     }
 
-    /// Whether the section could not be had.
+    /// Whether the section could not be had (unavailable, or its call failed).
     pub fn is_unavailable(&self) -> bool {
         let state = match self {
             SectionContent::Problems(s) => &s.state,
@@ -108,7 +108,10 @@ impl SectionContent {
             SectionContent::Consultations(s) => &s.state,
             SectionContent::Documents(s) => &s.state,
         };
-        matches!(state, keel_model::SectionState::Unavailable { .. })
+        matches!(
+            state,
+            keel_model::SectionState::Unavailable { .. } | keel_model::SectionState::Failed { .. }
+        )
     }
 
     /// The section as unavailable, with the reason in words safe to show.
