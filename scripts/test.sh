@@ -7,3 +7,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/fetch-test-assets.sh
 cargo nextest run --workspace --no-fail-fast "$@"
 cargo test --workspace --doc --quiet
+scripts/test-browser.sh

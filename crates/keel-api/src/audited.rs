@@ -6,6 +6,7 @@
 use crate::AppState;
 use crate::auth::Principal;
 use crate::fhir_http::{FhirRequest, error_response, json_response};
+use crate::metrics_http::HttpMetrics;
 use crate::outcome::audit_outcome;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
@@ -24,9 +25,13 @@ pub(crate) fn finish(
     result: Result<Response, FhirError>,
 ) -> Response {
     let (response, outcome) = match result {
-        Ok(response) => {
+        Ok(mut response) => {
             let status = response.status();
-            let outcome = if status.is_client_error() || status.is_server_error() {
+            // A handler that refused says so itself (a denial, not an error).
+            let outcome = if let Some(outcome) = response.extensions_mut().remove::<AuditOutcome>()
+            {
+                outcome
+            } else if status.is_client_error() || status.is_server_error() {
                 AuditOutcome::Error {
                     message: format!("HTTP {}", status.as_u16()),
                 }
@@ -41,7 +46,7 @@ pub(crate) fn finish(
     match state.fhir.record_audit(ctx, audit, outcome) {
         Ok(sequence) => {
             if permitted && audit.break_glass_used() {
-                alert_break_glass(state, ctx, sequence);
+                alert_break_glass(&state.http_metrics, ctx, sequence);
             }
             response
         }
@@ -51,9 +56,10 @@ pub(crate) fn finish(
 
 /// A break-glass access: a warning on the `keel::alert` target (for the operator's alerting)
 /// and the `keel_break_glass_total` counter. It names the audit entry, the role and the
-/// organisation — never the patient, whom the audit entry names.
-fn alert_break_glass(state: &AppState, ctx: &RequestContext, sequence: Option<u64>) {
-    state.http_metrics.break_glass();
+/// organisation — never the patient, whom the audit entry names. The API and the web UI both
+/// raise it through here.
+pub fn alert_break_glass(metrics: &HttpMetrics, ctx: &RequestContext, sequence: Option<u64>) {
+    metrics.break_glass();
     let role = match &ctx.actor {
         Actor::User { role_code, .. } => role_code.as_str(),
         Actor::System { .. } => "system",

@@ -71,6 +71,12 @@ impl AppState {
         self
     }
 
+    /// The HTTP metrics `/metrics` exposes (shared: a clone counts into the same registry, so
+    /// the web UI's break-glass accesses are counted with the API's).
+    pub fn http_metrics(&self) -> &HttpMetrics {
+        &self.http_metrics
+    }
+
     /// A new correlation id: this instance's tag and a counter.
     fn new_correlation_id(&self) -> CorrelationId {
         let id = format!(

@@ -185,7 +185,9 @@ impl<'a> Bundle<'a> {
             .sections
             .iter()
             .filter_map(|content| match state(content) {
-                SectionState::Unavailable { reason } => Some((content.section(), reason.as_str())),
+                SectionState::Unavailable { reason } | SectionState::Failed { reason } => {
+                    Some((content.section(), reason.as_str()))
+                }
                 _ => None,
             })
             .collect();
@@ -393,9 +395,9 @@ fn list<'a>(
     let note = match state {
         SectionState::Recorded => None,
         SectionState::NothingRecorded => Some(NOTHING_RECORDED_NOTE),
-        SectionState::Withheld { reason } | SectionState::Unavailable { reason } => {
-            non_empty(reason)
-        }
+        SectionState::Withheld { reason }
+        | SectionState::Unavailable { reason }
+        | SectionState::Failed { reason } => non_empty(reason),
     };
     let has_items = !section.items.is_empty();
     List {

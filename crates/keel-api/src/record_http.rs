@@ -16,7 +16,9 @@ use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use keel_core::audit::RequestAudit;
+use keel_core::fhir::Access;
 use keel_core::{FhirError, RequestContext};
+use keel_integrations::directory::RecordError;
 use keel_model::record::RecordSection;
 use keel_model::{IssueType, NhsNumber, OdsCode, OperationOutcome};
 use serde_json::Value;
@@ -25,7 +27,7 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::fhir_http::{json_bytes_response, json_response, plain_outcome};
 use crate::integration_outcome::record_error;
-use crate::outcome::error_response_parts;
+use crate::outcome::{audit_outcome, error_response_parts};
 
 const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
 const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -157,7 +159,15 @@ pub async fn for_stored_patient(
             audit,
         );
     };
-    let response = assemble(&state, &ctx, nhs, query.practice.or(hint), &query.sections).await;
+    let (response, audit) = assemble(
+        &state,
+        &ctx,
+        nhs,
+        query.practice.or(hint),
+        &query.sections,
+        audit,
+    )
+    .await;
     with_audit(response, audit)
 }
 
@@ -197,19 +207,26 @@ pub async fn by_identifier(
     };
     let mut audit = RequestAudit::new("$record");
     audit.patient_by_identifier(NHS_NUMBER_SYSTEM, nhs.as_str());
-    let response = assemble(&state, &ctx, nhs, query.practice, &query.sections).await;
+    let (response, audit) =
+        assemble(&state, &ctx, nhs, query.practice, &query.sections, audit).await;
     with_audit(response, audit)
 }
 
+/// The record of `nhs` as the caller may see it: the registered practice is found, the access
+/// policy decides on the patient and each section (the same decision as the web UI's record
+/// page, [`keel_core::fhir::FhirService::decide_record`]), only the permitted sections are
+/// asked for, and the decision is applied to the answer (sections not permitted are withheld
+/// with the reason, sensitive entries taken out).
 async fn assemble(
     state: &AppState,
     ctx: &RequestContext,
     nhs: NhsNumber,
     hint: Option<OdsCode>,
     sections: &[RecordSection],
-) -> Response {
+    audit: RequestAudit,
+) -> (Response, RequestAudit) {
     let Some(directory) = &state.directory else {
-        return json_response(
+        let response = json_response(
             422,
             &OperationOutcome::new()
                 .error(
@@ -219,14 +236,70 @@ async fn assemble(
                 .with_details("Connect practices first (keel serve --connections FILE).")
                 .to_json(),
         );
+        return (response, audit);
     };
-    match directory.record(ctx, nhs, hint, sections).await {
-        Ok(record) => json_bytes_response(200, crate::record_fhir::record_bundle(&record)),
+    let practice = match directory.registered_practice(ctx, nhs, hint).await {
+        Ok(practice) => practice,
+        Err(e) => return (integration_error(&e), audit),
+    };
+    let fhir = state.fhir.clone();
+    let decide_ctx = ctx.clone();
+    let decide_practice = practice.clone();
+    let asked = sections.to_vec();
+    let mut audit = audit;
+    let decided = tokio::task::spawn_blocking(move || {
+        let access = fhir.decide_record(&decide_ctx, Some(&decide_practice), &asked, &mut audit);
+        (access, audit)
+    })
+    .await;
+    let (access, audit) = match decided {
+        Ok(decided) => decided,
         Err(e) => {
-            let (status, outcome) = record_error(&e);
-            json_response(status, &outcome.to_json())
+            let response = plain_outcome(
+                500,
+                IssueType::Exception,
+                &format!("the decision failed: {e}"),
+            );
+            return (response, RequestAudit::new("$record"));
         }
+    };
+    let access = match access {
+        Ok(access) => access,
+        Err(e) => return (refused(&e), audit),
+    };
+    if let Access::Refused { reasons } = &access.demographics {
+        let refusal = FhirError::Forbidden {
+            what: "you may not see this patient's record".into(),
+            reasons: reasons
+                .iter()
+                .map(|r| (r.as_code().to_string(), r.words().to_string()))
+                .collect(),
+        };
+        return (refused(&refusal), audit);
     }
+    let response = match directory
+        .record_at(ctx, &practice, nhs, &access.permitted_sections())
+        .await
+    {
+        Ok(record) => json_bytes_response(
+            200,
+            crate::record_fhir::record_bundle(&access.apply(record)),
+        ),
+        Err(e) => integration_error(&e),
+    };
+    (response, audit)
+}
+
+fn integration_error(error: &RecordError) -> Response {
+    let (status, outcome) = record_error(error);
+    json_response(status, &outcome.to_json())
+}
+
+/// A refusal (or a failed decision) with the outcome its audit record is to carry.
+fn refused(error: &FhirError) -> Response {
+    let mut response = fhir_error(error);
+    response.extensions_mut().insert(audit_outcome(error));
+    response
 }
 
 #[cfg(test)]

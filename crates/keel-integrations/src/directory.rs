@@ -471,7 +471,30 @@ impl Directory {
         Ok(federated_record(ctx, &practice, nhs_number, sections).await?)
     }
 
-    async fn registered_practice(
+    /// The record of `nhs_number` from `practice`, already known to be their registered
+    /// practice ([`Directory::registered_practice`]).
+    ///
+    /// # Errors
+    /// As [`Directory::record`].
+    pub async fn record_at(
+        &self,
+        ctx: &RequestContext,
+        practice: &OdsCode,
+        nhs_number: NhsNumber,
+        sections: &[RecordSection],
+    ) -> Result<FederatedRecord, RecordError> {
+        let connected = self
+            .practice(practice)
+            .ok_or_else(|| RecordError::PracticeNotConnected(practice.clone()))?;
+        Ok(federated_record(ctx, &connected, nhs_number, sections).await?)
+    }
+
+    /// The registered practice of `nhs_number`: from PDS when it is configured and says,
+    /// else `hint` (see the module docs).
+    ///
+    /// # Errors
+    /// [`RecordError::RegisteredPracticeUnknown`] when neither says.
+    pub async fn registered_practice(
         &self,
         ctx: &RequestContext,
         nhs_number: NhsNumber,

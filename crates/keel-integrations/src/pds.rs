@@ -64,6 +64,7 @@ pub enum Retrieval {
 /// A demographic search.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PdsSearch {
+    /// Left out of the query when empty (a given name with gender and postcode can stand in).
     pub family: String,
     pub given: Vec<String>,
     /// `YYYY-MM-DD`.
@@ -174,10 +175,11 @@ impl PdsClient {
         ctx: &RequestContext,
         query: &PdsSearch,
     ) -> Result<SearchOutcome, IntegrationError> {
-        let mut params: Vec<(&str, String)> = vec![
-            ("family", query.family.clone()),
-            ("birthdate", format!("eq{}", query.birth_date)),
-        ];
+        let mut params: Vec<(&str, String)> =
+            vec![("birthdate", format!("eq{}", query.birth_date))];
+        if !query.family.is_empty() {
+            params.push(("family", query.family.clone()));
+        }
         params.extend(query.given.iter().map(|g| ("given", g.clone())));
         if let Some(gender) = &query.gender {
             params.push(("gender", gender.clone()));

@@ -150,11 +150,19 @@ impl<T> Section<T> {
 
     /// A section the source could not give, with the reason in words safe to show.
     pub fn unavailable(section: RecordSection, reason: impl Into<String>) -> Self {
-        Section {
+        Section::empty(
             section,
-            state: SectionState::Unavailable {
+            SectionState::Unavailable {
                 reason: reason.into(),
             },
+        )
+    }
+
+    /// A section with no items, in `state` (which says why).
+    pub fn empty(section: RecordSection, state: SectionState) -> Self {
+        Section {
+            section,
+            state,
             items: Vec::new(),
             warnings: Vec::new(),
         }

@@ -1,7 +1,8 @@
 //! What is known about one section of a record (problems, medications, allergies, ...).
 //!
-//! "Nothing recorded", "withheld" and "source unavailable" are different facts with different
-//! clinical meaning, so each is its own value; none of them is ever an empty list.
+//! "Nothing recorded", "withheld", "source unavailable" and "the call failed" are different
+//! facts with different clinical meaning, so each is its own value; none of them is ever an
+//! empty list.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +26,15 @@ pub enum SectionState {
         /// Why, in words safe to show a clinician.
         reason: String,
     },
-    /// The source could not be asked or did not answer (offline, timed out, area switched off).
+    /// The source could not be asked for this section: it does not offer it, or the practice
+    /// could not be reached at all (offline, circuit open).
     Unavailable {
+        /// Why, in words safe to show a clinician.
+        reason: String,
+    },
+    /// The practice answered (the patient was found there) but the call for this section failed
+    /// or timed out: asking again may give it.
+    Failed {
         /// Why, in words safe to show a clinician.
         reason: String,
     },
@@ -37,13 +45,14 @@ impl SectionState {
     /// [`SectionState::Recorded`], whose list has entries.
     ///
     /// UK Core also defines `no-content-recorded` (`UKCore-ListEmptyReasonCode`); the FHIR core
-    /// `nilknown` is used here so any R4 client understands it.
+    /// `nilknown` is used here so any R4 client understands it. R4 has no code for a failed
+    /// call: [`SectionState::Failed`] is `unavailable` too, and its reason says what failed.
     pub fn empty_reason_code(&self) -> Option<&'static str> {
         match self {
             Self::Recorded => None,
             Self::NothingRecorded => Some("nilknown"),
             Self::Withheld { .. } => Some("withheld"),
-            Self::Unavailable { .. } => Some("unavailable"),
+            Self::Unavailable { .. } | Self::Failed { .. } => Some("unavailable"),
         }
     }
 
@@ -53,16 +62,18 @@ impl SectionState {
             Self::Recorded => return None,
             Self::NothingRecorded => "Nil Known",
             Self::Withheld { .. } => "Information Withheld",
-            Self::Unavailable { .. } => "Unavailable",
+            Self::Unavailable { .. } | Self::Failed { .. } => "Unavailable",
         };
         let code = self.empty_reason_code()?;
         Some(Coding::new(LIST_EMPTY_REASON_SYSTEM, code).with_display(display))
     }
 
-    /// The reason given for a withheld or unavailable section.
+    /// The reason given for a withheld, unavailable or failed section.
     pub fn reason(&self) -> Option<&str> {
         match self {
-            Self::Withheld { reason } | Self::Unavailable { reason } => Some(reason),
+            Self::Withheld { reason } | Self::Unavailable { reason } | Self::Failed { reason } => {
+                Some(reason)
+            }
             Self::Recorded | Self::NothingRecorded => None,
         }
     }
@@ -72,7 +83,7 @@ impl SectionState {
 mod tests {
     use super::*;
 
-    fn all_states() -> [SectionState; 4] {
+    fn all_states() -> [SectionState; 5] {
         [
             SectionState::Recorded,
             SectionState::NothingRecorded,
@@ -81,6 +92,9 @@ mod tests {
             },
             SectionState::Unavailable {
                 reason: "practice system offline".into(),
+            },
+            SectionState::Failed {
+                reason: "no answer within 2000 ms".into(),
             },
         ]
     }
@@ -97,6 +111,7 @@ mod tests {
                 None,
                 Some("nilknown"),
                 Some("withheld"),
+                Some("unavailable"),
                 Some("unavailable")
             ]
         );
@@ -119,11 +134,12 @@ mod tests {
         for (i, a) in states.iter().enumerate() {
             for b in &states[i + 1..] {
                 assert_ne!(a, b);
-                assert_ne!(a.empty_reason_code(), b.empty_reason_code());
+                assert_ne!(serde_json::to_value(a).ok(), serde_json::to_value(b).ok());
             }
         }
         assert_eq!(states[2].reason(), Some("patient preference"));
         assert_eq!(states[3].reason(), Some("practice system offline"));
+        assert_eq!(states[4].reason(), Some("no answer within 2000 ms"));
         assert_eq!(states[1].reason(), None);
     }
 

@@ -30,6 +30,17 @@ pub struct ImportArgs {
     chunk: usize,
 }
 
+impl ImportArgs {
+    /// An import of `paths` into `data` with the default chunk size.
+    pub(crate) fn of(paths: Vec<PathBuf>, data: PathBuf) -> ImportArgs {
+        ImportArgs {
+            paths,
+            data,
+            chunk: 1000,
+        }
+    }
+}
+
 /// Units the reader may have parsed ahead of the writer.
 const READ_AHEAD: usize = 8;
 

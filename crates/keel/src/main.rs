@@ -3,6 +3,7 @@
 mod audit;
 mod audit_key;
 mod data_environment;
+mod demo;
 mod dev_issuer;
 mod import;
 mod match_cmd;
@@ -32,6 +33,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The one-command demonstration: a simulated PCN, Keel and the clinician web UI.
+    Demo(demo::DemoArgs),
     /// Serve the FHIR R4 API.
     Serve(serve::ServeArgs),
     /// Load FHIR Bundles or NDJSON files (plain, .bz2 or .xz) into the store.
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Import(args) => import::run(args),
         Command::Sim(args) => sim::run(args),

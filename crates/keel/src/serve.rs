@@ -26,7 +26,7 @@ use keel_model::OdsCode;
 use crate::data_environment::Environment;
 
 /// Concurrent store calls (and so reader connections) at most.
-const MAX_STORE_THREADS: usize = 16;
+pub(crate) const MAX_STORE_THREADS: usize = 16;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -210,11 +210,7 @@ fn authentication(args: &ServeArgs) -> Result<Authentication, String> {
         verifier = verifier.trust(issuer.to_string(), keys);
     }
     if args.dev_issuer {
-        crate::data_environment::require_development(&args.data, "--dev-issuer")?;
-        let dev = crate::dev_issuer::DevIssuer::open_or_create(&args.data)?;
-        let keys = KeySet::from_jwks(&dev.jwks).map_err(|e| format!("--dev-issuer: {e}"))?;
-        verifier = verifier.trust(crate::dev_issuer::ISSUER.to_string(), keys);
-        tracing::warn!("trusting the development issuer: tokens from `keel token` are accepted");
+        verifier = trust_dev_issuer(verifier, &args.data)?;
     } else if args.trust_issuers.is_empty() {
         return Err(
             "no token issuer is trusted: give --trust-issuer ISSUER=JWKS_FILE, \
@@ -225,6 +221,19 @@ fn authentication(args: &ServeArgs) -> Result<Authentication, String> {
         crate::data_environment::claim(&args.data, Environment::Production)?;
     }
     Ok(Authentication::Required(verifier))
+}
+
+/// `verifier` also trusting the data directory's development issuer (`keel token`); refused
+/// when the data directory says production.
+pub(crate) fn trust_dev_issuer(
+    verifier: TokenVerifier,
+    data: &std::path::Path,
+) -> Result<TokenVerifier, String> {
+    crate::data_environment::require_development(data, "--dev-issuer")?;
+    let dev = crate::dev_issuer::DevIssuer::open_or_create(data)?;
+    let keys = KeySet::from_jwks(&dev.jwks).map_err(|e| format!("--dev-issuer: {e}"))?;
+    tracing::warn!("trusting the development issuer: tokens from `keel token` are accepted");
+    Ok(verifier.trust(crate::dev_issuer::ISSUER.to_string(), keys))
 }
 
 /// The practice directory in the data directory, with `--connections` registered.
@@ -259,28 +268,45 @@ fn open_directory(args: &ServeArgs, instance: &str) -> Result<Arc<Directory>, St
             .map_err(|e| format!("--connections {}: {e}", path.display()))?;
         let wanted: Vec<PracticeConnection> = serde_json::from_str(&text)
             .map_err(|e| format!("--connections {}: {e}", path.display()))?;
-        let ctx = start_context(instance, "start");
-        for connection in wanted {
-            let current = directory.history(&connection.ods).pop();
-            if current.as_ref().is_some_and(|v| v.connection == connection) {
-                continue;
-            }
-            let ods = connection.ods.clone();
-            directory
-                .register(
-                    &ctx,
-                    connection,
-                    current.map(|v| v.version),
-                    Some(format!("registered from {}", path.display())),
-                )
-                .map_err(|e| format!("--connections: {ods}: {e}"))?;
-        }
+        register_connections(
+            &directory,
+            wanted,
+            &start_context(instance, "start"),
+            &format!("registered from {}", path.display()),
+        )
+        .map_err(|e| format!("--connections: {e}"))?;
     }
     Ok(Arc::new(directory))
 }
 
+/// Registers each of `wanted` that differs from the directory's current version of it as a
+/// new version, for `why`.
+pub(crate) fn register_connections(
+    directory: &Directory,
+    wanted: Vec<PracticeConnection>,
+    ctx: &RequestContext,
+    why: &str,
+) -> Result<(), String> {
+    for connection in wanted {
+        let current = directory.history(&connection.ods).pop();
+        if current.as_ref().is_some_and(|v| v.connection == connection) {
+            continue;
+        }
+        let ods = connection.ods.clone();
+        directory
+            .register(
+                ctx,
+                connection,
+                current.map(|v| v.version),
+                Some(why.to_string()),
+            )
+            .map_err(|e| format!("{ods}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// The context of what `keel serve` does by itself at start, as `{instance}-{what}`.
-fn start_context(instance: &str, what: &str) -> RequestContext {
+pub(crate) fn start_context(instance: &str, what: &str) -> RequestContext {
     RequestContext::local_development(
         CorrelationId::parse(&format!("{instance}-{what}"))
             .unwrap_or_else(|| CorrelationId::parse("keel-start").expect("a constant id is valid")),
@@ -289,7 +315,7 @@ fn start_context(instance: &str, what: &str) -> RequestContext {
 
 /// Probes every practice once and logs what could not be probed (practice, interface and
 /// reason: nothing about a patient is involved).
-async fn probe_every_practice(directory: Arc<Directory>, ctx: RequestContext) {
+pub(crate) async fn probe_every_practice(directory: Arc<Directory>, ctx: RequestContext) {
     let found = directory.probe_all(&ctx).await;
     for (ods, status) in &found {
         for failure in &status.failures {
@@ -305,7 +331,7 @@ async fn probe_every_practice(directory: Arc<Directory>, ctx: RequestContext) {
     tracing::info!(practices = found.len(), probed, "practices probed at start");
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -152,6 +152,10 @@ impl AccessView {
         self.restricted.is_none()
     }
 
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     pub fn policy_version(&self) -> &str {
         &self.policy.version
     }
@@ -241,6 +245,35 @@ impl AccessView {
             None => false,
             Some(own) if own.pcn != crate::policy::PcnMembership::None => true,
             Some(own) => organisation == Some(&own.ods),
+        }
+    }
+
+    /// The decision on `function` for a patient known by `patient`'s facts rather than by a
+    /// resource in Keel's store (a record read from the registered practice), with the
+    /// request's break-glass; `None` for local development, which is not decided on.
+    pub fn decide_for_patient(
+        &self,
+        function: Function,
+        patient: PatientFacts,
+    ) -> Option<Decision> {
+        let r = self.restricted.as_ref()?;
+        Some(self.decide_with(r, function, Some(patient), r.break_glass.clone()))
+    }
+
+    /// The facts of a patient registered at `practice`, as far as the tenant says (its PCN),
+    /// with every sensitive category of the policy, so a decision says which it withholds.
+    pub fn facts_of_patient_at(&self, practice: Option<&OdsCode>) -> PatientFacts {
+        PatientFacts {
+            registered_practice: practice.cloned(),
+            practice_pcn: practice
+                .and_then(|ods| self.tenant.as_ref().and_then(|t| t.pcn_of_practice(ods))),
+            sensitive_categories: self
+                .policy
+                .sensitive_categories
+                .iter()
+                .map(|c| c.code.clone())
+                .collect(),
+            ..PatientFacts::default()
         }
     }
 

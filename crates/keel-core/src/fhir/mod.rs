@@ -2,9 +2,11 @@
 
 mod audit_events;
 mod bundle;
+mod record_access;
 mod write;
 
 pub use bundle::{BundleKind, BundleResponse, EntryResponse, PreparedBundle, parse_etag};
+pub use record_access::{Access, RecordAccess};
 pub use write::{DeleteOutcome, WriteOutcome, parse_query_string};
 
 use crate::access::{AccessControl, AccessView, patient_of};

@@ -97,7 +97,7 @@ impl SectionContent {
         }
     }
 
-    /// Whether the section could not be had.
+    /// Whether the section could not be had (unavailable, or its call failed).
     pub fn is_unavailable(&self) -> bool {
         let state = match self {
             SectionContent::Problems(s) => &s.state,
@@ -108,33 +108,40 @@ impl SectionContent {
             SectionContent::Consultations(s) => &s.state,
             SectionContent::Documents(s) => &s.state,
         };
-        matches!(state, keel_model::SectionState::Unavailable { .. })
+        matches!(
+            state,
+            keel_model::SectionState::Unavailable { .. } | keel_model::SectionState::Failed { .. }
+        )
     }
 
     /// The section as unavailable, with the reason in words safe to show.
     pub fn unavailable(section: RecordSection, reason: &str) -> SectionContent {
+        SectionContent::empty(
+            section,
+            keel_model::SectionState::Unavailable {
+                reason: reason.into(),
+            },
+        )
+    }
+
+    /// The section with no items, in `state` (which says why).
+    pub fn empty(section: RecordSection, state: keel_model::SectionState) -> SectionContent {
         match section {
-            RecordSection::Problems => {
-                SectionContent::Problems(Section::unavailable(section, reason))
-            }
+            RecordSection::Problems => SectionContent::Problems(Section::empty(section, state)),
             RecordSection::Medications => {
-                SectionContent::Medications(Section::unavailable(section, reason))
+                SectionContent::Medications(Section::empty(section, state))
             }
-            RecordSection::Allergies => {
-                SectionContent::Allergies(Section::unavailable(section, reason))
-            }
+            RecordSection::Allergies => SectionContent::Allergies(Section::empty(section, state)),
             RecordSection::Observations => {
-                SectionContent::Observations(Section::unavailable(section, reason))
+                SectionContent::Observations(Section::empty(section, state))
             }
             RecordSection::Immunisations => {
-                SectionContent::Immunisations(Section::unavailable(section, reason))
+                SectionContent::Immunisations(Section::empty(section, state))
             }
             RecordSection::Consultations => {
-                SectionContent::Consultations(Section::unavailable(section, reason))
+                SectionContent::Consultations(Section::empty(section, state))
             }
-            RecordSection::Documents => {
-                SectionContent::Documents(Section::unavailable(section, reason))
-            }
+            RecordSection::Documents => SectionContent::Documents(Section::empty(section, state)),
         }
     }
 }

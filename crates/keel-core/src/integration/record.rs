@@ -2,9 +2,11 @@
 //! registered practice, section by section, through whichever interface the practice's
 //! capability profile routes each section to.
 //!
-//! Nothing is guessed: a section the practice cannot give (no route, outage, timeout, refusal)
-//! is [`keel_model::SectionState::Unavailable`] with the reason — never an empty list — and
-//! the record says it is partial. Sections are asked for concurrently, so one slow section does
+//! Nothing is guessed: a section the practice cannot give is never an empty list, and the
+//! record says it is partial. It is [`keel_model::SectionState::Unavailable`] with the reason
+//! when there is no route for it or the practice could not be reached at all, and
+//! [`keel_model::SectionState::Failed`] when the practice answered but the section's own call
+//! failed (timeout, refusal, an answer Keel cannot read). Sections are asked for concurrently, so one slow section does
 //! not hold up the others beyond its own timeout.
 
 use std::sync::Arc;
@@ -143,8 +145,7 @@ pub async fn federated_record(
                 Ok(system) => system.read_section(ctx, patient, *section).await,
                 Err(e) => Err(e),
             };
-            answer
-                .unwrap_or_else(|e| SectionContent::unavailable(*section, &unavailable_reason(&e)))
+            answer.unwrap_or_else(|e| section_not_had(*section, &e))
         }
     });
     let sections = join_all(reads).await;
@@ -153,6 +154,16 @@ pub async fn federated_record(
         patient: Some((patient, demographics)),
         sections,
     })
+}
+
+/// A section whose read did not succeed at a practice that answered: unavailable when the
+/// practice does not offer it, failed when the call itself failed or timed out.
+fn section_not_had(section: RecordSection, error: &IntegrationError) -> SectionContent {
+    let reason = unavailable_reason(error);
+    match error {
+        IntegrationError::NotSupported { .. } => SectionContent::unavailable(section, &reason),
+        _ => SectionContent::empty(section, keel_model::SectionState::Failed { reason }),
+    }
 }
 
 /// Words for a clinician about why a section could not be had.
@@ -395,7 +406,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn each_section_keeps_its_own_state_and_a_failed_one_is_unavailable_not_empty() {
+    async fn each_section_keeps_its_own_state_and_a_failed_call_is_failed_not_empty() {
         let (practice, system) = practice(Ok(true), vec![RecordSection::Medications]);
         let asked = [
             RecordSection::Problems,
@@ -409,7 +420,7 @@ mod tests {
         let states: Vec<String> = record.sections.iter().map(state).collect();
         assert_eq!(
             states,
-            ["recorded", "nothing-recorded", "unavailable", "unavailable"]
+            ["recorded", "nothing-recorded", "failed", "unavailable"]
         );
         assert!(record.is_partial());
         // Documents have no route through GP Connect: refused before any request.

@@ -395,3 +395,71 @@ pub fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+/// A running `keel demo` (the simulated PCN, Keel and the web UI), stopped when dropped.
+pub struct Demo {
+    server: Server,
+    /// What it printed up to and including its welcome (the URL, users and patients).
+    pub welcome: Vec<String>,
+}
+
+impl Demo {
+    /// Starts `keel demo` with `patients` people on free ports and waits until it says it is
+    /// ready; the rest of its output is drained in the background.
+    pub fn start(data: &Path, patients: u64) -> Demo {
+        let mut child = keel()
+            .args(["demo", "--listen", "127.0.0.1:0", "--patients"])
+            .arg(patients.to_string())
+            .arg("--data")
+            .arg(data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn keel demo");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut welcome = Vec::new();
+        let mut base = None;
+        loop {
+            let line = lines
+                .next()
+                .expect("keel demo exited before its welcome")
+                .expect("read stdout");
+            if let Some(url) = line.strip_prefix("keel: listening on ") {
+                base = Some(url.trim().to_string());
+            }
+            let last = line.contains("Ctrl-C stops");
+            welcome.push(line);
+            if last {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        Demo {
+            server: Server {
+                child,
+                base: base.expect("keel demo printed where it listens"),
+            },
+            welcome,
+        }
+    }
+
+    /// The web UI's origin (`http://host:port`).
+    pub fn origin(&self) -> &str {
+        self.server
+            .base
+            .strip_suffix("/fhir")
+            .expect("the FHIR base ends in /fhir")
+    }
+
+    /// The example patients it printed: (NHS number, practice line).
+    pub fn example_patients(&self) -> Vec<(String, String)> {
+        self.welcome
+            .iter()
+            .filter_map(|l| {
+                let (nhs, rest) = l.trim().split_once("  registered at ")?;
+                (nhs.len() == 10 && nhs.starts_with("999")).then(|| (nhs.into(), rest.into()))
+            })
+            .collect()
+    }
+}
