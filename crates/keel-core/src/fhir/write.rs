@@ -26,7 +26,7 @@ pub struct WriteOutcome {
 }
 
 /// What a write left in the store, for its audit record.
-trait Written {
+pub(super) trait Written {
     fn written(&self) -> Option<&StoredResource>;
 }
 
@@ -220,7 +220,7 @@ impl FhirService {
 
     /// Runs `f` in a store transaction with the request's audit record, and commits both if
     /// `f` succeeds (else rolls both back, and the edge records the failure).
-    fn in_audited_transaction<T: Written>(
+    pub(super) fn in_audited_transaction<T: Written>(
         &self,
         ctx: &RequestContext,
         audit: &mut RequestAudit,

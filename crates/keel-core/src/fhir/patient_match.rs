@@ -1,0 +1,137 @@
+//! `Patient/$match`: the store's Patients most likely to be the person described, graded, with
+//! the matcher's evidence — only those the actor may read.
+
+use super::FhirService;
+use crate::audit::RequestAudit;
+use crate::context::RequestContext;
+use crate::error::{FhirError, FhirResult};
+use crate::identity::{MatchBasis, MatchGrade, grade_candidates, query_subject};
+use crate::store::StoredResource;
+use keel_identity::Evidence;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Matches returned when the request does not say (`count`).
+pub const DEFAULT_MATCH_COUNT: usize = 10;
+/// The most matches one request may ask for.
+pub const MAX_MATCH_COUNT: usize = 100;
+
+/// A `$match` request (the operation's input parameters).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchRequest {
+    /// The Patient to match.
+    pub resource: Value,
+    /// Only a single certain match, or nothing.
+    pub only_certain: bool,
+    /// The most matches to return.
+    pub count: usize,
+}
+
+/// One stored Patient that may be the person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientMatch {
+    /// As the actor may see it (redacted where the policy says).
+    pub patient: StoredResource,
+    pub grade: MatchGrade,
+    pub basis: MatchBasis,
+    pub score: f64,
+    pub evidence: Evidence,
+}
+
+/// What `$match` found.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MatchResult {
+    /// Best first.
+    pub matches: Vec<PatientMatch>,
+    /// With `onlyCertainMatches`: how many certain matches were found when more than one was
+    /// (then none is returned: the caller must choose, not Keel).
+    pub ambiguous_certain: usize,
+}
+
+impl FhirService {
+    /// `Patient/$match`. Candidates come from the person index over the whole store (the model
+    /// is trained on every Patient), but only Patients the actor may read are returned or
+    /// counted, and only those are noted in the audit record.
+    pub fn match_patients(
+        &self,
+        ctx: &RequestContext,
+        request: &MatchRequest,
+        audit: &mut RequestAudit,
+    ) -> FhirResult<MatchResult> {
+        audit.resource("Patient/$match".to_string());
+        if !(1..=MAX_MATCH_COUNT).contains(&request.count) {
+            return Err(FhirError::BadRequest(format!(
+                "count must be between 1 and {MAX_MATCH_COUNT}, not {}",
+                request.count
+            )));
+        }
+        let query = query_subject(&request.resource)?;
+        let mut reader = self.store.reader()?;
+        let view = self.view(ctx, &mut *reader, audit)?;
+        if let Some(decision) = view.check_type("Patient")? {
+            audit.decided(&decision);
+        }
+        let indexed = self.patient_index.current(&mut *reader)?;
+        let mut visible = Vec::new();
+        for graded in grade_candidates(&indexed, &query) {
+            let certain = graded.grade == MatchGrade::Certain;
+            if visible.len() >= request.count && !certain {
+                continue;
+            }
+            let subject = &indexed.subjects[graded.position];
+            let Some(found) = reader
+                .read("Patient", &subject.record.id)?
+                .filter(|f| !f.is_deleted())
+            else {
+                continue;
+            };
+            let permit = match view.decide_read(&mut *reader, &self.indexer, &found) {
+                Ok(permit) => permit,
+                Err(e @ (FhirError::Store(_) | FhirError::AuditUnavailable(_))) => return Err(e),
+                // Not the actor's to see: neither returned nor counted.
+                Err(_) => continue,
+            };
+            visible.push((graded, subject.record.source.clone(), found, permit));
+        }
+        // A record never links to two people of one practice without review.
+        let mut certain_by_source: HashMap<&str, usize> = HashMap::new();
+        for (g, source, ..) in &visible {
+            if g.grade == MatchGrade::Certain {
+                *certain_by_source.entry(source.as_str()).or_default() += 1;
+            }
+        }
+        let shared: Vec<String> = certain_by_source
+            .into_iter()
+            .filter(|&(_, n)| n > 1)
+            .map(|(s, _)| s.to_string())
+            .collect();
+        for (g, source, ..) in &mut visible {
+            if g.grade == MatchGrade::Certain && shared.contains(source) {
+                g.grade = MatchGrade::Probable;
+            }
+        }
+        let mut result = MatchResult::default();
+        if request.only_certain {
+            visible.retain(|(g, ..)| g.grade == MatchGrade::Certain);
+            if visible.len() > 1 {
+                result.ambiguous_certain = visible.len();
+                visible.clear();
+            }
+        }
+        visible.truncate(request.count);
+        for (graded, _, found, permit) in visible {
+            self.note(audit, &found);
+            if let Some(decision) = &permit.decision {
+                audit.decided(decision);
+            }
+            result.matches.push(PatientMatch {
+                patient: view.prepare(found),
+                grade: graded.grade,
+                basis: graded.basis,
+                score: graded.score,
+                evidence: graded.evidence,
+            });
+        }
+        Ok(result)
+    }
+}
