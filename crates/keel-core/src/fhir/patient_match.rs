@@ -49,6 +49,21 @@ pub struct MatchResult {
 }
 
 impl FhirService {
+    /// Builds (or brings up to date) the patient index `$match` uses — reading every stored
+    /// Patient and training the model the first time — so that the first request does not
+    /// wait for it. Returns how many Patients it holds; nothing about any of them. The server
+    /// runs it at start (local development or system context); a user does not.
+    pub fn prepare_patient_index(&self, ctx: &RequestContext) -> FhirResult<usize> {
+        if matches!(ctx.actor, crate::context::Actor::User { .. }) {
+            return Err(FhirError::Forbidden {
+                what: "building the patient index is the server's own work".into(),
+                reasons: Vec::new(),
+            });
+        }
+        let mut reader = self.store.reader()?;
+        Ok(self.patient_index.current(&mut *reader)?.subjects.len())
+    }
+
     /// `Patient/$match`. Candidates come from the person index over the whole store (the model
     /// is trained on every Patient), but only Patients the actor may read are returned or
     /// counted, and only those are noted in the audit record.
