@@ -91,6 +91,18 @@ fn searchset(base: &str, result: &MatchResult) -> String {
             ))
         })
         .collect();
+    if result.demographics_unavailable {
+        let outcome = OperationOutcome::new().warning(
+            IssueType::Incomplete,
+            "only NHS numbers were matched: the model trained from the stored Patients cannot \
+             weigh names and dates of birth yet (too few records of one person twice to learn \
+             from); a Patient without a matching NHS number may still be stored",
+        );
+        entries.push(format!(
+            r#"{{"resource":{},"search":{{"mode":"outcome"}}}}"#,
+            outcome.to_json()
+        ));
+    }
     if result.ambiguous_certain > 0 {
         let outcome = OperationOutcome::new().information(
             IssueType::MultipleMatches,

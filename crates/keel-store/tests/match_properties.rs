@@ -174,3 +174,66 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_store_without_duplicates_finds_an_identical_record_or_says_only_nhs_numbers_match() {
+    // Every person once: EM has no pairs of one person to learn m from. Either the model still
+    // weighs names and dates of birth as evidence for a match (then the identical record comes
+    // first), or the result says demographics cannot be weighed and only NHS numbers match.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("keel.sqlite"), Durability::Resumable).expect("store"),
+    );
+    let fhir = service(store);
+    let people: Vec<Value> = population(7)
+        .into_iter()
+        .filter(|p| !p["id"].as_str().is_some_and(|id| id.ends_with("-again")))
+        .collect();
+    for p in &people {
+        let id = p["id"].as_str().expect("id").to_string();
+        fhir.update(
+            &dev(),
+            "Patient",
+            &id,
+            p.clone(),
+            None,
+            &mut RequestAudit::default(),
+        )
+        .expect("store a patient");
+    }
+    let with_nhs = people
+        .iter()
+        .find(|p| p.get("identifier").is_some())
+        .expect("someone with an NHS number");
+    let mut without_nhs = with_nhs.clone();
+    without_nhs.as_object_mut().map(|m| m.remove("identifier"));
+    let by_demographics = run(&fhir, &without_nhs);
+    if by_demographics.demographics_unavailable {
+        assert!(
+            by_demographics.matches.is_empty(),
+            "{:?}",
+            summary(&by_demographics)
+        );
+        let mut verified = with_nhs.clone();
+        verified["identifier"][0]["extension"] = json!([{
+            "url": "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus",
+            "valueCodeableConcept": {"coding": [{"code": "01"}]}
+        }]);
+        let by_number = run(&fhir, &verified);
+        assert_eq!(by_number.matches.len(), 1, "{:?}", summary(&by_number));
+        assert_eq!(
+            by_number.matches[0].patient.id,
+            with_nhs["id"].as_str().unwrap_or("")
+        );
+        assert_eq!(by_number.matches[0].grade, MatchGrade::Certain);
+    } else {
+        // The model learnt something after all: then the identical record is found by it.
+        assert_eq!(
+            by_demographics
+                .matches
+                .first()
+                .map(|m| m.patient.id.as_str()),
+            with_nhs["id"].as_str()
+        );
+    }
+}

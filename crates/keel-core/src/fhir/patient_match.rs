@@ -46,6 +46,9 @@ pub struct MatchResult {
     /// With `onlyCertainMatches`: how many certain matches were found when more than one was
     /// (then none is returned: the caller must choose, not Keel).
     pub ambiguous_certain: usize,
+    /// The model trained from the store cannot weigh demographics (see
+    /// [`crate::identity::IndexedPatients::demographics_usable`]): only NHS numbers matched.
+    pub demographics_unavailable: bool,
 }
 
 impl FhirService {
@@ -87,6 +90,10 @@ impl FhirService {
             audit.decided(&decision);
         }
         let indexed = self.patient_index.current(&mut *reader)?;
+        let mut result = MatchResult {
+            demographics_unavailable: !indexed.demographics_usable(),
+            ..MatchResult::default()
+        };
         let mut visible = Vec::new();
         for graded in grade_candidates(&indexed, &query) {
             let certain = graded.grade == MatchGrade::Certain;
@@ -125,7 +132,6 @@ impl FhirService {
                 g.grade = MatchGrade::Probable;
             }
         }
-        let mut result = MatchResult::default();
         if request.only_certain {
             visible.retain(|(g, ..)| g.grade == MatchGrade::Certain);
             if visible.len() > 1 {

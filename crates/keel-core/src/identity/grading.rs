@@ -69,7 +69,8 @@ pub struct Graded {
     pub evidence: Evidence,
 }
 
-/// Every candidate for `query` worth reporting, best first: by score, then by match weight
+/// Every candidate for `query` worth reporting (only NHS number matches when the model cannot
+/// weigh demographics: [`IndexedPatients::demographics_usable`]), best first: by score, then by match weight
 /// (probabilities close to 1 round to 1, and an NHS number match scores 1 whatever the rest
 /// says), then by Patient id.
 pub fn grade_candidates(indexed: &IndexedPatients, query: &MatchSubject) -> Vec<Graded> {
@@ -91,11 +92,15 @@ pub fn grade_candidates(indexed: &IndexedPatients, query: &MatchSubject) -> Vec<
     }
     let thresholds = indexed.index.thresholds();
     let verified = query.nhs.as_ref().is_some_and(|n| n.verified);
+    let demographics = indexed.demographics_usable();
     let mut graded: Vec<Graded> = evidence
         .into_iter()
         .filter_map(|(position, evidence)| {
             let stored = &indexed.subjects[position];
             let (grade, basis, score) = grade_pair(query, stored, verified, &evidence, thresholds)?;
+            if basis == MatchBasis::Demographics && !demographics {
+                return None;
+            }
             Some(Graded {
                 position,
                 grade,

@@ -65,9 +65,11 @@ pub struct ProposedLink {
     pub evidence: Evidence,
 }
 
-/// Every link the matcher proposes over the indexed Patients, in (a, b) order.
+/// Every link the matcher proposes over the indexed Patients, in (a, b) order (only pairs
+/// sharing an NHS number when the model cannot weigh demographics).
 pub fn propose_links(indexed: &IndexedPatients) -> Vec<ProposedLink> {
     let thresholds = indexed.index.thresholds();
+    let demographics = indexed.demographics_usable();
     let subjects = &indexed.subjects;
     let mut pairs: BTreeMap<(usize, usize), Evidence> = BTreeMap::new();
     for (i, subject) in subjects.iter().enumerate() {
@@ -103,6 +105,9 @@ pub fn propose_links(indexed: &IndexedPatients) -> Vec<ProposedLink> {
         else {
             continue;
         };
+        if basis == MatchBasis::Demographics && !demographics {
+            continue;
+        }
         let same_practice = sa.record.source == sb.record.source;
         let status = match grade {
             MatchGrade::Certain if !same_practice => LinkStatus::Linked,

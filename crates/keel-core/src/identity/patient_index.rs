@@ -11,7 +11,7 @@
 use crate::error::{FhirError, FhirResult};
 use crate::identity::patient_record::{MatchSubject, stored_subject};
 use crate::store::StoreRead;
-use keel_identity::{Corpus, Model, PersonIndex, Quiet, Settings, Which};
+use keel_identity::{Corpus, Field, Model, PersonIndex, Quiet, Settings, Which};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -34,6 +34,17 @@ pub struct IndexedPatients {
 }
 
 impl IndexedPatients {
+    /// Whether the trained model can be relied on to weigh demographics: an exact agreement on
+    /// given name, family name and date of birth must each be evidence *for* a match. EM over a
+    /// store with (nearly) no records of one person twice has nothing to learn from and can
+    /// settle on anything; then only NHS numbers decide.
+    pub fn demographics_usable(&self) -> bool {
+        let model = self.index.model();
+        [Field::Given, Field::Family, Field::BirthDate]
+            .iter()
+            .all(|&f| model.weight(f, f.exact_level()) > 0.0)
+    }
+
     /// Positions of the people recorded with this NHS number.
     pub fn with_nhs_number(&self, number: &str) -> &[u32] {
         self.by_nhs_number.get(number).map_or(&[], Vec::as_slice)
