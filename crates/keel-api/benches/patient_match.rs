@@ -102,10 +102,14 @@ fn queries_from_store(store: &dyn ResourceStore) -> Vec<Value> {
                 m.remove("id");
                 m.remove("meta");
             }
-            if let Some(given) = p["name"][0]["given"][0].as_str().map(str::to_string)
-                && given.len() > 3
-            {
-                p["name"][0]["given"][0] = json!(format!("{}{}", &given[..2], &given[3..]));
+            let mut given: Vec<char> = p["name"][0]["given"][0]
+                .as_str()
+                .unwrap_or_default()
+                .chars()
+                .collect();
+            if given.len() > 3 {
+                given.remove(2);
+                p["name"][0]["given"][0] = json!(given.into_iter().collect::<String>());
             }
             p
         })
