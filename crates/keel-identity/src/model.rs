@@ -257,7 +257,10 @@ impl Model {
         if candidates == 0 {
             return model;
         }
-        let list: Vec<(u32, f64)> = patterns.iter().map(|(&p, &c)| (p, c as f64)).collect();
+        // In pattern order: floating-point sums in a fixed order give the same model every run
+        // (a hash map's order differs between runs, and so would the last bits).
+        let mut list: Vec<(u32, f64)> = patterns.iter().map(|(&p, &c)| (p, c as f64)).collect();
+        list.sort_unstable_by_key(|&(p, _)| p);
         // EM over the candidate pairs estimates m, λ and the non-matches' own agreement
         // rates among the candidates (which agree on some blocking key, so more often than
         // random pairs do); only m and λ are kept: scoring uses u from random pairs.
