@@ -13,8 +13,12 @@ use serde::Deserialize;
 use super::Principal;
 use super::verifier::TokenError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(super) struct Claims {
+    /// Expiry (seconds since the epoch); the signature check requires it.
+    pub(super) exp: u64,
+    /// Not before (seconds since the epoch).
+    pub(super) nbf: Option<u64>,
     sub: Option<String>,
     nhsid_useruid: Option<String>,
     #[serde(default)]
@@ -28,7 +32,7 @@ pub(super) struct Claims {
     purpose_of_use: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct NrbacRole {
     person_roleid: String,
     org_code: String,

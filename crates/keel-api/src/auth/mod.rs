@@ -14,6 +14,7 @@
 
 mod claims;
 mod key_set;
+mod verified_tokens;
 mod verifier;
 
 pub use claims::purpose_from_code;

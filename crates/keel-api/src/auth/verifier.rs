@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use super::claims::Claims;
 use super::key_set::KeySet;
+use super::verified_tokens::{NotInForce, VerifiedTokens};
 
 /// Why a token was refused. Every case is a 401.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,7 @@ pub struct TokenVerifier {
     issuers: HashMap<String, KeySet>,
     audience: String,
     clock_skew_secs: u64,
+    verified: VerifiedTokens,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +50,7 @@ impl TokenVerifier {
             issuers: HashMap::new(),
             audience,
             clock_skew_secs,
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -57,8 +60,28 @@ impl TokenVerifier {
         self
     }
 
-    /// The token's claims once every check has passed.
+    /// The token's claims once every check has passed. A token verified before skips the
+    /// signature check but not the time checks.
     pub(super) fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let digest = VerifiedTokens::digest(token);
+        match self.verified.get(&digest, now, self.clock_skew_secs) {
+            Some(Ok(claims)) => return Ok(claims),
+            Some(Err(NotInForce::Expired)) => {
+                return Err(TokenError::Refused("the token has expired".into()));
+            }
+            Some(Err(NotInForce::NotYetValid)) => {
+                return Err(TokenError::Refused("the token is not valid yet".into()));
+            }
+            None => {}
+        }
+        let claims = self.verify_signature_and_claims(token)?;
+        self.verified
+            .insert(digest, claims.clone(), now, self.clock_skew_secs);
+        Ok(claims)
+    }
+
+    fn verify_signature_and_claims(&self, token: &str) -> Result<Claims, TokenError> {
         let header = decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
         if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
             return Err(TokenError::Algorithm(header.alg));
@@ -132,6 +155,8 @@ mod tests {
     #[test]
     fn the_untouched_token_is_accepted() {
         let (verifier, token) = verifier_and_token();
+        assert!(verifier.verify(&token).is_ok());
+        // Again, from the verified tokens.
         assert!(verifier.verify(&token).is_ok());
     }
 

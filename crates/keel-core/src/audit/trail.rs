@@ -3,17 +3,19 @@
 //!
 //! Records of requests that write are appended inside their own write transaction
 //! ([`AuditTrail::record_in`]), so the change and its record commit together. Records of the
-//! other requests go through one writer thread that appends everything queued in one
-//! transaction (group commit): a caller of [`AuditTrail::record`] waits until its record is
-//! committed, and many concurrent callers share one synced commit. The store's single writer
-//! keeps the chain linear between the two paths.
+//! other requests are group-committed: a caller of [`AuditTrail::record`] queues its record and
+//! either finds another caller already committing — then waits until that caller, or the next,
+//! has committed it — or becomes the committer itself and appends everything queued (its own
+//! record included) in one synced transaction. Many concurrent callers share one commit, and no
+//! record waits for a thread that is not already running (a dedicated writer thread, woken for
+//! each batch, cost more than the commit on a loaded machine: BENCHMARKS.md, issue 5). The
+//! store's single writer keeps the chain linear between the two paths.
 
 use super::chain::{AppendError, CheckpointSigner, append};
 use super::record::{AuditRecord, EncodeError};
 use crate::store::{ResourceStore, StoreError, StoreTx};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// Most records appended in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -46,52 +48,78 @@ impl From<StoreError> for AuditError {
     }
 }
 
-struct Job {
-    record: AuditRecord,
-    done: SyncSender<Result<u64, String>>,
+pub struct AuditTrail {
+    store: std::sync::Arc<dyn ResourceStore>,
+    signer: CheckpointSigner,
+    state: Mutex<GroupCommit>,
+    /// Signalled whenever a commit ends.
+    committed: Condvar,
 }
 
-pub struct AuditTrail {
-    signer: Arc<CheckpointSigner>,
-    queue: Mutex<Option<Sender<Job>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+/// What the callers share: the records waiting to be committed, whether one of them is
+/// committing, and the results not yet collected by their callers.
+#[derive(Default)]
+struct GroupCommit {
+    queue: Vec<(u64, AuditRecord)>,
+    next_ticket: u64,
+    committing: bool,
+    results: HashMap<u64, Result<u64, String>>,
+    stopped: bool,
 }
 
 impl AuditTrail {
-    /// Starts the writer over `store`, signing checkpoints with `signer`.
-    pub fn start(store: Arc<dyn ResourceStore>, signer: CheckpointSigner) -> AuditTrail {
-        let signer = Arc::new(signer);
-        let (queue, jobs) = mpsc::channel();
-        let writer = {
-            let signer = signer.clone();
-            std::thread::Builder::new()
-                .name("keel-audit".into())
-                .spawn(move || write_batches(&*store, &signer, &jobs))
-                .expect("the audit writer thread starts")
-        };
+    /// Starts taking records for `store`, signing checkpoints with `signer`.
+    pub fn start(store: std::sync::Arc<dyn ResourceStore>, signer: CheckpointSigner) -> AuditTrail {
         AuditTrail {
+            store,
             signer,
-            queue: Mutex::new(Some(queue)),
-            writer: Mutex::new(Some(writer)),
+            state: Mutex::new(GroupCommit::default()),
+            committed: Condvar::new(),
         }
     }
 
     /// Appends `record` and returns its sequence once it is committed.
     pub fn record(&self, record: AuditRecord) -> Result<u64, AuditError> {
-        let (done, committed) = mpsc::sync_channel(1);
-        {
-            let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(queue) = queue.as_ref() else {
-                return Err(AuditError::Stopped);
-            };
-            queue
-                .send(Job { record, done })
-                .map_err(|_| AuditError::Stopped)?;
+        let mut state = self.lock();
+        if state.stopped {
+            return Err(AuditError::Stopped);
         }
-        match committed.recv() {
-            Ok(Ok(sequence)) => Ok(sequence),
-            Ok(Err(why)) => Err(AuditError::BatchFailed(why)),
-            Err(_) => Err(AuditError::Stopped),
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.queue.push((ticket, record));
+        loop {
+            if let Some(result) = state.results.remove(&ticket) {
+                return result.map_err(AuditError::BatchFailed);
+            }
+            if state.committing {
+                state = self
+                    .committed
+                    .wait(state)
+                    .unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            // Nobody is committing and this record is not yet committed: commit what is queued.
+            state.committing = true;
+            let take = state.queue.len().min(MAX_BATCH);
+            let batch: Vec<(u64, AuditRecord)> = state.queue.drain(..take).collect();
+            drop(state);
+            let outcome = append_batch(&*self.store, &self.signer, &batch);
+            state = self.lock();
+            match outcome {
+                Ok(sequences) => {
+                    for ((ticket, _), sequence) in batch.iter().zip(sequences) {
+                        state.results.insert(*ticket, Ok(sequence));
+                    }
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    for (ticket, _) in &batch {
+                        state.results.insert(*ticket, Err(why.clone()));
+                    }
+                }
+            }
+            state.committing = false;
+            self.committed.notify_all();
         }
     }
 
@@ -101,56 +129,33 @@ impl AuditTrail {
         Ok(append(tx, record, &self.signer)?.sequence)
     }
 
-    /// Stops taking records and waits until everything queued is committed.
+    /// Stops taking records and waits until everything queued is committed (by the callers
+    /// that queued it, who are waiting for it).
     pub fn shutdown(&self) {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = writer.join();
+        let mut state = self.lock();
+        state.stopped = true;
+        while state.committing || !state.queue.is_empty() {
+            state = self
+                .committed
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
         }
     }
-}
 
-impl Drop for AuditTrail {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-/// The writer thread: takes what is queued, appends it in one transaction, answers each caller.
-fn write_batches(store: &dyn ResourceStore, signer: &CheckpointSigner, jobs: &Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        match append_batch(store, signer, &batch) {
-            Ok(sequences) => {
-                for (job, sequence) in batch.into_iter().zip(sequences) {
-                    let _ = job.done.send(Ok(sequence));
-                }
-            }
-            Err(e) => {
-                let why = e.to_string();
-                for job in batch {
-                    let _ = job.done.send(Err(why.clone()));
-                }
-            }
-        }
+    fn lock(&self) -> MutexGuard<'_, GroupCommit> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 fn append_batch(
     store: &dyn ResourceStore,
     signer: &CheckpointSigner,
-    batch: &[Job],
+    batch: &[(u64, AuditRecord)],
 ) -> Result<Vec<u64>, AuditError> {
     let mut tx = store.begin()?;
     let sequences = batch
         .iter()
-        .map(|job| Ok(append(tx.as_mut(), &job.record, signer)?.sequence))
+        .map(|(_, record)| Ok(append(tx.as_mut(), record, signer)?.sequence))
         .collect::<Result<Vec<u64>, AuditError>>()?;
     tx.commit()?;
     Ok(sequences)

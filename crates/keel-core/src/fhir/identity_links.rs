@@ -139,7 +139,7 @@ impl FhirService {
             audit.patient(&link.patients.0);
             audit.patient(&link.patients.1);
         }
-        self.in_audited_transaction(ctx, audit, |tx| {
+        self.in_audited_transaction(ctx, audit, |tx, _| {
             for link in writes {
                 let checked = self.check("Linkage", link.to_linkage())?;
                 self.update_in(tx, "Linkage", &link.id, checked, None)?;
@@ -261,7 +261,7 @@ impl FhirService {
             reason: reason.trim().to_string(),
             ..current
         };
-        self.in_audited_transaction(ctx, audit, |tx| {
+        self.in_audited_transaction(ctx, audit, |tx, _| {
             let checked = self.check("Linkage", decided.to_linkage())?;
             let written = self.update_in(tx, "Linkage", id, checked, Some(decided.version))?;
             Ok(PatientLink {

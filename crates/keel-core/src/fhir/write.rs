@@ -2,9 +2,11 @@
 //! transaction, so a conditional create or update cannot race with another writer.
 
 use super::FhirService;
+use crate::access::AccessView;
 use crate::audit::{AuditOutcome, RequestAudit};
 use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult};
+use crate::store::StoreRead;
 use crate::store::{NewVersion, ScopedQuery, StoreTx, StoredResource, WriteMethod};
 use keel_fhir::datetime::format_instant;
 use keel_fhir::fhirpath::ReferenceTypes;
@@ -63,8 +65,14 @@ impl FhirService {
         self.check_type(resource_type)?;
         self.guard_write(ctx, resource_type, None, Some(&body), audit)?;
         let body = self.check(resource_type, body)?;
-        self.in_audited_transaction(ctx, audit, |tx| {
-            self.create_in(tx, resource_type, body, if_none_exist, None)
+        self.in_audited_transaction(ctx, audit, |tx, audit| {
+            let mut outcome = self.create_in(tx, resource_type, body, if_none_exist, None)?;
+            if outcome.matched_existing {
+                // The match is returned to the caller: it must be theirs to read.
+                let view = self.view(ctx, tx, audit)?;
+                outcome.resource = self.permit_read(&view, tx, outcome.resource, audit)?;
+            }
+            Ok(outcome)
         })
     }
 
@@ -81,12 +89,14 @@ impl FhirService {
         self.check_type(resource_type)?;
         self.guard_write(ctx, resource_type, Some(id), Some(&body), audit)?;
         let body = self.check(resource_type, body)?;
-        self.in_audited_transaction(ctx, audit, |tx| {
+        self.in_audited_transaction(ctx, audit, |tx, _| {
             self.update_in(tx, resource_type, id, body, if_match)
         })
     }
 
-    /// `PUT Type?criteria`: no match creates, one match updates it, several fail.
+    /// `PUT Type?criteria`: no match creates, one match updates it, several fail. The match is
+    /// found and decided on inside the write's transaction, so the decision is on the version
+    /// replaced.
     pub fn conditional_update(
         &self,
         ctx: &RequestContext,
@@ -97,9 +107,19 @@ impl FhirService {
         audit: &mut RequestAudit,
     ) -> FhirResult<WriteOutcome> {
         self.check_type(resource_type)?;
-        self.guard_unrestricted(ctx, "conditional update")?;
         let body = self.check(resource_type, body)?;
-        self.in_audited_transaction(ctx, audit, |tx| {
+        self.in_audited_transaction(ctx, audit, |tx, audit| {
+            let view = self.view(ctx, tx, audit)?;
+            let current = self.match_condition(tx, resource_type, criteria)?;
+            if let [current] = current.as_slice() {
+                self.note(audit, current);
+            }
+            let proposed = Value::Object(body.body.clone());
+            let current = current.first().filter(|_| current.len() == 1);
+            let id = current
+                .map(|c| c.id.as_str())
+                .or_else(|| body.body.get("id").and_then(Value::as_str));
+            self.permit_write(&view, tx, resource_type, id, current, Some(&proposed))?;
             self.conditional_update_in(tx, resource_type, criteria, body, if_match)
         })
     }
@@ -118,7 +138,7 @@ impl FhirService {
         // The patched result is checked as an update would be, inside the guard of the patch
         // itself: the current version must be writable by the actor.
         self.guard_write(ctx, resource_type, Some(id), None, audit)?;
-        self.in_audited_transaction(ctx, audit, |tx| {
+        self.in_audited_transaction(ctx, audit, |tx, _| {
             self.patch_in(tx, resource_type, id, patch, if_match)
         })
     }
@@ -132,10 +152,11 @@ impl FhirService {
     ) -> FhirResult<DeleteOutcome> {
         self.check_type(resource_type)?;
         self.guard_write(ctx, resource_type, Some(id), None, audit)?;
-        self.in_audited_transaction(ctx, audit, |tx| self.delete_in(tx, resource_type, id))
+        self.in_audited_transaction(ctx, audit, |tx, _| self.delete_in(tx, resource_type, id))
     }
 
-    /// `DELETE Type?criteria`: deletes the one match; several matches fail.
+    /// `DELETE Type?criteria`: deletes the one match; several matches fail. The match is
+    /// decided on inside the delete's transaction.
     pub fn conditional_delete(
         &self,
         ctx: &RequestContext,
@@ -144,14 +165,18 @@ impl FhirService {
         audit: &mut RequestAudit,
     ) -> FhirResult<DeleteOutcome> {
         self.check_type(resource_type)?;
-        self.guard_unrestricted(ctx, "conditional delete")?;
-        self.in_audited_transaction(ctx, audit, |tx| {
+        self.in_audited_transaction(ctx, audit, |tx, audit| {
+            let view = self.view(ctx, tx, audit)?;
             match self
                 .match_condition(tx, resource_type, criteria)?
                 .as_slice()
             {
                 [] => Ok(DeleteOutcome::NothingToDelete),
-                [one] => self.delete_in(tx, resource_type, &one.id),
+                [one] => {
+                    self.note(audit, one);
+                    self.permit_write(&view, tx, resource_type, Some(&one.id), Some(one), None)?;
+                    self.delete_in(tx, resource_type, &one.id)
+                }
                 _ => Err(FhirError::MultipleMatches {
                     condition: criteria.to_string(),
                 }),
@@ -182,14 +207,35 @@ impl FhirService {
         if let Some(current) = &current {
             self.note(audit, current);
         }
+        self.permit_write(
+            &view,
+            &mut *reader,
+            resource_type,
+            id,
+            current.as_ref(),
+            body,
+        )
+    }
+
+    /// The write decision once the view is known: the actor must be allowed to write the type,
+    /// the `current` version replaced and the `proposed` content (of resource `id`, if known).
+    fn permit_write(
+        &self,
+        view: &AccessView,
+        reader: &mut dyn StoreRead,
+        resource_type: &str,
+        id: Option<&str>,
+        current: Option<&StoredResource>,
+        proposed: Option<&Value>,
+    ) -> FhirResult<()> {
         if view.is_unrestricted() {
             return Ok(());
         }
         view.check_write(resource_type)?;
-        if let Some(current) = &current {
-            view.decide_write(&mut *reader, self.indexer(), current)?;
+        if let Some(current) = current {
+            view.decide_write(reader, self.indexer(), current)?;
         }
-        if let Some(body) = body {
+        if let Some(body) = proposed {
             let proposed = StoredResource {
                 resource_type: resource_type.to_string(),
                 id: id.unwrap_or("new").to_string(),
@@ -198,14 +244,13 @@ impl FhirService {
                 body: Some(std::sync::Arc::from(body.to_string())),
                 method: crate::store::WriteMethod::Create,
             };
-            view.decide_write(&mut *reader, self.indexer(), &proposed)?;
+            view.decide_write(reader, self.indexer(), &proposed)?;
         }
         Ok(())
     }
 
-    /// Operations whose targets are found by criteria (conditional update and delete,
-    /// Bundles): for local development and system import only, until they are decided entry
-    /// by entry.
+    /// Bundles: for local development and system import only, until they are decided entry by
+    /// entry.
     pub(crate) fn guard_unrestricted(&self, ctx: &RequestContext, what: &str) -> FhirResult<()> {
         if matches!(ctx.actor, crate::context::Actor::LocalDevelopment) {
             return Ok(());
@@ -224,10 +269,10 @@ impl FhirService {
         &self,
         ctx: &RequestContext,
         audit: &mut RequestAudit,
-        f: impl FnOnce(&mut dyn StoreTx) -> FhirResult<T>,
+        f: impl FnOnce(&mut dyn StoreTx, &mut RequestAudit) -> FhirResult<T>,
     ) -> FhirResult<T> {
         let mut tx = self.store.begin()?;
-        let value = f(tx.as_mut())?;
+        let value = f(tx.as_mut(), audit)?;
         if let Some(resource) = value.written() {
             self.note(audit, resource);
         }
