@@ -40,7 +40,14 @@ pub fn capability_statement(defs: &Definitions, base: &str) -> Value {
                 "searchParam": params
             });
             if rt == "Patient" {
-                resource["operation"] = json!([{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]);
+                resource["operation"] = json!([
+                    {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
+                    {
+                        "name": "match",
+                        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-match",
+                        "documentation": "POST only, input parameters resource (a Patient), onlyCertainMatches and count (default 10, at most 100). NHS number first: the same verified NHS number is certain, a different NHS number never matches; otherwise a Fellegi-Sunter matcher trained by EM on the stored Patients grades each candidate certain (probability >= 0.99), probable (>= 0.5) or possible (>= 0.1). Each entry carries search.score, the match-grade extension and the match-evidence extension (per-field agreement level and weight). Only Patients the caller may read are returned."
+                    }
+                ]);
             }
             resource
         })

@@ -31,7 +31,7 @@ pub(crate) struct FhirRequest {
     segments: Vec<String>,
     pub(crate) params: Vec<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    pub(crate) body: Bytes,
     pub(crate) base: String,
     pub(crate) ctx: RequestContext,
 }
@@ -248,6 +248,9 @@ fn dispatch(
             post_bundle(state, &req, audit)
         }
         (&Method::GET, ["_history"]) => history(state, &req, HistoryScope::System, audit),
+        (&Method::POST, ["Patient", "$match"]) => {
+            crate::match_http::match_patients(state, &req, audit)
+        }
         (&Method::GET, [rt]) => search(state, &req, rt, false, audit),
         (&Method::POST, [rt, "_search"]) => search(state, &req, rt, true, audit),
         (&Method::POST, [rt]) => create(state, &req, rt, audit),
@@ -679,7 +682,7 @@ fn resource_response(status: u16, resource: &StoredResource) -> Response {
 }
 
 /// `body` (JSON text or bytes) as `application/fhir+json`.
-fn text_response(status: u16, body: impl IntoResponse) -> Response {
+pub(crate) fn text_response(status: u16, body: impl IntoResponse) -> Response {
     let mut response =
         (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
     response

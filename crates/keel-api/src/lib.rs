@@ -8,7 +8,9 @@ pub mod auth;
 mod capability;
 pub mod fhir_http;
 pub mod health_http;
+pub mod identity_http;
 pub mod integration_outcome;
+pub mod match_http;
 pub mod metrics_http;
 pub mod outcome;
 pub mod practices_http;
@@ -112,6 +114,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(record_http::for_stored_patient),
         )
         .route("/fhir/Patient/$record", get(record_http::by_identifier))
+        .route("/api/identity/scan", post(identity_http::scan))
+        .route("/api/identity/links", get(identity_http::list))
+        .route("/api/identity/links/{id}", get(identity_http::history))
+        .route(
+            "/api/identity/links/{id}/decision",
+            post(identity_http::decide),
+        )
         .route("/api/practices", get(practices_http::list))
         .route(
             "/api/practices/{ods}",

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod context;
 pub mod error;
 pub mod fhir;
+pub mod identity;
 pub mod integration;
 pub mod policy;
 pub mod store;

@@ -83,6 +83,14 @@ pub struct HistoryPage {
     pub total: u64,
 }
 
+/// A stored version with its place in the store's write order (a sequence shared by every
+/// type, increasing with each committed version).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequencedVersion {
+    pub sequence: u64,
+    pub resource: StoredResource,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SearchResult {
     /// The page of matches, in the requested order.
@@ -249,6 +257,19 @@ pub trait StoreRead: AuditRead {
         id: &str,
         visibility: &Visibility,
     ) -> StoreResult<Vec<StoredResource>>;
+    /// The sequence of the newest committed version (0 for an empty store): cheap, so a cache
+    /// over the store can ask it on every use.
+    fn version_head(&mut self) -> StoreResult<u64>;
+    /// Up to `limit` versions (deletions included) of `resource_type` with a sequence above
+    /// `after` and at most `upto`, in sequence order. For caches built from the store (the
+    /// patient index for matching) that follow it by what changed.
+    fn versions_between(
+        &mut self,
+        resource_type: &str,
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<SequencedVersion>>;
     /// A named progress marker (import resumption, jobs), written with [`StoreTx::set_checkpoint`].
     fn checkpoint(&mut self, key: &str) -> StoreResult<Option<String>>;
 }

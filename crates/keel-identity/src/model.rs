@@ -94,14 +94,22 @@ impl Model {
         model
     }
 
+    /// The weights from m and u, made monotone: a stronger agreement level never weighs less
+    /// than a weaker one of the same field. Estimated freely, a near agreement can outweigh an
+    /// exact one (random pairs almost never agree nearly, so its u is tiny), which would rank a
+    /// record with a typing error above an identical one.
     fn derive(&mut self) {
         self.weights = FIELDS
             .iter()
             .map(|f| {
                 let i = f.index();
-                (0..f.levels().len())
+                let mut weights: Vec<f64> = (0..f.levels().len())
                     .map(|l| (self.m[i][l].max(FLOOR) / self.u[i][l].max(FLOOR)).log2())
-                    .collect()
+                    .collect();
+                for l in 1..weights.len() {
+                    weights[l] = weights[l].max(weights[l - 1]);
+                }
+                weights
             })
             .collect();
     }
@@ -130,13 +138,16 @@ impl Model {
     }
 
     /// The term-frequency adjustment (log2) of an exact match on `field` with value `id`:
-    /// the field's average u for an exact match over how common this value is.
+    /// the field's average u for an exact match over how common this value is — but never so
+    /// negative that an exact match on a common value weighs less than the level below exact.
     pub(crate) fn tf_adjustment(&self, vocab: &Vocab, field: Field, id: u32) -> f64 {
         let Some(freq) = vocab.frequency(field, id) else {
             return 0.0;
         };
-        let u_exact = self.u[field.index()][usize::from(field.exact_level())].max(FLOOR);
-        (u_exact / freq.max(FLOOR)).log2()
+        let exact = field.exact_level();
+        let u_exact = self.u[field.index()][usize::from(exact)].max(FLOOR);
+        let floor = self.weight(field, exact - 1) - self.weight(field, exact);
+        (u_exact / freq.max(FLOOR)).log2().max(floor)
     }
 
     /// The sum of the term-frequency adjustments for a pair with `pattern`.
@@ -246,7 +257,10 @@ impl Model {
         if candidates == 0 {
             return model;
         }
-        let list: Vec<(u32, f64)> = patterns.iter().map(|(&p, &c)| (p, c as f64)).collect();
+        // In pattern order: floating-point sums in a fixed order give the same model every run
+        // (a hash map's order differs between runs, and so would the last bits).
+        let mut list: Vec<(u32, f64)> = patterns.iter().map(|(&p, &c)| (p, c as f64)).collect();
+        list.sort_unstable_by_key(|&(p, _)| p);
         // EM over the candidate pairs estimates m, λ and the non-matches' own agreement
         // rates among the candidates (which agree on some blocking key, so more often than
         // random pairs do); only m and λ are kept: scoring uses u from random pairs.
@@ -334,6 +348,25 @@ mod tests {
         assert!(probability(40.0) > 0.999_999);
         assert_eq!(probability(5000.0), 1.0);
         assert!(probability(-40.0) < 1e-9);
+    }
+
+    #[test]
+    fn a_stronger_level_never_weighs_less_than_a_weaker_one() {
+        // Near agreement rarer among random pairs than exact agreement: freely estimated, it
+        // would outweigh it.
+        let mut m: Vec<Vec<f64>> = FIELDS
+            .iter()
+            .map(|f| vec![1.0 / f.levels().len() as f64; f.levels().len()])
+            .collect();
+        let mut u = m.clone();
+        let given = Field::Given.index();
+        m[given] = vec![0.05, 0.05, 0.05, 0.05, 0.3, 0.5];
+        u[given] = vec![0.9, 0.05, 0.03, 0.019, 0.0001, 0.0009];
+        let model = Model::new(0.01, m, u);
+        let weights: Vec<f64> = (0..6).map(|l| model.weight(Field::Given, l)).collect();
+        assert!(weights.windows(2).all(|w| w[0] <= w[1]), "{weights:?}");
+        assert!((weights[4] - (0.3f64 / 0.0001).log2()).abs() < 1e-9);
+        assert_eq!(weights[5], weights[4]);
     }
 
     #[test]

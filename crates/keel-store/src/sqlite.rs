@@ -9,8 +9,8 @@ use crate::schema;
 use keel_core::audit::{AuditEntry, ChainHash, Checkpoint};
 use keel_core::store::{
     AuditLog, AuditRead, HistoryPage, HistoryQuery, HistoryScope, NewVersion, ResourceStore,
-    ScopedQuery, SearchResult, StoreError, StoreRead, StoreResult, StoreTx, StoredResource,
-    TypeVisibility, Visibility, WriteMethod,
+    ScopedQuery, SearchResult, SequencedVersion, StoreError, StoreRead, StoreResult, StoreTx,
+    StoredResource, TypeVisibility, Visibility, WriteMethod,
 };
 use keel_fhir::search::{Include, SearchQuery, TotalMode};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -269,6 +269,18 @@ macro_rules! impl_store_read {
                     visibility,
                 )
             }
+            fn version_head(&mut self) -> StoreResult<u64> {
+                version_head(self.conn_ref())
+            }
+            fn versions_between(
+                &mut self,
+                resource_type: &str,
+                after: u64,
+                upto: u64,
+                limit: usize,
+            ) -> StoreResult<Vec<SequencedVersion>> {
+                versions_between(self.conn_ref(), resource_type, after, upto, limit)
+            }
             fn checkpoint(&mut self, key: &str) -> StoreResult<Option<String>> {
                 self.conn_ref()
                     .query_row("SELECT value FROM checkpoints WHERE key = ?", [key], |r| {
@@ -409,6 +421,48 @@ fn read_version(
     stmt.query_row(params![resource_type, id, version as i64], row_to_stored)
         .optional()
         .map_err(unavailable)
+}
+
+fn version_head(conn: &Connection) -> StoreResult<u64> {
+    let mut stmt = conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM versions")
+        .map_err(unavailable)?;
+    let head: i64 = stmt.query_row([], |r| r.get(0)).map_err(unavailable)?;
+    Ok(head.max(0) as u64)
+}
+
+fn versions_between(
+    conn: &Connection,
+    resource_type: &str,
+    after: u64,
+    upto: u64,
+    limit: usize,
+) -> StoreResult<Vec<SequencedVersion>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT r.rtype, r.id, v.version, v.last_updated, v.method, v.body, v.seq \
+             FROM versions v JOIN resources r ON r.rid = v.rid \
+             WHERE v.seq > ? AND v.seq <= ? AND r.rtype = ? ORDER BY v.seq LIMIT ?",
+        )
+        .map_err(unavailable)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt
+        .query_map(
+            params![
+                i64::try_from(after).unwrap_or(i64::MAX),
+                i64::try_from(upto).unwrap_or(i64::MAX),
+                resource_type,
+                limit
+            ],
+            |row| {
+                Ok(SequencedVersion {
+                    resource: row_to_stored(row)?,
+                    sequence: row.get::<_, i64>(6)? as u64,
+                })
+            },
+        )
+        .map_err(unavailable)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
 }
 
 fn read_current_by_rids(conn: &Connection, rids: &[i64]) -> StoreResult<Vec<StoredResource>> {

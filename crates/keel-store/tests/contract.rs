@@ -109,6 +109,72 @@ pub fn versions_are_kept_and_the_latest_is_current(store: &dyn ResourceStore) {
     );
 }
 
+pub fn versions_follow_the_write_sequence_by_type(store: &dyn ResourceStore) {
+    assert_eq!(
+        store
+            .reader()
+            .expect("reader")
+            .version_head()
+            .expect("head"),
+        0
+    );
+    let mut deleted = version("Patient", "a", 2, 4000, vec![]);
+    deleted.body = None;
+    deleted.method = WriteMethod::Delete;
+    write_all(
+        store,
+        vec![
+            version("Patient", "a", 1, 1000, vec![]),
+            version("Observation", "o", 1, 2000, vec![]),
+            version("Patient", "b", 1, 3000, vec![]),
+        ],
+    );
+    write_all(store, vec![deleted]);
+    let mut reader = store.reader().expect("reader");
+    let head = reader.version_head().expect("head");
+    let all = reader
+        .versions_between("Patient", 0, head, 10)
+        .expect("versions");
+    let seen: Vec<(String, u64, bool)> = all
+        .iter()
+        .map(|v| {
+            (
+                v.resource.id.clone(),
+                v.resource.version,
+                v.resource.is_deleted(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("a".to_string(), 1, false),
+            ("b".to_string(), 1, false),
+            ("a".to_string(), 2, true)
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].sequence < w[1].sequence));
+    assert_eq!(all.last().map(|v| v.sequence), Some(head));
+    // Paging by sequence, and a range that ends before the newest.
+    let first = reader
+        .versions_between("Patient", 0, head, 1)
+        .expect("page");
+    let rest = reader
+        .versions_between("Patient", first[0].sequence, head, 10)
+        .expect("rest");
+    assert_eq!(rest.len(), 2);
+    let earlier = reader
+        .versions_between("Patient", 0, head - 1, 10)
+        .expect("range");
+    assert_eq!(earlier.len(), 2);
+    assert!(
+        reader
+            .versions_between("Patient", head, head, 10)
+            .expect("empty")
+            .is_empty()
+    );
+}
+
 pub fn a_deletion_is_a_version_without_a_body(store: &dyn ResourceStore) {
     let mut delete = version("Patient", "d", 2, 2000, vec![]);
     delete.body = None;
@@ -605,6 +671,11 @@ macro_rules! contract_tests {
         fn versions_are_kept_and_the_latest_is_current() {
             let (_guard, store) = $make;
             super::versions_are_kept_and_the_latest_is_current(store.as_ref());
+        }
+        #[test]
+        fn versions_follow_the_write_sequence_by_type() {
+            let (_guard, store) = $make;
+            super::versions_follow_the_write_sequence_by_type(store.as_ref());
         }
         #[test]
         fn a_deletion_is_a_version_without_a_body() {

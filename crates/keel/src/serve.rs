@@ -143,6 +143,19 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
             directory,
             start_context(&instance, "probe"),
         ));
+        let indexing = state.fhir.clone();
+        let ctx = start_context(&instance, "patient-index");
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            match indexing.prepare_patient_index(&ctx) {
+                Ok(patients) => tracing::info!(
+                    patients,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "patient index for $match ready"
+                ),
+                Err(e) => tracing::warn!(error = %e, "patient index for $match not built yet"),
+            }
+        });
         tracing::info!(%local, data = %args.data.display(), "keel serve started");
         axum::serve(listener, keel_api::router(state))
             .with_graceful_shutdown(shutdown_signal())

@@ -2,10 +2,16 @@
 
 mod audit_events;
 mod bundle;
+mod identity_links;
+mod patient_match;
 mod record_access;
 mod write;
 
 pub use bundle::{BundleKind, BundleResponse, EntryResponse, PreparedBundle, parse_etag};
+pub use identity_links::{LinkFilter, MAX_DECISIONS_SHOWN, ScanSummary};
+pub use patient_match::{
+    DEFAULT_MATCH_COUNT, MAX_MATCH_COUNT, MatchRequest, MatchResult, PatientMatch,
+};
 pub use record_access::{Access, RecordAccess};
 pub use write::{DeleteOutcome, WriteOutcome, parse_query_string};
 
@@ -14,6 +20,7 @@ use crate::audit::{AuditOutcome, AuditTrail, RequestAudit};
 use crate::clock::{Clock, IdSource};
 use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult};
+use crate::identity::PatientIndex;
 use crate::policy::Policy;
 use crate::store::{
     HistoryPage, HistoryQuery, HistoryScope, ResourceStore, SearchResult, StoreRead, StoredResource,
@@ -35,6 +42,8 @@ pub struct FhirService {
     access: Arc<AccessControl>,
     /// Where every request's audit record goes; `None` only for offline use (import, tests).
     audit: Option<Arc<AuditTrail>>,
+    /// The store's Patients as a trained person index, for `$match`.
+    patient_index: Arc<PatientIndex>,
 }
 
 /// What a history request asks for.
@@ -63,6 +72,7 @@ impl FhirService {
             defs,
             access: Arc::new(AccessControl::new(policy, None)),
             audit: None,
+            patient_index: Arc::new(PatientIndex::default()),
         }
     }
 
