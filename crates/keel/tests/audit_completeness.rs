@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Server, keel};
+use common::{Server, keel, token};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,34 +15,6 @@ use std::process::Stdio;
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 const PCN_PRACTICE: &str = "A81001";
 const OUTSIDE_PRACTICE: &str = "B82001";
-
-fn token(data: &Path, role: &str, org: &str, user: &str, purpose: &str) -> String {
-    let out = keel()
-        .args([
-            "token",
-            "--role",
-            role,
-            "--org",
-            org,
-            "--user",
-            user,
-            "--purpose",
-            purpose,
-        ])
-        .arg("--data")
-        .arg(data)
-        .output()
-        .expect("keel token");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_string()
-}
 
 fn patient(id: &str, practice: &str) -> Value {
     json!({"resourceType": "Patient", "id": id,

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Demo;
+use common::{Demo, token};
 use reqwest::blocking::{Client, Response};
 use reqwest::header;
 
@@ -285,24 +285,6 @@ fn patient_with_a_sensitive_problem() -> (String, String, String, String) {
             ))
         })
         .expect("the demonstration population has a patient with a sensitive problem")
-}
-
-fn token(data: &std::path::Path, role: &str, org: &str, user: &str, purpose: &str) -> String {
-    let out = common::keel()
-        .args(["token", "--role", role, "--org", org, "--user", user])
-        .args(["--purpose", purpose, "--data"])
-        .arg(data)
-        .output()
-        .expect("keel token");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_string()
 }
 
 /// The List of `section` in a `$record` Bundle.

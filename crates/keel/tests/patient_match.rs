@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Server, keel};
+use common::{Server, keel, token};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Stdio;
@@ -180,24 +180,6 @@ fn seed(data: &Path, people: &[Person]) {
     let pcn =
         json!({"code": "U12345", "name": "Test PCN", "practices": [PCN_PRACTICE, PCN_PRACTICE_2]});
     std::fs::write(data.join("pcn.json"), pcn.to_string()).expect("write pcn");
-}
-
-fn token(data: &Path, role: &str, org: &str, user: &str, purpose: &str) -> String {
-    let out = keel()
-        .args(["token", "--role", role, "--org", org, "--user", user])
-        .args(["--purpose", purpose, "--data"])
-        .arg(data)
-        .output()
-        .expect("keel token");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_string()
 }
 
 fn serve_with_auth(data: &Path) -> Server {

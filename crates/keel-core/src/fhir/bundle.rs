@@ -6,7 +6,7 @@
 //! batch fails alone, a refused entry of a transaction fails the whole Bundle.
 
 use super::FhirService;
-use super::write::{Checked, DeleteOutcome, parse_query_string};
+use super::write::{Checked, DeleteOutcome, conditional_target, parse_query_string};
 use crate::access::AccessView;
 use crate::audit::RequestAudit;
 use crate::context::RequestContext;
@@ -447,12 +447,16 @@ impl FhirService {
             (Method::Put, [_], Some(criteria)) => {
                 let body = take_checked(entry)?;
                 let matches = self.match_condition(tx, resource_type, &criteria)?;
-                let current = matches.first().filter(|_| matches.len() == 1);
-                let id = current
-                    .map(|c| c.id.as_str())
-                    .or_else(|| body.body().get("id").and_then(Value::as_str));
+                let (current, id) = conditional_target(&matches, &body);
                 permit(tx, id, current, Some(&body))?;
-                self.conditional_update_in(tx, resource_type, &criteria, body, entry.if_match)?
+                self.conditional_update_in(
+                    tx,
+                    resource_type,
+                    &criteria,
+                    &matches,
+                    body,
+                    entry.if_match,
+                )?
             }
             (Method::Patch, [_, id], None) => {
                 let patch = take_resource(entry).map(binary_patch)??;

@@ -110,17 +110,16 @@ impl FhirService {
         let body = self.check(resource_type, body)?;
         self.in_audited_transaction(ctx, audit, |tx, audit| {
             let view = self.view(ctx, tx, audit)?;
-            let current = self.match_condition(tx, resource_type, criteria)?;
-            if let [current] = current.as_slice() {
+            let matches = self.match_condition(tx, resource_type, criteria)?;
+            let (current, id) = conditional_target(&matches, &body);
+            if let Some(current) = current {
                 self.note(audit, current);
             }
-            let proposed = Value::Object(body.body.clone());
-            let current = current.first().filter(|_| current.len() == 1);
-            let id = current
-                .map(|c| c.id.as_str())
-                .or_else(|| body.body.get("id").and_then(Value::as_str));
-            self.permit_write(&view, tx, resource_type, id, current, Some(&proposed))?;
-            self.conditional_update_in(tx, resource_type, criteria, body, if_match)
+            if !view.is_unrestricted() {
+                let proposed = Value::Object(body.body.clone());
+                self.permit_write(&view, tx, resource_type, id, current, Some(&proposed))?;
+            }
+            self.conditional_update_in(tx, resource_type, criteria, &matches, body, if_match)
         })
     }
 
@@ -381,18 +380,17 @@ impl FhirService {
         })
     }
 
+    /// The conditional update of `criteria`, whose `matches` the caller found in `tx`.
     pub(crate) fn conditional_update_in(
         &self,
         tx: &mut dyn StoreTx,
         resource_type: &str,
         criteria: &str,
+        matches: &[StoredResource],
         body: Checked,
         if_match: Option<u64>,
     ) -> FhirResult<WriteOutcome> {
-        match self
-            .match_condition(tx, resource_type, criteria)?
-            .as_slice()
-        {
+        match matches {
             [] => {
                 let id = body
                     .body
@@ -595,6 +593,22 @@ impl FhirService {
 pub(crate) struct Checked {
     body: Map<String, Value>,
     index: Vec<IndexEntry>,
+}
+
+/// What a conditional update targets: the one resource matched (if exactly one), and the id
+/// it writes (that resource's, else the body's own for an update that creates).
+pub(super) fn conditional_target<'a>(
+    matches: &'a [StoredResource],
+    body: &'a Checked,
+) -> (Option<&'a StoredResource>, Option<&'a str>) {
+    let current = match matches {
+        [one] => Some(one),
+        _ => None,
+    };
+    let id = current
+        .map(|c| c.id.as_str())
+        .or_else(|| body.body.get("id").and_then(Value::as_str));
+    (current, id)
 }
 
 impl Checked {

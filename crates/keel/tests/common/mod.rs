@@ -10,6 +10,25 @@ pub fn keel() -> Command {
     Command::new(env!("CARGO_BIN_EXE_keel"))
 }
 
+/// A development bearer token from `keel token` for a CIS2-style user of `data`'s issuer.
+pub fn token(data: &Path, role: &str, org: &str, user: &str, purpose: &str) -> String {
+    let out = keel()
+        .args(["token", "--role", role, "--org", org, "--user", user])
+        .args(["--purpose", purpose, "--data"])
+        .arg(data)
+        .output()
+        .expect("keel token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string()
+}
+
 pub fn shared_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
     assert!(
