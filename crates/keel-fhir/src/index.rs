@@ -3,6 +3,7 @@
 
 use crate::datetime::{self, DateRange};
 use crate::definitions::{Definitions, SearchParamDef, SearchParamType};
+use crate::derived_params::{DerivedRows, derived_params};
 use crate::fhirpath::{self, Expr, Item, TypeInfo};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -48,11 +49,20 @@ pub struct IndexEntry {
     pub value: IndexValue,
 }
 
+/// Which index entries to extract.
+#[derive(Clone, Copy)]
+enum Rows {
+    All,
+    Stored,
+}
+
 /// A search parameter ready to evaluate.
 #[derive(Debug)]
 pub struct CompiledParam {
     pub def: &'static SearchParamDef,
     pub expr: Expr,
+    /// Set when a store serves the parameter from other parameters' rows.
+    pub derived: Option<DerivedRows>,
 }
 
 /// Compiles and caches the expressions of every searchable parameter per resource type.
@@ -83,6 +93,7 @@ impl Indexer {
         {
             return found.clone();
         }
+        let mut derived = derived_params(self.defs, resource_type);
         let compiled: Vec<CompiledParam> = self
             .defs
             .search_params(resource_type)
@@ -91,6 +102,7 @@ impl Indexer {
                 Some(CompiledParam {
                     def,
                     expr: fhirpath::parse(def.expression.as_deref()?).ok()?,
+                    derived: derived.remove(&def.code),
                 })
             })
             .collect();
@@ -102,9 +114,10 @@ impl Indexer {
         compiled
     }
 
-    /// Every index entry of `resource` (which must carry its `resourceType`).
+    /// Every index entry of `resource` (which must carry its `resourceType`), derived
+    /// parameters included.
     pub fn extract(&self, resource: &Value) -> Vec<IndexEntry> {
-        self.extract_with(resource, &|_: &str| None)
+        self.entries(resource, &|_: &str| None, Rows::All)
     }
 
     /// The index entries of `resource` for the parameters named in `codes` only (access
@@ -125,12 +138,23 @@ impl Indexer {
         out
     }
 
-    /// As [`extract`](Self::extract), with the target types of references the resource alone
-    /// does not reveal (a Bundle's `urn:uuid:` entries), for `resolve()`.
-    pub fn extract_with(
+    /// The index entries a store keeps for `resource`, given the target types of references
+    /// the resource alone does not reveal (a Bundle's `urn:uuid:` entries) for `resolve()`.
+    /// Derived parameters are left out (a store serves them from their sources' rows, see
+    /// [`derived_params`]), except the `:identifier` rows of a reference parameter.
+    pub fn stored_entries(
         &self,
         resource: &Value,
         references: &fhirpath::ReferenceTypes<'_>,
+    ) -> Vec<IndexEntry> {
+        self.entries(resource, references, Rows::Stored)
+    }
+
+    fn entries(
+        &self,
+        resource: &Value,
+        references: &fhirpath::ReferenceTypes<'_>,
+        rows: Rows,
     ) -> Vec<IndexEntry> {
         let Some(resource_type) = resource.get("resourceType").and_then(Value::as_str) else {
             return Vec::new();
@@ -140,8 +164,24 @@ impl Indexer {
             if matches!(param.def.code.as_str(), "_id" | "_lastUpdated") {
                 continue; // served from the resource table itself
             }
+            let identifiers_only = match (&param.derived, rows) {
+                (None, _) | (Some(_), Rows::All) => false,
+                (Some(DerivedRows::UnionOf(_)), Rows::Stored) => continue,
+                (Some(DerivedRows::TargetsOf { .. }), Rows::Stored) => true,
+            };
+            let from = out.len();
             for item in fhirpath::evaluate_with(&param.expr, resource, self.defs, references) {
                 values_of(&param.def.code, param.def.kind, &item, &mut out);
+            }
+            if identifiers_only {
+                let mut kept = from;
+                for i in from..out.len() {
+                    if out[i].param.ends_with(":identifier") {
+                        out.swap(kept, i);
+                        kept += 1;
+                    }
+                }
+                out.truncate(kept);
             }
         }
         out
@@ -505,6 +545,41 @@ mod tests {
             .filter(|e| e.param == param)
             .map(|e| &e.value)
             .collect()
+    }
+
+    #[test]
+    fn a_store_keeps_no_rows_of_derived_parameters_but_their_identifiers() {
+        let observation = json!({
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "1234"}]},
+            "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "5678"}]}}],
+            "subject": {"reference": "Patient/p1"},
+            "performer": [{"identifier": {"system": "https://fhir.nhs.uk/Id/sds-user-id", "value": "u1"}}]
+        });
+        let indexer = Indexer::new(definitions::r4());
+        let all = indexer.extract(&observation);
+        let stored = indexer.stored_entries(&observation, &|_: &str| None);
+        assert_eq!(of(&all, "combo-code").len(), 2);
+        assert!(of(&stored, "combo-code").is_empty());
+        assert_eq!(of(&stored, "code").len(), 1);
+        assert_eq!(of(&stored, "component-code").len(), 1);
+        assert_eq!(of(&all, "patient").len(), 1);
+        assert!(of(&stored, "patient").is_empty());
+        assert_eq!(of(&stored, "subject").len(), 1);
+        let with_identifier = json!({
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "x"},
+            "subject": {"type": "Patient", "identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9990000018"}}
+        });
+        let all = indexer.extract(&with_identifier);
+        let stored = indexer.stored_entries(&with_identifier, &|_: &str| None);
+        assert_eq!(
+            of(&stored, "patient:identifier"),
+            of(&all, "patient:identifier"),
+            "a logical reference's identifier rows stay the parameter's own"
+        );
     }
 
     #[test]

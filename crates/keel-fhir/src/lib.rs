@@ -2,6 +2,7 @@
 
 pub mod datetime;
 pub mod definitions;
+pub mod derived_params;
 pub mod fhirpath;
 pub mod index;
 pub mod search;

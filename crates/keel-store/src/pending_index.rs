@@ -38,9 +38,17 @@ impl PendingIndex {
                 target_type,
                 target_id,
                 url,
-            } => self
-                .reference
-                .push((param, text(target_id), text(target_type), url, rid)),
+            } => {
+                // A reference that names its target is searched by type and id; its text is
+                // kept only when it does not (a canonical, a `urn:`), so rows stay short.
+                let url = if target_id.is_some() {
+                    String::new()
+                } else {
+                    url
+                };
+                self.reference
+                    .push((param, text(target_id), text(target_type), url, rid))
+            }
             IndexValue::Number(n) => self.number.push((param, n, rid)),
             IndexValue::Quantity {
                 value,

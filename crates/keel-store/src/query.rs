@@ -5,7 +5,8 @@
 //! correlated `EXISTS` probes on the `(rid, param)` indexes, so no large set is materialised.
 
 use keel_fhir::datetime::DateRange;
-use keel_fhir::definitions::SearchParamType;
+use keel_fhir::definitions::{Definitions, SearchParamType};
+use keel_fhir::derived_params::{DerivedRows, derived_params};
 use keel_fhir::search::{
     Criterion, DateValue, ParamRef, Prefix, SearchQuery, SearchValue, SortBy, StringMode,
     TokenValue, UriMode,
@@ -20,17 +21,66 @@ pub enum SqlValue {
     Text(String),
 }
 
-/// Parameter ids by resource type and code.
+/// Parameter ids by resource type and code, and where each parameter's rows are.
 #[derive(Debug, Default)]
-pub struct ParamIds(HashMap<String, HashMap<String, i64>>);
+pub struct ParamIds {
+    ids: HashMap<String, HashMap<String, i64>>,
+    /// Derived parameters (see [`keel_fhir::derived_params`]), by resource type and code.
+    derived: HashMap<String, HashMap<String, ParamRows>>,
+}
+
+/// Where a parameter's index rows are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamRows {
+    /// Its own rows. An unknown parameter has the id -1, which no row has.
+    Own(i64),
+    /// The rows of several parameters together.
+    Union(Vec<i64>),
+    /// A reference parameter's rows that point at one resource type.
+    Targets { param: i64, target_type: String },
+}
 
 impl ParamIds {
     pub fn insert(&mut self, resource_type: String, code: String, id: i64) {
-        self.0.entry(resource_type).or_default().insert(code, id);
+        self.ids.entry(resource_type).or_default().insert(code, id);
     }
 
+    /// The id of a parameter that has rows of its own.
     pub fn get(&self, resource_type: &str, code: &str) -> Option<i64> {
-        self.0.get(resource_type)?.get(code).copied()
+        self.ids.get(resource_type)?.get(code).copied()
+    }
+
+    /// Notes the derived parameters of every resource type with parameters, once all ids are in.
+    pub fn derive(&mut self, defs: &Definitions) {
+        for (resource_type, ids) in &self.ids {
+            let id = |code: &str| ids.get(code).copied().unwrap_or(-1);
+            let rows: HashMap<String, ParamRows> = derived_params(defs, resource_type)
+                .into_iter()
+                .map(|(code, derived)| {
+                    let rows = match derived {
+                        DerivedRows::UnionOf(members) => {
+                            ParamRows::Union(members.iter().map(|m| id(m)).collect())
+                        }
+                        DerivedRows::TargetsOf { param, target_type } => ParamRows::Targets {
+                            param: id(&param),
+                            target_type,
+                        },
+                    };
+                    (code, rows)
+                })
+                .collect();
+            if !rows.is_empty() {
+                self.derived.insert(resource_type.clone(), rows);
+            }
+        }
+    }
+
+    /// Where the rows of a parameter are.
+    pub fn rows(&self, resource_type: &str, code: &str) -> ParamRows {
+        if let Some(rows) = self.derived.get(resource_type).and_then(|d| d.get(code)) {
+            return rows.clone();
+        }
+        ParamRows::Own(self.get(resource_type, code).unwrap_or(-1))
     }
 }
 
@@ -48,6 +98,32 @@ impl Sql {
     pub fn bind(&mut self, v: SqlValue) {
         self.text.push('?');
         self.values.push(v);
+    }
+    /// `x.param = ?` for the rows of a parameter (or what stands for it when it is derived).
+    pub fn param_rows(&mut self, x: &str, rows: &ParamRows) {
+        match rows {
+            ParamRows::Own(id) => {
+                self.push(&format!("{x}.param = "));
+                self.bind_int(*id);
+            }
+            ParamRows::Union(ids) => {
+                self.push(&format!("{x}.param IN ("));
+                for (i, id) in ids.iter().enumerate() {
+                    if i > 0 {
+                        self.push(",");
+                    }
+                    self.bind_int(*id);
+                }
+                self.push(")");
+            }
+            ParamRows::Targets { param, target_type } => {
+                self.push(&format!("({x}.param = "));
+                self.bind_int(*param);
+                self.push(&format!(" AND {x}.ttype = "));
+                self.bind_text(target_type);
+                self.push(")");
+            }
+        }
     }
     fn bind_text(&mut self, s: &str) {
         self.bind(SqlValue::Text(s.to_string()));
@@ -78,9 +154,8 @@ impl<'p> Compiler<'p> {
         format!("{base}{}", self.alias_counter)
     }
 
-    fn param_id(&self, p: &ParamRef) -> i64 {
-        // An unknown parameter has no rows: -1 matches nothing.
-        self.params.get(&p.resource_type, &p.code).unwrap_or(-1)
+    fn rows(&self, p: &ParamRef) -> ParamRows {
+        self.params.rows(&p.resource_type, &p.code)
     }
 
     /// The `WHERE` clause for live resources of `resource_type` under `alias` that meet all
@@ -207,11 +282,11 @@ impl<'p> Compiler<'p> {
                 // per row, so no set of every matching source is built.
                 let s = self.alias("s");
                 let t = self.alias("t");
-                let pid = self.param_id(param);
+                let rows = self.rows(param);
                 sql.push(&format!(
-                    "EXISTS (SELECT 1 FROM sp_ref {s} WHERE {s}.rid = {alias}.rid AND {s}.param = "
+                    "EXISTS (SELECT 1 FROM sp_ref {s} WHERE {s}.rid = {alias}.rid AND "
                 ));
-                sql.bind_int(pid);
+                sql.param_rows(&s, &rows);
                 sql.push(&format!(" AND {s}.ttype = "));
                 sql.bind_text(target_type);
                 sql.push(&format!(
@@ -250,11 +325,11 @@ impl<'p> Compiler<'p> {
             } => {
                 let s = self.alias("s");
                 let t = self.alias("t");
-                let pid = self.param_id(param);
+                let rows = self.rows(param);
                 sql.push(&format!(
-                    "{alias}.rid IN (SELECT {s}.rid FROM sp_ref {s} WHERE {s}.param = "
+                    "{alias}.rid IN (SELECT {s}.rid FROM sp_ref {s} WHERE "
                 ));
-                sql.bind_int(pid);
+                sql.param_rows(&s, &rows);
                 sql.push(&format!(" AND {s}.ttype = "));
                 sql.bind_text(target_type);
                 sql.push(&format!(
@@ -270,10 +345,10 @@ impl<'p> Compiler<'p> {
             } => {
                 let s = self.alias("s");
                 let t = self.alias("t");
-                let pid = self.param_id(reference);
+                let rows = self.rows(reference);
                 // Sources of the given type whose reference names this resource.
-                sql.push(&format!("{alias}.id IN (SELECT {s}.tid FROM sp_ref {s} JOIN resources {t} ON {t}.rid = {s}.rid WHERE {s}.param = "));
-                sql.bind_int(pid);
+                sql.push(&format!("{alias}.id IN (SELECT {s}.tid FROM sp_ref {s} JOIN resources {t} ON {t}.rid = {s}.rid WHERE "));
+                sql.param_rows(&s, &rows);
                 sql.push(&format!(" AND {s}.ttype = "));
                 sql.bind_text(resource_type);
                 sql.push(" AND ");
@@ -296,14 +371,14 @@ impl<'p> Compiler<'p> {
         let table = table_of(param.kind);
         if drive {
             sql.push(&format!(
-                "{alias}.rid IN (SELECT {x}.rid FROM {table} {x} WHERE {x}.param = "
+                "{alias}.rid IN (SELECT {x}.rid FROM {table} {x} WHERE "
             ));
         } else {
             sql.push(&format!(
-                "EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.rid = {alias}.rid AND {x}.param = "
+                "EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.rid = {alias}.rid AND "
             ));
         }
-        sql.bind_int(self.param_id(param));
+        sql.param_rows(x, &self.rows(param));
     }
 
     /// `ORDER BY` terms for the resource alias `r`, ending with a unique tiebreak.
@@ -362,13 +437,13 @@ impl<'p> Compiler<'p> {
                         ),
                     };
                     // Resources without a value sort last either way.
-                    let sub = format!(
-                        "(SELECT {column} FROM {table} WHERE rid = {alias}.rid AND param = "
-                    );
+                    let sub =
+                        format!("(SELECT {column} FROM {table} k WHERE k.rid = {alias}.rid AND ");
+                    let rows = self.rows(param);
                     sql.push(&sub);
-                    sql.bind_int(self.param_id(param));
+                    sql.param_rows("k", &rows);
                     sql.push(&format!(") IS NULL, {sub}"));
-                    sql.bind_int(self.param_id(param));
+                    sql.param_rows("k", &rows);
                     sql.push(&format!(") {dir}, "));
                 }
             }

@@ -136,5 +136,6 @@ pub fn load_params(conn: &Connection) -> StoreResult<ParamIds> {
             row.get(0).map_err(unavailable)?,
         );
     }
+    ids.derive(definitions::r4());
     Ok(ids)
 }

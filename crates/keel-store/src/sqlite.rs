@@ -4,7 +4,7 @@
 
 use crate::audit;
 use crate::pending_index::PendingIndex;
-use crate::query::{Compiler, ParamIds, Sql, SqlValue};
+use crate::query::{Compiler, ParamIds, ParamRows, Sql, SqlValue};
 use crate::schema;
 use keel_core::audit::{AuditEntry, ChainHash, Checkpoint};
 use keel_core::store::{
@@ -39,10 +39,12 @@ pub enum Durability {
     Resumable,
 }
 
+/// Fields drop in order: the readers close before the writer, so the writer's close is the
+/// last and folds the write-ahead log into the database file.
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    writer: Mutex<Connection>,
     params: Arc<ParamIds>,
 }
 
@@ -126,8 +128,17 @@ fn open_connection(path: &Path, writer: Option<Durability>) -> StoreResult<Conne
     };
     conn.pragma_update(None, "cache_size", -cache_kib)
         .map_err(unavailable)?;
-    if writer.is_some() {
-        conn.pragma_update(None, "wal_autocheckpoint", 16_384)
+    if let Some(durability) = writer {
+        // A bulk load commits large groups: a WAL of up to 512 MiB between checkpoints writes
+        // each index page back once rather than once per group.
+        let pages = match durability {
+            Durability::EveryCommit => 16_384,
+            Durability::Resumable => 131_072,
+        };
+        conn.pragma_update(None, "wal_autocheckpoint", pages)
+            .map_err(unavailable)?;
+        // After a checkpoint the log starts over; its file need not stay at its largest.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
             .map_err(unavailable)?;
     }
     conn.pragma_update(None, "temp_store", "MEMORY")
@@ -684,10 +695,8 @@ impl<'a> VisibilityFilter<'a> {
     }
 }
 
-fn param_id(params: &ParamIds, include: &Include) -> i64 {
-    params
-        .get(&include.param.resource_type, &include.param.code)
-        .unwrap_or(-1)
+fn include_rows(params: &ParamIds, include: &Include) -> ParamRows {
+    params.rows(&include.param.resource_type, &include.param.code)
 }
 
 /// Resources that `from` refer to through the include's parameter.
@@ -697,27 +706,27 @@ fn forward(
     include: &Include,
     from: &[i64],
 ) -> StoreResult<Vec<i64>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT t.rid FROM sp_ref s JOIN resources src ON src.rid = s.rid \
-             JOIN resources t ON t.rtype = s.ttype AND t.id = s.tid \
-             WHERE s.rid = ? AND s.param = ? AND src.rtype = ? AND t.deleted = 0 AND (? IS NULL OR t.rtype = ?)",
-        )
-        .map_err(unavailable)?;
-    let pid = param_id(params, include);
+    let mut sql = Sql::default();
+    sql.push(
+        "SELECT t.rid FROM sp_ref s JOIN resources src ON src.rid = s.rid \
+         JOIN resources t ON t.rtype = s.ttype AND t.id = s.tid \
+         WHERE s.rid = ? AND ",
+    );
+    sql.param_rows("s", &include_rows(params, include));
+    sql.push(" AND src.rtype = ");
+    sql.bind(SqlValue::Text(include.source_type.clone()));
+    sql.push(" AND t.deleted = 0");
+    if let Some(target_type) = &include.target_type {
+        sql.push(" AND t.rtype = ");
+        sql.bind(SqlValue::Text(target_type.clone()));
+    }
+    let mut stmt = conn.prepare_cached(&sql.text).map_err(unavailable)?;
     let mut out = Vec::new();
     for rid in from {
+        let mut values = vec![rusqlite::types::Value::Integer(*rid)];
+        values.extend(to_sql(&sql.values));
         let rows = stmt
-            .query_map(
-                params![
-                    rid,
-                    pid,
-                    include.source_type,
-                    include.target_type,
-                    include.target_type
-                ],
-                |r| r.get(0),
-            )
+            .query_map(params_from_iter(values), |r| r.get(0))
             .map_err(unavailable)?;
         for row in rows {
             out.push(row.map_err(unavailable)?);
@@ -733,17 +742,21 @@ fn reverse(
     include: &Include,
     to: &[i64],
 ) -> StoreResult<Vec<i64>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT s.rid FROM resources t JOIN sp_ref s ON s.ttype = t.rtype AND s.tid = t.id AND s.param = ? \
-             JOIN resources src ON src.rid = s.rid WHERE t.rid = ? AND src.deleted = 0 AND src.rtype = ?",
-        )
-        .map_err(unavailable)?;
-    let pid = param_id(params, include);
+    let mut sql = Sql::default();
+    sql.push(
+        "SELECT s.rid FROM resources t JOIN sp_ref s ON s.ttype = t.rtype AND s.tid = t.id AND ",
+    );
+    sql.param_rows("s", &include_rows(params, include));
+    sql.push(" JOIN resources src ON src.rid = s.rid WHERE src.deleted = 0 AND src.rtype = ");
+    sql.bind(SqlValue::Text(include.source_type.clone()));
+    sql.push(" AND t.rid = ?");
+    let mut stmt = conn.prepare_cached(&sql.text).map_err(unavailable)?;
     let mut out = Vec::new();
     for rid in to {
+        let mut values = to_sql(&sql.values);
+        values.push(rusqlite::types::Value::Integer(*rid));
         let rows = stmt
-            .query_map(params![pid, rid, include.source_type], |r| r.get(0))
+            .query_map(params_from_iter(values), |r| r.get(0))
             .map_err(unavailable)?;
         for row in rows {
             out.push(row.map_err(unavailable)?);

@@ -458,6 +458,103 @@ pub fn ids_and_times_come_from_the_injected_sources(store: Arc<dyn ResourceStore
     assert_eq!(outcome.resource.last_updated, 1_700_000_000_000);
 }
 
+/// Derived parameters (`combo-code`, `patient` of a `subject`) are served from their sources'
+/// rows: every way of searching them finds what rows of their own would.
+pub fn derived_parameters_find_what_their_own_rows_would(store: Arc<dyn ResourceStore>) {
+    let fhir = FhirService::new(
+        store.clone(),
+        Arc::new(SteppingClock::starting_at(1_700_000_000_000)),
+        Arc::new(SequentialIds::new("d")),
+    );
+    let put = |rt: &str, id: &str, body: Value| {
+        let mut body = body;
+        body["resourceType"] = json!(rt);
+        body["id"] = json!(id);
+        fhir.update(&ctx(), rt, id, body, None, &mut RequestAudit::default())
+            .expect("stored");
+    };
+    let loinc = |code: &str| json!({"coding": [{"system": "http://loinc.org", "code": code}]});
+    put("Patient", "p1", json!({"gender": "female"}));
+    put("Patient", "p2", json!({"gender": "male"}));
+    put("Group", "g1", json!({"type": "person", "actual": true}));
+    put(
+        "Observation",
+        "o1",
+        json!({"status": "final", "code": loinc("1234"), "subject": {"reference": "Patient/p1"},
+               "component": [{"code": loinc("5678")}]}),
+    );
+    put(
+        "Observation",
+        "o2",
+        json!({"status": "final", "code": loinc("5678"), "subject": {"reference": "Group/g1"}}),
+    );
+    put(
+        "Observation",
+        "o3",
+        json!({"status": "final", "code": loinc("9999"), "subject": {"reference": "Patient/p2"}}),
+    );
+    put(
+        "Observation",
+        "o4",
+        json!({"status": "final", "code": loinc("9999")}),
+    );
+    let ids = |rt: &str, query: &str| {
+        let mut ids = search(store.as_ref(), rt, query).0;
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids("Observation", "combo-code=5678"), ["o1", "o2"]);
+    assert_eq!(
+        ids("Observation", "combo-code=http://loinc.org|1234,9999"),
+        ["o1", "o3", "o4"]
+    );
+    assert_eq!(ids("Observation", "combo-code:not=5678"), ["o3", "o4"]);
+    assert_eq!(ids("Observation", "patient=p1"), ["o1"]);
+    assert_eq!(ids("Observation", "patient=Patient/p2"), ["o3"]);
+    assert!(ids("Observation", "patient=g1").is_empty());
+    assert_eq!(ids("Observation", "subject=Group/g1"), ["o2"]);
+    assert_eq!(ids("Observation", "patient:missing=true"), ["o2", "o4"]);
+    assert_eq!(ids("Observation", "patient:missing=false"), ["o1", "o3"]);
+    assert_eq!(ids("Observation", "patient.gender=female"), ["o1"]);
+    assert_eq!(
+        ids("Observation", "combo-code=9999&patient.gender=male"),
+        ["o3"]
+    );
+    assert_eq!(
+        ids("Patient", "_has:Observation:patient:combo-code=5678"),
+        ["p1"]
+    );
+    let with_includes = |rt: &str, query: &str| {
+        let pairs = keel_core::fhir::parse_query_string(query);
+        let q = parse_query(definitions::r4(), rt, &pairs, Handling::Strict).expect("query");
+        let result = store
+            .reader()
+            .expect("reader")
+            .search(&ScopedQuery::whole_store(q))
+            .expect("search");
+        let mut included: Vec<String> = result.included.iter().map(|r| r.id.clone()).collect();
+        included.sort();
+        included
+    };
+    assert_eq!(
+        with_includes(
+            "Observation",
+            "combo-code=5678&_include=Observation:patient"
+        ),
+        ["p1"]
+    );
+    assert_eq!(
+        with_includes("Patient", "_revinclude=Observation:patient"),
+        ["o1", "o3"]
+    );
+    let (sorted, _) = search(
+        store.as_ref(),
+        "Observation",
+        "_sort=-combo-code&patient:missing=false",
+    );
+    assert_eq!(sorted, ["o3", "o1"]);
+}
+
 pub fn referencing_finds_the_compartment(store: &dyn ResourceStore) {
     let reference = |param: &str, target: &str| IndexEntry {
         param: param.into(),
@@ -721,6 +818,11 @@ macro_rules! contract_tests {
         fn ids_and_times_come_from_the_injected_sources() {
             let (_guard, store) = $make;
             super::ids_and_times_come_from_the_injected_sources(store);
+        }
+        #[test]
+        fn derived_parameters_find_what_their_own_rows_would() {
+            let (_guard, store) = $make;
+            super::derived_parameters_find_what_their_own_rows_would(store);
         }
         #[test]
         fn referencing_finds_the_compartment() {

@@ -119,6 +119,9 @@ pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
     reader
         .join()
         .map_err(|_| "the reader thread panicked".to_string())?;
+    // Closing the store folds what the import wrote into the database file: part of its time.
+    drop(fhir);
+    let elapsed = started.elapsed();
     for f in &failures {
         eprintln!(
             "keel import: {}: {}: {}",
@@ -136,8 +139,8 @@ pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
     println!(
         "imported {resources} resources from {} files in {:.1} s ({:.0} resources/s); {} failure(s)",
         files.len(),
-        started.elapsed().as_secs_f64(),
-        rate(resources, started),
+        elapsed.as_secs_f64(),
+        resources as f64 / elapsed.as_secs_f64().max(1e-9),
         failures.len()
     );
     Ok(if failures.is_empty() {
@@ -151,8 +154,10 @@ fn rate(count: u64, started: Instant) -> f64 {
     count as f64 / started.elapsed().as_secs_f64().max(1e-9)
 }
 
-/// Units stored in one store transaction (each on its own savepoint), by entry count.
-const GROUP_ENTRIES: usize = 4000;
+/// Units stored in one store transaction (each on its own savepoint), by entry count. Each
+/// commit writes every index page it touched to the log, so larger groups write less (20,000
+/// against 4,000 took the Blaze import's system time from 4.8 s to 2.9 s).
+const GROUP_ENTRIES: usize = 20_000;
 
 /// The main thread: stores the units, grouping whatever the reader has ready into one store
 /// transaction (fewer commits), each unit still all or nothing with its own checkpoint.

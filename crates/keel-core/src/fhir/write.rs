@@ -547,7 +547,7 @@ impl FhirService {
             return Err(FhirError::Invalid(errors));
         }
         // The index does not depend on `id` or on the meta elements the server stamps.
-        let index = self.indexer.extract_with(&body, references);
+        let index = self.indexer.stored_entries(&body, references);
         let Value::Object(body) = body else {
             unreachable!("checked above")
         };
