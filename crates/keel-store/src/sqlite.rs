@@ -532,6 +532,7 @@ fn search(conn: &Connection, params: &ParamIds, scoped: &ScopedQuery) -> StoreRe
     let mut page = Sql {
         text: format!("SELECT {columns} {}", filter.text),
         values: filter.values.clone(),
+        ..Sql::default()
     };
     compiler.order_by(&mut page, "r", query);
     page.push(" LIMIT ");
