@@ -149,6 +149,13 @@ pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
         rate(resources, started),
         failures.len()
     );
+    if let Some(url) = &args.database {
+        // The planner's statistics follow a bulk load only when asked: stale ones can turn a
+        // chained search into a nested loop over every row.
+        keel_store::PostgresStore::open(url)
+            .and_then(|store| store.analyze())
+            .map_err(|e| format!("cannot update the PostgreSQL statistics: {e}"))?;
+    }
     Ok(if failures.is_empty() {
         ExitCode::SUCCESS
     } else {

@@ -57,6 +57,21 @@ impl PostgresStore {
         })
     }
 
+    /// Updates the planner's statistics of Keel's tables (after a bulk load).
+    pub fn analyze(&self) -> StoreResult<()> {
+        let mut conn = self.take()?;
+        let tables: Vec<&str> = ["resources", "versions"]
+            .into_iter()
+            .chain(schema::INDEX_TABLES)
+            .collect();
+        let result = conn
+            .client
+            .batch_execute(&format!("ANALYZE {}", tables.join(", ")))
+            .map_err(unavailable);
+        self.give_back(conn);
+        result
+    }
+
     fn take(&self) -> StoreResult<PgConn> {
         let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match pooled {
