@@ -75,6 +75,21 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Writes a consistent copy of the database to the new file `target` while it stays in
+    /// use: `VACUUM INTO` reads one snapshot on a reader connection, so writers go on.
+    pub fn backup_to(&self, target: &Path) -> StoreResult<()> {
+        let conn = self.take_reader()?;
+        let result = conn
+            .execute("VACUUM INTO ?", [target.to_string_lossy()])
+            .map(|_| ())
+            .map_err(unavailable);
+        self.readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+        result
+    }
+
     fn take_reader(&self) -> StoreResult<Connection> {
         let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match pooled {

@@ -2,6 +2,7 @@
 
 mod audit;
 mod audit_key;
+mod backup;
 mod data_environment;
 mod demo;
 mod dev_issuer;
@@ -48,6 +49,10 @@ enum Command {
     Token(token::TokenArgs),
     /// Link two CSV files of people, or deduplicate one, with the probabilistic matcher.
     Match(match_cmd::MatchArgs),
+    /// Back up the embedded database while Keel keeps serving (PostgreSQL: `pg_dump`).
+    Backup(backup::BackupArgs),
+    /// Restore a `keel backup` into a new data directory.
+    Restore(backup::RestoreArgs),
 }
 
 /// mimalloc: measurably faster than the system allocator for the many small, short-lived
@@ -66,6 +71,8 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Token(args) => token::run(args),
         Command::Match(args) => match_cmd::run(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
     };
     match result {
         Ok(code) => code,

@@ -79,7 +79,8 @@ CREATE TABLE audit_checkpoints (sequence BIGINT PRIMARY KEY, hash BYTEA NOT NULL
 pub fn migrate(conn: &mut PgConn) -> StoreResult<()> {
     let mut tx = conn.client.transaction().map_err(unavailable)?;
     tx.batch_execute(
-        "SELECT pg_advisory_xact_lock(hashtext('keel.migrate:' || current_schema())); \
+        "SET LOCAL client_min_messages = warning; \
+         SELECT pg_advisory_xact_lock(hashtext('keel.migrate:' || current_schema())); \
          CREATE TABLE IF NOT EXISTS keel_schema (version BIGINT NOT NULL)",
     )
     .map_err(unavailable)?;
