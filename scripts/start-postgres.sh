@@ -9,11 +9,13 @@ answers() {
     psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1
 }
 
-if ! answers; then
-    if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+if ! command -v psql >/dev/null || ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+    if ! answers; then
         (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql) >&2 ||
             exit 1
     fi
+fi
+if ! answers; then
     bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
     dir=${KEEL_CI_PGDATA:-/tmp/keel-ci-pgdata}
     # initdb and the server refuse to run as root: run them as the package's postgres user.
