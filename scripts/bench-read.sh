@@ -20,6 +20,7 @@
 #   BENCH_WARMUP       warm-up before measuring [3s]
 #   BENCH_JSON         1 to print keel-loadgen's JSON object instead of its table [0]
 #   KEEL_WORKERS       server worker threads [one per core]
+#   BENCH_POSTGRES     a PostgreSQL server URL: serve from a fresh schema there instead of SQLite
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,8 +39,9 @@ fi
 
 echo "bench-read: building (release)" >&2
 cargo build --release -p keel -p keel-loadgen >&2
-keel="$repo_root/target/release/keel"
-loadgen="$repo_root/target/release/keel-loadgen"
+keel="${CARGO_TARGET_DIR:-$repo_root/target}/release/keel"
+loadgen="${CARGO_TARGET_DIR:-$repo_root/target}/release/keel-loadgen"
+source "$repo_root/scripts/bench-postgres.sh"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/keel-bench-read.XXXXXX")"
 server_pid=""
@@ -54,6 +56,7 @@ cleanup() {
         wait "$server_pid" 2>/dev/null || true
     fi
     rm -rf "$work"
+    bench_postgres_cleanup
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -61,7 +64,7 @@ trap 'exit 130' INT TERM
 data="$work/data"
 echo "bench-read: importing $dataset into $data" >&2
 import_start=$(date +%s.%N)
-"$keel" import --data "$data" "$dataset" >&2 2>"$work/import.log" || {
+"$keel" import "${db_args[@]}" --data "$data" "$dataset" >&2 2>"$work/import.log" || {
     cat "$work/import.log" >&2
     echo "bench-read: import failed" >&2
     exit 1
@@ -70,7 +73,7 @@ import_end=$(date +%s.%N)
 echo "bench-read: import took $(awk "BEGIN {printf \"%.1f\", $import_end - $import_start}") s" >&2
 
 # Port 0: the system picks a free port; keel prints the address it listens on.
-"$keel" serve --insecure-no-auth --data "$data" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+"$keel" serve --insecure-no-auth "${db_args[@]}" --data "$data" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
 server_pid=$!
 base=""
 for _ in $(seq 1 300); do

@@ -1,5 +1,5 @@
-//! Compiles a [`SearchQuery`] into SQL over the index tables. Written for SQLite; the
-//! PostgreSQL backend will share it with its own placeholder style.
+//! Compiles a [`SearchQuery`] into SQL over the index tables, for SQLite and PostgreSQL (the
+//! [`Dialect`] decides placeholders, boolean literals, substring search and planner hints).
 //!
 //! Plan: the most selective criterion drives (`rid IN (subquery)`), the others are
 //! correlated `EXISTS` probes on the `(rid, param)` indexes, so no large set is materialised.
@@ -84,20 +84,49 @@ impl ParamIds {
     }
 }
 
+/// The SQL flavour a backend speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// `?` placeholders, `0`/`1` for false/true.
+    #[default]
+    Sqlite,
+    /// `$n` placeholders, `FALSE`/`TRUE`.
+    Postgres,
+}
+
 /// SQL text with its bound values, in order.
 #[derive(Debug, Default)]
 pub struct Sql {
     pub text: String,
     pub values: Vec<SqlValue>,
+    pub dialect: Dialect,
 }
 
 impl Sql {
+    pub fn new(dialect: Dialect) -> Sql {
+        Sql {
+            dialect,
+            ..Sql::default()
+        }
+    }
     pub fn push(&mut self, s: &str) {
         self.text.push_str(s);
     }
     pub fn bind(&mut self, v: SqlValue) {
-        self.text.push('?');
         self.values.push(v);
+        match self.dialect {
+            Dialect::Sqlite => self.text.push('?'),
+            Dialect::Postgres => self.text.push_str(&format!("${}", self.values.len())),
+        }
+    }
+    /// A condition that always or never holds.
+    pub fn push_bool(&mut self, value: bool) {
+        self.push(match (self.dialect, value) {
+            (Dialect::Sqlite, false) => "0",
+            (Dialect::Sqlite, true) => "1",
+            (Dialect::Postgres, false) => "FALSE",
+            (Dialect::Postgres, true) => "TRUE",
+        });
     }
     /// `x.param = ?` for the rows of a parameter (or what stands for it when it is derived).
     pub fn param_rows(&mut self, x: &str, rows: &ParamRows) {
@@ -174,10 +203,10 @@ impl<'p> Compiler<'p> {
             order.first(),
             Some(Criterion::Match { .. } | Criterion::Chain { .. })
         );
-        sql.push(&format!(
-            "{}{alias}.rtype = ",
-            if drives_by_rid { "+" } else { "" }
-        ));
+        // SQLite's unary `+` keeps the column out of index selection; PostgreSQL plans by
+        // statistics and needs no hint.
+        let hint = drives_by_rid && sql.dialect == Dialect::Sqlite;
+        sql.push(&format!("{}{alias}.rtype = ", if hint { "+" } else { "" }));
         sql.bind_text(resource_type);
         sql.push(&format!(" AND {alias}.deleted = 0"));
         for (i, criterion) in order.into_iter().enumerate() {
@@ -297,11 +326,7 @@ impl<'p> Compiler<'p> {
             }
             Criterion::AnyOf(parts) | Criterion::AllOf(parts) if parts.is_empty() => {
                 // An empty disjunction holds for nothing; an empty conjunction for everything.
-                sql.push(if matches!(criterion, Criterion::AnyOf(_)) {
-                    "0"
-                } else {
-                    "1"
-                });
+                sql.push_bool(!matches!(criterion, Criterion::AnyOf(_)));
             }
             Criterion::AnyOf(parts) | Criterion::AllOf(parts) => {
                 let joiner = if matches!(criterion, Criterion::AnyOf(_)) {
@@ -508,7 +533,11 @@ fn value_condition(sql: &mut Sql, x: &str, value: &SearchValue) {
                 sql.push(")");
             }
             StringMode::Contains => {
-                sql.push(&format!("instr({x}.norm, "));
+                let find = match sql.dialect {
+                    Dialect::Sqlite => "instr",
+                    Dialect::Postgres => "strpos",
+                };
+                sql.push(&format!("{find}({x}.norm, "));
                 sql.bind_text(value);
                 sql.push(") > 0");
             }

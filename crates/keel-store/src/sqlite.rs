@@ -77,6 +77,21 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Writes a consistent copy of the database to the new file `target` while it stays in
+    /// use: `VACUUM INTO` reads one snapshot on a reader connection, so writers go on.
+    pub fn backup_to(&self, target: &Path) -> StoreResult<()> {
+        let conn = self.take_reader()?;
+        let result = conn
+            .execute("VACUUM INTO ?", [target.to_string_lossy()])
+            .map(|_| ())
+            .map_err(unavailable);
+        self.readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+        result
+    }
+
     fn take_reader(&self) -> StoreResult<Connection> {
         let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match pooled {
@@ -543,6 +558,7 @@ fn search(conn: &Connection, params: &ParamIds, scoped: &ScopedQuery) -> StoreRe
     let mut page = Sql {
         text: format!("SELECT {columns} {}", filter.text),
         values: filter.values.clone(),
+        ..Sql::default()
     };
     compiler.order_by(&mut page, "r", query);
     page.push(" LIMIT ");

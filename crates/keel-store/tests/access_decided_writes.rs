@@ -8,17 +8,19 @@ use keel_core::audit::RequestAudit;
 use keel_core::clock::{SequentialIds, SteppingClock};
 use keel_core::fhir::{DeleteOutcome, FhirService};
 use keel_core::policy::Policy;
+use keel_core::store::ResourceStore;
 use keel_core::{Actor, CorrelationId, FhirError, PurposeOfUse, RequestContext};
 use keel_model::OdsCode;
-use keel_store::{Durability, SqliteStore};
+use keel_store::{Durability, PostgresStore, SqliteStore};
 use serde_json::{Value, json};
 use std::sync::Arc;
+
+mod test_schema;
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 const LOCAL: &str = "https://keel.example/observation-id";
 
-fn service(dir: &std::path::Path) -> FhirService {
-    let store = SqliteStore::open(&dir.join("keel.sqlite"), Durability::Resumable).expect("store");
+fn service(store: Arc<dyn ResourceStore>) -> FhirService {
     let pcn = Pcn {
         code: OdsCode::parse("U00001").expect("ods"),
         name: "Test PCN".into(),
@@ -26,7 +28,7 @@ fn service(dir: &std::path::Path) -> FhirService {
         hub: None,
     };
     FhirService::new(
-        Arc::new(store),
+        store,
         Arc::new(SteppingClock::starting_at(1_700_000_000_000)),
         Arc::new(SequentialIds::new("id")),
     )
@@ -65,8 +67,8 @@ fn observation(patient: &str, local_id: &str, value: f64) -> Value {
 }
 
 /// `p-ours` registered in the PCN, `p-theirs` at a practice outside it; one Observation each.
-fn seeded(dir: &std::path::Path) -> FhirService {
-    let fhir = service(dir);
+fn seeded(store: Arc<dyn ResourceStore>) -> FhirService {
+    let fhir = service(store);
     for (id, practice) in [("p-ours", "A81001"), ("p-theirs", "B82001")] {
         let body = json!({"resourceType": "Patient", "id": id, "name": [{"family": id}],
             "generalPractitioner": [{"identifier": {"system": ODS, "value": practice}}]});
@@ -118,10 +120,7 @@ fn value_of(fhir: &FhirService, id: &str) -> Option<f64> {
         .and_then(|v| v["valueQuantity"]["value"].as_f64())
 }
 
-#[test]
-fn a_gp_updates_and_deletes_by_condition_only_what_they_may_write() {
-    let dir = tempfile::tempdir().expect("dir");
-    let fhir = seeded(dir.path());
+fn a_gp_updates_and_deletes_by_condition_only_what_they_may_write(fhir: FhirService) {
     let gp = user("R8000");
 
     let mut audit = RequestAudit::default();
@@ -168,10 +167,7 @@ fn a_gp_updates_and_deletes_by_condition_only_what_they_may_write() {
     assert!(matches!(deleted, DeleteOutcome::Deleted { .. }));
 }
 
-#[test]
-fn a_receptionist_may_not_update_clinical_entries_by_condition() {
-    let dir = tempfile::tempdir().expect("dir");
-    let fhir = seeded(dir.path());
+fn a_receptionist_may_not_update_clinical_entries_by_condition(fhir: FhirService) {
     assert!(refused(fhir.conditional_update(
         &user("R8009"),
         "Observation",
@@ -183,10 +179,7 @@ fn a_receptionist_may_not_update_clinical_entries_by_condition() {
     assert_eq!(value_of(&fhir, "o-ours"), Some(5.0));
 }
 
-#[test]
-fn a_conditional_create_never_returns_a_match_the_actor_may_not_read() {
-    let dir = tempfile::tempdir().expect("dir");
-    let fhir = seeded(dir.path());
+fn a_conditional_create_never_returns_a_match_the_actor_may_not_read(fhir: FhirService) {
     let gp = user("R8000");
     // The condition names the other practice's entry; the body is for the GP's own patient.
     assert!(refused(fhir.create(
@@ -222,10 +215,7 @@ fn bundle(kind: &str, entries: Vec<Value>) -> Value {
     json!({"resourceType": "Bundle", "type": kind, "entry": entries})
 }
 
-#[test]
-fn a_batch_decides_each_entry_and_a_refused_entry_fails_alone() {
-    let dir = tempfile::tempdir().expect("dir");
-    let fhir = seeded(dir.path());
+fn a_batch_decides_each_entry_and_a_refused_entry_fails_alone(fhir: FhirService) {
     let mut audit = RequestAudit::default();
     let mut theirs = observation("p-theirs", "o-theirs", 9.9);
     theirs["id"] = json!("o-theirs");
@@ -281,10 +271,7 @@ fn a_batch_decides_each_entry_and_a_refused_entry_fails_alone() {
     assert!(audit.patients().any(|p| p.contains("p-ours")), "audited");
 }
 
-#[test]
-fn a_transaction_with_one_refused_entry_writes_nothing() {
-    let dir = tempfile::tempdir().expect("dir");
-    let fhir = seeded(dir.path());
+fn a_transaction_with_one_refused_entry_writes_nothing(fhir: FhirService) {
     let mut ours = observation("p-ours", "o-ours", 8.8);
     ours["id"] = json!("o-ours");
     let result = fhir.process_bundle_audited(
@@ -306,3 +293,40 @@ fn a_transaction_with_one_refused_entry_writes_nothing() {
     assert_eq!(value_of(&fhir, "o-ours"), Some(5.0), "nothing written");
     assert_eq!(value_of(&fhir, "o-theirs"), Some(5.0));
 }
+
+/// Each case on a seeded store of each backend.
+macro_rules! on_each_backend {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[test]
+                fn $case() {
+                    let dir = tempfile::tempdir().expect("dir");
+                    let store = SqliteStore::open(&dir.path().join("keel.sqlite"), Durability::Resumable)
+                        .expect("store");
+                    super::$case(seeded(Arc::new(store)));
+                }
+            )*
+        }
+        mod postgres {
+            use super::*;
+            $(
+                #[test]
+                fn $case() {
+                    let schema = test_schema::TestSchema::create();
+                    let store = PostgresStore::open(&schema.url).expect("store");
+                    super::$case(seeded(Arc::new(store)));
+                }
+            )*
+        }
+    };
+}
+
+on_each_backend!(
+    a_gp_updates_and_deletes_by_condition_only_what_they_may_write,
+    a_receptionist_may_not_update_clinical_entries_by_condition,
+    a_conditional_create_never_returns_a_match_the_actor_may_not_read,
+    a_batch_decides_each_entry_and_a_refused_entry_fails_alone,
+    a_transaction_with_one_refused_entry_writes_nothing,
+);

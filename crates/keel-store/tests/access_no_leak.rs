@@ -7,14 +7,17 @@ use keel_core::audit::RequestAudit;
 use keel_core::clock::{SequentialIds, SteppingClock};
 use keel_core::fhir::{FhirService, HistoryRequest};
 use keel_core::policy::Policy;
-use keel_core::store::HistoryScope;
+use keel_core::store::{HistoryScope, ResourceStore};
 use keel_core::{Actor, CorrelationId, FhirError, PurposeOfUse, RequestContext};
 use keel_fhir::search::Handling;
 use keel_model::OdsCode;
-use keel_store::{Durability, SqliteStore};
+use keel_store::{Durability, PostgresStore, SqliteStore};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
+
+mod test_schema;
+use test_schema::TestSchema;
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 const CONF: &str = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
@@ -187,8 +190,7 @@ fn load(fhir: &FhirService, patients: &[PatientSpec]) {
     }
 }
 
-fn service(dir: &std::path::Path) -> FhirService {
-    let store = SqliteStore::open(&dir.join("keel.sqlite"), Durability::Resumable).expect("store");
+fn service(store: Arc<dyn ResourceStore>) -> FhirService {
     let pcn = Pcn {
         code: OdsCode::parse("U00001").expect("ods"),
         name: "Test PCN".into(),
@@ -199,7 +201,7 @@ fn service(dir: &std::path::Path) -> FhirService {
         hub: Some(OdsCode::parse("Y00001").expect("ods")),
     };
     FhirService::new(
-        Arc::new(store),
+        store,
         Arc::new(SteppingClock::starting_at(1_700_000_000_000)),
         Arc::new(SequentialIds::new("id")),
     )
@@ -264,6 +266,105 @@ const SEARCHES: &[(&str, &[(&str, &str)])] = &[
     ),
 ];
 
+/// The property: every page, total, include and history of every actor holds only what the
+/// actor may read by id.
+fn never_leak(
+    fhir: &FhirService,
+    patients: &[PatientSpec],
+    actors: &[ActorSpec],
+) -> Result<(), TestCaseError> {
+    load(fhir, patients);
+    for actor in actors {
+        let ctx = actor_ctx(actor);
+        for (rt, params) in SEARCHES {
+            let mut pairs: Vec<(String, String)> = params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            pairs.push(("_total".into(), "accurate".into()));
+            pairs.push(("_count".into(), "3".into()));
+            let q = fhir
+                .parse_search(rt, &pairs, Handling::Strict)
+                .expect("query");
+            let result = match fhir.search(&ctx, &q, &mut RequestAudit::default()) {
+                Ok(r) => r,
+                Err(FhirError::Forbidden { .. }) => continue,
+                Err(e) => panic!("{rt} {params:?}: {e}"),
+            };
+            for r in result.matches.iter().chain(&result.included) {
+                prop_assert!(
+                    readable(fhir, &ctx, &r.resource_type, &r.id),
+                    "{actor:?} {rt} {params:?} returned {}/{} it may not read",
+                    r.resource_type,
+                    r.id
+                );
+            }
+            if params.is_empty() {
+                let expected = all_ids(fhir, rt)
+                    .iter()
+                    .filter(|id| readable(fhir, &ctx, rt, id))
+                    .count() as u64;
+                prop_assert_eq!(result.total, Some(expected), "{:?} total of {}", actor, rt);
+            } else {
+                // A total never counts what could not be read: at most the readable ones
+                // among what the same search finds for local development (fewer where a
+                // criterion tests a field redacted for a restricted patient).
+                let all = fhir
+                    .search(&dev(), &q, &mut RequestAudit::default())
+                    .expect("dev search");
+                let mut all_q = q.clone();
+                all_q.count = 1000;
+                let every = fhir
+                    .search(&dev(), &all_q, &mut RequestAudit::default())
+                    .expect("dev search");
+                let readable_matches = every
+                    .matches
+                    .iter()
+                    .filter(|r| readable(fhir, &ctx, &r.resource_type, &r.id))
+                    .count() as u64;
+                prop_assert!(all.total.is_some());
+                prop_assert!(
+                    result.total.is_some_and(|t| t <= readable_matches),
+                    "{:?} {} {:?}: total {:?} of {} readable",
+                    actor,
+                    rt,
+                    params,
+                    result.total,
+                    readable_matches
+                );
+            }
+        }
+        for rt in ["Observation", "Patient", "Condition"] {
+            let history = HistoryRequest {
+                scope: HistoryScope::Type(rt.into()),
+                since: None,
+                count: 1000,
+                offset: 0,
+            };
+            match fhir.history(&ctx, &history, &mut RequestAudit::default()) {
+                Ok(page) => {
+                    for v in &page.versions {
+                        prop_assert!(
+                            readable(fhir, &ctx, &v.resource_type, &v.id),
+                            "{actor:?} history of {rt} listed {}/{}",
+                            v.resource_type,
+                            v.id
+                        );
+                    }
+                    let expected = all_ids(fhir, rt)
+                        .iter()
+                        .filter(|id| readable(fhir, &ctx, rt, id))
+                        .count() as u64;
+                    prop_assert_eq!(page.total, expected);
+                }
+                Err(FhirError::Forbidden { .. }) => {}
+                Err(e) => panic!("history {rt}: {e}"),
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, .. ProptestConfig::default() })]
 
@@ -273,70 +374,18 @@ proptest! {
         actors in prop::collection::vec(actor_spec(), 1..5),
     ) {
         let dir = tempfile::tempdir().expect("dir");
-        let fhir = service(dir.path());
-        load(&fhir, &patients);
-        for actor in &actors {
-            let ctx = actor_ctx(actor);
-            for (rt, params) in SEARCHES {
-                let mut pairs: Vec<(String, String)> =
-                    params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-                pairs.push(("_total".into(), "accurate".into()));
-                pairs.push(("_count".into(), "3".into()));
-                let q = fhir.parse_search(rt, &pairs, Handling::Strict).expect("query");
-                let result = match fhir.search(&ctx, &q, &mut RequestAudit::default()) {
-                    Ok(r) => r,
-                    Err(FhirError::Forbidden { .. }) => continue,
-                    Err(e) => panic!("{rt} {params:?}: {e}"),
-                };
-                for r in result.matches.iter().chain(&result.included) {
-                    prop_assert!(readable(&fhir, &ctx, &r.resource_type, &r.id),
-                        "{actor:?} {rt} {params:?} returned {}/{} it may not read", r.resource_type, r.id);
-                }
-                if params.is_empty() {
-                    let expected = all_ids(&fhir, rt)
-                        .iter()
-                        .filter(|id| readable(&fhir, &ctx, rt, id))
-                        .count() as u64;
-                    prop_assert_eq!(result.total, Some(expected), "{:?} total of {}", actor, rt);
-                } else {
-                    // A total never counts what could not be read: at most the readable ones
-                    // among what the same search finds for local development (fewer where a
-                    // criterion tests a field redacted for a restricted patient).
-                    let all = fhir.search(&dev(), &q, &mut RequestAudit::default()).expect("dev search");
-                    let mut all_q = q.clone();
-                    all_q.count = 1000;
-                    let every = fhir.search(&dev(), &all_q, &mut RequestAudit::default()).expect("dev search");
-                    let readable_matches = every.matches.iter()
-                        .filter(|r| readable(&fhir, &ctx, &r.resource_type, &r.id))
-                        .count() as u64;
-                    prop_assert!(all.total.is_some());
-                    prop_assert!(result.total.is_some_and(|t| t <= readable_matches),
-                        "{:?} {} {:?}: total {:?} of {} readable", actor, rt, params, result.total, readable_matches);
-                }
-            }
-            for rt in ["Observation", "Patient", "Condition"] {
-                let history = HistoryRequest {
-                    scope: HistoryScope::Type(rt.into()),
-                    since: None,
-                    count: 1000,
-                    offset: 0,
-                };
-                match fhir.history(&ctx, &history, &mut RequestAudit::default()) {
-                    Ok(page) => {
-                        for v in &page.versions {
-                            prop_assert!(readable(&fhir, &ctx, &v.resource_type, &v.id),
-                                "{actor:?} history of {rt} listed {}/{}", v.resource_type, v.id);
-                        }
-                        let expected = all_ids(&fhir, rt)
-                            .iter()
-                            .filter(|id| readable(&fhir, &ctx, rt, id))
-                            .count() as u64;
-                        prop_assert_eq!(page.total, expected);
-                    }
-                    Err(FhirError::Forbidden { .. }) => {}
-                    Err(e) => panic!("history {rt}: {e}"),
-                }
-            }
-        }
+        let store = SqliteStore::open(&dir.path().join("keel.sqlite"), Durability::Resumable)
+            .expect("store");
+        never_leak(&service(Arc::new(store)), &patients, &actors)?;
+    }
+
+    #[test]
+    fn searches_totals_includes_and_history_never_leak_on_postgres(
+        patients in prop::collection::vec(patient_spec(), 1..8),
+        actors in prop::collection::vec(actor_spec(), 1..5),
+    ) {
+        let schema = TestSchema::create();
+        let store = PostgresStore::open(&schema.url).expect("store");
+        never_leak(&service(Arc::new(store)), &patients, &actors)?;
     }
 }

@@ -1,6 +1,6 @@
 //! The store contract: behaviour every backend must have. Each case is a function over a fresh
-//! store; `contract_tests!` instantiates them for a backend (SQLite here; PostgreSQL joins in
-//! its own issue).
+//! store; `contract_tests!` instantiates them for each backend: SQLite, and PostgreSQL with a
+//! fresh schema per test.
 
 use keel_core::audit::{
     self, AuditEntry, AuditOutcome, AuditRecord, AuditTrail, CheckpointSigner, RequestAudit,
@@ -19,6 +19,8 @@ use keel_fhir::search::{Handling, parse_query};
 use serde_json::{Value, json};
 use std::num::NonZeroU64;
 use std::sync::Arc;
+
+mod test_schema;
 
 fn ctx() -> RequestContext {
     RequestContext::local_development(CorrelationId::parse("contract").expect("id"))
@@ -883,5 +885,68 @@ mod sqlite {
         }
         let store = SqliteStore::open_dir(dir.path()).expect("reopen");
         assert_eq!(super::search(&store, "Patient", "gender=male").1, Some(1));
+    }
+}
+
+mod postgres {
+    use crate::test_schema::TestSchema;
+    use keel_core::store::ResourceStore;
+    use keel_store::PostgresStore;
+    use std::sync::Arc;
+
+    fn fresh() -> (TestSchema, Arc<dyn ResourceStore>) {
+        let schema = TestSchema::create();
+        let store = PostgresStore::open(&schema.url).expect("open");
+        (schema, Arc::new(store))
+    }
+
+    contract_tests!(fresh());
+
+    #[test]
+    fn reopening_keeps_everything() {
+        let schema = TestSchema::create();
+        {
+            let store = PostgresStore::open(&schema.url).expect("open");
+            super::write_all(
+                &store,
+                vec![super::version(
+                    "Patient",
+                    "keep",
+                    1,
+                    1000,
+                    vec![super::token("gender", None, "male")],
+                )],
+            );
+        }
+        let store = PostgresStore::open(&schema.url).expect("reopen");
+        assert_eq!(super::search(&store, "Patient", "gender=male").1, Some(1));
+    }
+
+    /// Two stores on one database (two nodes): a transaction of one holds off the other's
+    /// writers until it ends, so what a transaction reads before it writes stays true.
+    #[test]
+    fn a_transaction_holds_off_writers_of_every_node() {
+        let schema = TestSchema::create();
+        let first = PostgresStore::open(&schema.url).expect("open");
+        let second = PostgresStore::open(&schema.url).expect("open");
+        let mut tx = first.begin().expect("begin");
+        assert!(tx.read("Patient", "only").expect("read").is_none());
+        let other = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let mut tx = second.begin().expect("begin on the second node");
+            let waited = started.elapsed();
+            let found = tx.read("Patient", "only").expect("read").is_some();
+            (waited, found)
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        tx.write(super::version("Patient", "only", 1, 1000, vec![]))
+            .expect("write");
+        tx.commit().expect("commit");
+        let (waited, found) = other.join().expect("second node");
+        assert!(
+            waited >= std::time::Duration::from_millis(250),
+            "the second writer waited ({waited:?})"
+        );
+        assert!(found, "and then saw the first one's write");
     }
 }

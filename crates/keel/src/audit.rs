@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand};
 use keel_core::audit::{self, AuditEntry};
 use keel_core::store::{ResourceStore, StoreError};
-use keel_store::SqliteStore;
+use keel_store::{PostgresStore, SqliteStore};
 use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,23 +28,35 @@ enum AuditCommand {
         /// Data directory of the embedded database.
         #[arg(long, env = "KEEL_DATA", default_value_os_t = crate::default_data_dir())]
         data: PathBuf,
+        /// The PostgreSQL database the nodes share, instead of the embedded one in `--data`
+        /// (which still holds the signing key).
+        #[arg(long, env = "KEEL_DATABASE")]
+        database: Option<String>,
     },
 }
 
 pub fn run(args: AuditArgs) -> Result<ExitCode, String> {
     match args.command {
-        AuditCommand::Verify { data } => verify(&data),
+        AuditCommand::Verify { data, database } => verify(&data, database.as_deref()),
     }
 }
 
-fn verify(data: &std::path::Path) -> Result<ExitCode, String> {
-    if !data.join("keel.sqlite").is_file() {
-        return Err(format!("no Keel database in {}", data.display()));
-    }
+fn verify(data: &std::path::Path, database: Option<&str>) -> Result<ExitCode, String> {
+    let store: Box<dyn ResourceStore> = match database {
+        Some(url) => Box::new(
+            PostgresStore::open(url)
+                .map_err(|e| format!("cannot open the PostgreSQL database: {e}"))?,
+        ),
+        None if !data.join("keel.sqlite").is_file() => {
+            return Err(format!("no Keel database in {}", data.display()));
+        }
+        None => Box::new(
+            SqliteStore::open_dir(data)
+                .map_err(|e| format!("cannot open the data directory {}: {e}", data.display()))?,
+        ),
+    };
     let key = crate::audit_key::public(data)?;
-    let store = SqliteStore::open_dir(data)
-        .map_err(|e| format!("cannot open the data directory {}: {e}", data.display()))?;
-    let read = read_log(&store);
+    let read = read_log(store.as_ref());
     let (entries, checkpoints) = match read {
         Ok(log) => log,
         Err(StoreError::Integrity(why)) => {
@@ -82,7 +94,9 @@ fn verify(data: &std::path::Path) -> Result<ExitCode, String> {
     }
 }
 
-fn read_log(store: &SqliteStore) -> Result<(Vec<AuditEntry>, Vec<audit::Checkpoint>), StoreError> {
+fn read_log(
+    store: &dyn ResourceStore,
+) -> Result<(Vec<AuditEntry>, Vec<audit::Checkpoint>), StoreError> {
     let mut reader = store.reader()?;
     let mut entries: Vec<AuditEntry> = Vec::new();
     loop {

@@ -233,7 +233,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
         step.done(&format!("{} practices connected", pcn.practices.len()));
 
         let step = Step::start(5, STEPS, "starting Keel and the clinician web UI");
-        let store = crate::open_store(&args.data, keel_store::Durability::EveryCommit)?;
+        let store = crate::open_store(&args.data, None, keel_store::Durability::EveryCommit)?;
         let signer = CheckpointSigner::new(
             crate::audit_key::open_or_create(&args.data)?,
             crate::audit::CHECKPOINT_EVERY,

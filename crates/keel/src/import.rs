@@ -25,6 +25,10 @@ pub struct ImportArgs {
     /// Data directory of the embedded database.
     #[arg(long, env = "KEEL_DATA", default_value_os_t = crate::default_data_dir())]
     data: PathBuf,
+    /// PostgreSQL database (`postgres://user@host:port/db`) to import into instead of the
+    /// embedded one in `--data` (which still holds the import lock).
+    #[arg(long, env = "KEEL_DATABASE")]
+    database: Option<String>,
     /// NDJSON lines per transaction.
     #[arg(long, default_value_t = 1000)]
     chunk: usize,
@@ -36,6 +40,7 @@ impl ImportArgs {
         ImportArgs {
             paths,
             data,
+            database: None,
             chunk: 1000,
         }
     }
@@ -81,7 +86,11 @@ enum Message {
 pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
     // Every unit commits with its checkpoint, so after any crash a re-run redoes exactly what
     // was lost: commits need not be synced one by one.
-    let fhir = crate::open_service(&args.data, keel_store::Durability::Resumable)?;
+    let fhir = crate::open_service(
+        &args.data,
+        args.database.as_deref(),
+        keel_store::Durability::Resumable,
+    )?;
     // One import per data directory at a time: two would both store what neither has
     // checkpointed yet. The lock is released when the process ends, however it ends.
     let lock_path = args.data.join("import.lock");
@@ -143,6 +152,13 @@ pub fn run(args: ImportArgs) -> Result<ExitCode, String> {
         resources as f64 / elapsed.as_secs_f64().max(1e-9),
         failures.len()
     );
+    if let Some(url) = &args.database {
+        // The planner's statistics follow a bulk load only when asked: stale ones can turn a
+        // chained search into a nested loop over every row.
+        keel_store::PostgresStore::open(url)
+            .and_then(|store| store.analyze())
+            .map_err(|e| format!("cannot update the PostgreSQL statistics: {e}"))?;
+    }
     Ok(if failures.is_empty() {
         ExitCode::SUCCESS
     } else {

@@ -2,6 +2,7 @@
 
 mod audit;
 mod audit_key;
+mod backup;
 mod data_environment;
 mod demo;
 mod dev_issuer;
@@ -15,7 +16,8 @@ mod token;
 use clap::{Parser, Subcommand};
 use keel_core::clock::{IdSource, SystemClock};
 use keel_core::fhir::FhirService;
-use keel_store::{Durability, SqliteStore};
+use keel_core::store::ResourceStore;
+use keel_store::{Durability, PostgresStore, SqliteStore};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,6 +49,10 @@ enum Command {
     Token(token::TokenArgs),
     /// Link two CSV files of people, or deduplicate one, with the probabilistic matcher.
     Match(match_cmd::MatchArgs),
+    /// Back up the embedded database while Keel keeps serving (PostgreSQL: `pg_dump`).
+    Backup(backup::BackupArgs),
+    /// Restore a `keel backup` into a new data directory.
+    Restore(backup::RestoreArgs),
 }
 
 /// mimalloc: measurably faster than the system allocator for the many small, short-lived
@@ -65,6 +71,8 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Token(args) => token::run(args),
         Command::Match(args) => match_cmd::run(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
     };
     match result {
         Ok(code) => code,
@@ -96,24 +104,42 @@ impl IdSource for UuidIds {
     }
 }
 
-/// Opens the embedded store in `data` and the FHIR service over it.
-fn open_service(data: &Path, durability: Durability) -> Result<Arc<FhirService>, String> {
-    Ok(Arc::new(open_service_with(data, durability)?))
+/// Opens the store (PostgreSQL at `database`, else the embedded store in `data`) and the FHIR
+/// service over it.
+fn open_service(
+    data: &Path,
+    database: Option<&str>,
+    durability: Durability,
+) -> Result<Arc<FhirService>, String> {
+    Ok(Arc::new(service_over(open_store(
+        data, database, durability,
+    )?)))
 }
 
-fn open_service_with(data: &Path, durability: Durability) -> Result<FhirService, String> {
-    Ok(service_over(open_store(data, durability)?))
-}
-
-/// The embedded store in `data`.
-fn open_store(data: &Path, durability: Durability) -> Result<Arc<SqliteStore>, String> {
-    SqliteStore::open_dir_with(data, durability)
-        .map(Arc::new)
-        .map_err(|e| format!("cannot open the data directory {}: {e}", data.display()))
+/// The store: PostgreSQL when a `postgres://` URL is given, else the embedded SQLite database
+/// in `data` (the durability applies to it; PostgreSQL commits as its server is configured).
+fn open_store(
+    data: &Path,
+    database: Option<&str>,
+    durability: Durability,
+) -> Result<Arc<dyn ResourceStore>, String> {
+    match database {
+        Some(url) => {
+            // The node's own files (audit key, import lock) stay in `data`.
+            std::fs::create_dir_all(data)
+                .map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+            PostgresStore::open(url)
+                .map(|store| Arc::new(store) as Arc<dyn ResourceStore>)
+                .map_err(|e| format!("cannot open the PostgreSQL database: {e}"))
+        }
+        None => SqliteStore::open_dir_with(data, durability)
+            .map(|store| Arc::new(store) as Arc<dyn ResourceStore>)
+            .map_err(|e| format!("cannot open the data directory {}: {e}", data.display())),
+    }
 }
 
 /// The FHIR service over `store`, on the system clock.
-fn service_over(store: Arc<SqliteStore>) -> FhirService {
+fn service_over(store: Arc<dyn ResourceStore>) -> FhirService {
     FhirService::new(store, Arc::new(SystemClock::default()), Arc::new(UuidIds))
 }
 

@@ -33,6 +33,11 @@ pub struct ServeArgs {
     /// Data directory of the embedded database.
     #[arg(long, env = "KEEL_DATA", default_value_os_t = crate::default_data_dir())]
     data: PathBuf,
+    /// PostgreSQL database (`postgres://user@host:port/db`) instead of the embedded one in
+    /// `--data`: several `keel serve` nodes may share it. `--data` still holds the node's
+    /// files (the audit signing key: give every node the same one).
+    #[arg(long, env = "KEEL_DATABASE")]
+    database: Option<String>,
     /// Address to listen on.
     #[arg(long, env = "KEEL_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -98,7 +103,11 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
     let authentication = authentication(&args)?;
-    let store = crate::open_store(&args.data, keel_store::Durability::EveryCommit)?;
+    let store = crate::open_store(
+        &args.data,
+        args.database.as_deref(),
+        keel_store::Durability::EveryCommit,
+    )?;
     // Every request's audit record is appended to the store's hash chain before its response
     // leaves; there is no way to switch this off.
     let signer = CheckpointSigner::new(

@@ -482,3 +482,39 @@ impl Demo {
             .collect()
     }
 }
+
+/// A fresh PostgreSQL schema for one test, dropped with the guard. The server is
+/// `KEEL_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`, which `.ci/run`
+/// starts when it is not running).
+pub struct TestSchema {
+    name: String,
+    base: String,
+    /// A `--database` URL whose connections use this schema.
+    pub url: String,
+}
+
+impl TestSchema {
+    pub fn create(label: &str) -> TestSchema {
+        let base = std::env::var("KEEL_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+        let name = format!("keel_{label}_{}", std::process::id());
+        let mut client = postgres::Client::connect(&base, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("PostgreSQL at {base} (start it, or run .ci/run): {e}"));
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+            ))
+            .expect("create schema");
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-csearch_path%3D{name}");
+        TestSchema { name, base, url }
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.base, postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name));
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The audit log in PostgreSQL: `audit(sequence, record, hash)` and
+//! `audit_checkpoints(sequence, hash, signature)`. Only inserts and selects; nothing here
+//! updates or deletes. A taken sequence is a conflict and leaves the transaction usable.
+
+use super::{PgConn, unavailable};
+use keel_core::audit::{AuditEntry, ChainHash, Checkpoint};
+use keel_core::store::{StoreError, StoreResult};
+
+pub fn head(conn: &mut PgConn) -> StoreResult<Option<(u64, ChainHash)>> {
+    let row = conn
+        .query_opt(
+            "SELECT sequence, hash FROM audit ORDER BY sequence DESC LIMIT 1",
+            &[],
+        )
+        .map_err(unavailable)?;
+    row.map(|row| {
+        let sequence = sequence_of(row.get(0))?;
+        let hash: Vec<u8> = row.get(1);
+        Ok((
+            sequence,
+            fixed(&hash, "audit entry", sequence).map(ChainHash)?,
+        ))
+    })
+    .transpose()
+}
+
+pub fn append(conn: &mut PgConn, entry: &AuditEntry) -> StoreResult<()> {
+    let inserted = conn
+        .execute(
+            "INSERT INTO audit(sequence, record, hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[
+                &sequence_sql(entry.sequence)?,
+                &entry.record,
+                &&entry.hash.0[..],
+            ],
+        )
+        .map_err(unavailable)?;
+    taken_unless_inserted(inserted, entry.sequence)
+}
+
+pub fn append_checkpoint(conn: &mut PgConn, checkpoint: &Checkpoint) -> StoreResult<()> {
+    let inserted = conn
+        .execute(
+            "INSERT INTO audit_checkpoints(sequence, hash, signature) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+            &[
+                &sequence_sql(checkpoint.sequence)?,
+                &&checkpoint.hash.0[..],
+                &&checkpoint.signature[..],
+            ],
+        )
+        .map_err(unavailable)?;
+    taken_unless_inserted(inserted, checkpoint.sequence)
+}
+
+fn taken_unless_inserted(inserted: u64, sequence: u64) -> StoreResult<()> {
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!(
+            "audit sequence {sequence} is already taken"
+        )));
+    }
+    Ok(())
+}
+
+pub fn entries(conn: &mut PgConn, from: u64, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = conn
+        .query(
+            "SELECT sequence, record, hash FROM audit WHERE sequence >= $1 ORDER BY sequence LIMIT $2",
+            &[&sequence_sql(from)?, &limit],
+        )
+        .map_err(unavailable)?;
+    rows.into_iter()
+        .map(|row| {
+            let sequence = sequence_of(row.get(0))?;
+            let hash: Vec<u8> = row.get(2);
+            Ok(AuditEntry {
+                sequence,
+                record: row.get(1),
+                hash: ChainHash(fixed(&hash, "audit entry", sequence)?),
+            })
+        })
+        .collect()
+}
+
+pub fn checkpoints(conn: &mut PgConn) -> StoreResult<Vec<Checkpoint>> {
+    let rows = conn
+        .query(
+            "SELECT sequence, hash, signature FROM audit_checkpoints ORDER BY sequence",
+            &[],
+        )
+        .map_err(unavailable)?;
+    rows.into_iter()
+        .map(|row| {
+            let sequence = sequence_of(row.get(0))?;
+            let hash: Vec<u8> = row.get(1);
+            let signature: Vec<u8> = row.get(2);
+            Ok(Checkpoint {
+                sequence,
+                hash: ChainHash(fixed(&hash, "checkpoint", sequence)?),
+                signature: fixed(&signature, "checkpoint", sequence)?,
+            })
+        })
+        .collect()
+}
+
+fn fixed<const N: usize>(value: &[u8], what: &str, sequence: u64) -> StoreResult<[u8; N]> {
+    value.try_into().map_err(|_| {
+        StoreError::Integrity(format!(
+            "{what} {sequence}: a stored hash or signature has {} bytes, not {N}",
+            value.len()
+        ))
+    })
+}
+
+fn sequence_of(stored: i64) -> StoreResult<u64> {
+    u64::try_from(stored)
+        .map_err(|_| StoreError::Integrity(format!("audit sequence {stored} is negative")))
+}
+
+fn sequence_sql(sequence: u64) -> StoreResult<i64> {
+    i64::try_from(sequence)
+        .map_err(|_| StoreError::Integrity(format!("audit sequence {sequence} is too large")))
+}

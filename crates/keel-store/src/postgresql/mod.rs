@@ -1,0 +1,459 @@
+//! The PostgreSQL backend, for several Keel nodes on one database. The same contract as the
+//! SQLite store: a write transaction holds this schema's write lock (a transaction-scoped
+//! advisory lock) from `begin` to commit, so writers are serialised across connections,
+//! processes and machines exactly as SQLite's single writer serialises them in one process —
+//! conditional creates decided in a transaction are race-free and audit entries append in one
+//! order. Readers take pooled connections and see committed data.
+//!
+//! The search SQL is the SQLite backend's compiler ([`crate::query`]) in its PostgreSQL dialect.
+
+mod audit;
+mod index;
+mod read;
+mod schema;
+
+use crate::query::ParamIds;
+use index::PendingRows;
+use keel_core::audit::{AuditEntry, ChainHash, Checkpoint};
+use keel_core::store::{
+    AuditLog, AuditRead, HistoryPage, HistoryQuery, NewVersion, ResourceStore, ScopedQuery,
+    SearchResult, SequencedVersion, StoreError, StoreRead, StoreResult, StoreTx, StoredResource,
+    Visibility, WriteMethod,
+};
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Statement};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Idle connections kept for reuse; more may be open while busy.
+const MAX_IDLE_CONNECTIONS: usize = 32;
+/// Prepared statements kept per connection (search shapes vary; values are bound).
+const MAX_PREPARED: usize = 512;
+
+/// Takes this schema's write lock until the transaction ends.
+const TAKE_WRITE_LOCK: &str =
+    "SELECT pg_advisory_xact_lock(hashtext('keel.write:' || current_schema()))";
+
+pub struct PostgresStore {
+    config: postgres::Config,
+    idle: Mutex<Vec<PgConn>>,
+    params: Arc<ParamIds>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/db`, optionally with
+    /// `?options=-csearch_path%3Dschema`), migrates the schema and loads the parameter ids.
+    pub fn open(url: &str) -> StoreResult<PostgresStore> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
+        let mut conn = PgConn::connect(&config)?;
+        schema::migrate(&mut conn)?;
+        let params = Arc::new(schema::load_params(&mut conn)?);
+        Ok(PostgresStore {
+            config,
+            idle: Mutex::new(vec![conn]),
+            params,
+        })
+    }
+
+    /// Updates the planner's statistics of Keel's tables (after a bulk load).
+    pub fn analyze(&self) -> StoreResult<()> {
+        let mut conn = self.take()?;
+        let tables: Vec<&str> = ["resources", "versions"]
+            .into_iter()
+            .chain(schema::INDEX_TABLES)
+            .collect();
+        let result = conn
+            .client
+            .batch_execute(&format!("ANALYZE {}", tables.join(", ")))
+            .map_err(unavailable);
+        self.give_back(conn);
+        result
+    }
+
+    fn take(&self) -> StoreResult<PgConn> {
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match pooled {
+            Some(conn) if !conn.client.is_closed() => Ok(conn),
+            _ => PgConn::connect(&self.config),
+        }
+    }
+
+    fn give_back(&self, conn: PgConn) {
+        if conn.client.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_CONNECTIONS {
+            idle.push(conn);
+        }
+    }
+}
+
+/// A connection with its prepared statements.
+pub(crate) struct PgConn {
+    client: Client,
+    prepared: HashMap<String, Statement>,
+}
+
+impl PgConn {
+    fn connect(config: &postgres::Config) -> StoreResult<PgConn> {
+        let client = config.connect(NoTls).map_err(unavailable)?;
+        Ok(PgConn {
+            client,
+            prepared: HashMap::new(),
+        })
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        if self.prepared.len() >= MAX_PREPARED {
+            self.prepared.clear();
+        }
+        self.prepared.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    pub(crate) fn query(
+        &mut self,
+        sql: &str,
+        values: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query(&statement, values)
+    }
+
+    pub(crate) fn query_opt(
+        &mut self,
+        sql: &str,
+        values: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query_opt(&statement, values)
+    }
+
+    pub(crate) fn execute(
+        &mut self,
+        sql: &str,
+        values: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.execute(&statement, values)
+    }
+}
+
+pub(crate) fn unavailable(e: postgres::Error) -> StoreError {
+    use postgres::error::SqlState;
+    match e.code() {
+        Some(code)
+            if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::UNIQUE_VIOLATION =>
+        {
+            StoreError::Conflict(e.to_string())
+        }
+        Some(code) if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED => {
+            StoreError::Integrity(e.to_string())
+        }
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+impl ResourceStore for PostgresStore {
+    fn reader(&self) -> StoreResult<Box<dyn StoreRead + '_>> {
+        Ok(Box::new(PostgresReader {
+            conn: Some(self.take()?),
+            store: self,
+        }))
+    }
+
+    fn begin(&self) -> StoreResult<Box<dyn StoreTx + '_>> {
+        let mut conn = self.take()?;
+        conn.client.batch_execute("BEGIN").map_err(unavailable)?;
+        let mut tx = PostgresTx {
+            conn: Some(conn),
+            store: self,
+            pending: PendingRows::default(),
+            done: false,
+        };
+        tx.conn()
+            .execute(TAKE_WRITE_LOCK, &[])
+            .map_err(unavailable)?;
+        Ok(Box::new(tx))
+    }
+
+    fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.take()?;
+        let result = conn.query("SELECT 1", &[]).map(|_| ()).map_err(unavailable);
+        self.give_back(conn);
+        result
+    }
+}
+
+struct PostgresReader<'s> {
+    conn: Option<PgConn>,
+    store: &'s PostgresStore,
+}
+
+impl Drop for PostgresReader<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.store.give_back(conn);
+        }
+    }
+}
+
+impl PostgresReader<'_> {
+    fn conn(&mut self) -> &mut PgConn {
+        self.conn
+            .as_mut()
+            .expect("a reader holds its connection until dropped")
+    }
+    /// A reader has nothing held back.
+    fn flush_index(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+    fn parts(&mut self) -> (&mut PgConn, &ParamIds) {
+        (
+            self.conn
+                .as_mut()
+                .expect("a reader holds its connection until dropped"),
+            &self.store.params,
+        )
+    }
+}
+
+struct PostgresTx<'s> {
+    conn: Option<PgConn>,
+    store: &'s PostgresStore,
+    pending: PendingRows,
+    done: bool,
+}
+
+impl Drop for PostgresTx<'_> {
+    fn drop(&mut self) {
+        // A connection whose rollback failed is closed, not pooled.
+        if let Some(mut conn) = self.conn.take()
+            && (self.done || conn.client.batch_execute("ROLLBACK").is_ok())
+        {
+            self.store.give_back(conn);
+        }
+    }
+}
+
+impl PostgresTx<'_> {
+    fn conn(&mut self) -> &mut PgConn {
+        self.conn
+            .as_mut()
+            .expect("a transaction holds its connection until dropped")
+    }
+    /// Index rows held back are written before anything that searches them.
+    fn flush_index(&mut self) -> StoreResult<()> {
+        let conn = self
+            .conn
+            .as_mut()
+            .expect("a transaction holds its connection until dropped");
+        self.pending.flush(conn).map_err(unavailable)
+    }
+    fn parts(&mut self) -> (&mut PgConn, &ParamIds) {
+        (
+            self.conn
+                .as_mut()
+                .expect("a transaction holds its connection until dropped"),
+            &self.store.params,
+        )
+    }
+}
+
+/// Readers and transactions answer reads the same way, from their own connection.
+macro_rules! impl_store_read {
+    ($ty:ty) => {
+        impl StoreRead for $ty {
+            fn read(
+                &mut self,
+                resource_type: &str,
+                id: &str,
+            ) -> StoreResult<Option<StoredResource>> {
+                read::current(self.conn(), resource_type, id)
+            }
+            fn read_version(
+                &mut self,
+                resource_type: &str,
+                id: &str,
+                version: u64,
+            ) -> StoreResult<Option<StoredResource>> {
+                read::version(self.conn(), resource_type, id, version)
+            }
+            fn search(&mut self, query: &ScopedQuery) -> StoreResult<SearchResult> {
+                self.flush_index()?;
+                let (conn, params) = self.parts();
+                read::search(conn, params, query)
+            }
+            fn search_ids(&mut self, query: &ScopedQuery) -> StoreResult<Vec<String>> {
+                self.flush_index()?;
+                let (conn, params) = self.parts();
+                read::search_ids(conn, params, query.query())
+            }
+            fn history(
+                &mut self,
+                query: &HistoryQuery,
+                visibility: &Visibility,
+            ) -> StoreResult<HistoryPage> {
+                self.flush_index()?;
+                let (conn, params) = self.parts();
+                read::history(conn, params, query, visibility)
+            }
+            fn referencing(
+                &mut self,
+                resource_type: &str,
+                id: &str,
+                visibility: &Visibility,
+            ) -> StoreResult<Vec<StoredResource>> {
+                self.flush_index()?;
+                let (conn, params) = self.parts();
+                read::referencing(conn, params, resource_type, id, visibility)
+            }
+            fn version_head(&mut self) -> StoreResult<u64> {
+                read::version_head(self.conn())
+            }
+            fn versions_between(
+                &mut self,
+                resource_type: &str,
+                after: u64,
+                upto: u64,
+                limit: usize,
+            ) -> StoreResult<Vec<SequencedVersion>> {
+                read::versions_between(self.conn(), resource_type, after, upto, limit)
+            }
+            fn checkpoint(&mut self, key: &str) -> StoreResult<Option<String>> {
+                Ok(self
+                    .conn()
+                    .query_opt("SELECT value FROM checkpoints WHERE key = $1", &[&key])
+                    .map_err(unavailable)?
+                    .map(|row| row.get(0)))
+            }
+        }
+
+        impl AuditRead for $ty {
+            fn audit_entries(&mut self, from: u64, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+                audit::entries(self.conn(), from, limit)
+            }
+            fn audit_checkpoints(&mut self) -> StoreResult<Vec<Checkpoint>> {
+                audit::checkpoints(self.conn())
+            }
+        }
+    };
+}
+
+impl_store_read!(PostgresReader<'_>);
+impl_store_read!(PostgresTx<'_>);
+
+impl AuditLog for PostgresTx<'_> {
+    fn audit_head(&mut self) -> StoreResult<Option<(u64, ChainHash)>> {
+        audit::head(self.conn())
+    }
+    fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<()> {
+        audit::append(self.conn(), entry)
+    }
+    fn append_audit_checkpoint(&mut self, checkpoint: &Checkpoint) -> StoreResult<()> {
+        audit::append_checkpoint(self.conn(), checkpoint)
+    }
+}
+
+impl StoreTx for PostgresTx<'_> {
+    fn write(&mut self, v: NewVersion) -> StoreResult<()> {
+        let conn = self
+            .conn
+            .as_mut()
+            .expect("a transaction holds its connection until dropped");
+        write_version(conn, &self.store.params, &mut self.pending, v)
+    }
+
+    fn set_checkpoint(&mut self, key: &str, value: &str) -> StoreResult<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO checkpoints(key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&key, &value],
+            )
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        self.flush_index()?;
+        self.conn()
+            .client
+            .batch_execute("COMMIT")
+            .map_err(unavailable)?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+/// Writes the version and replaces the resource's index rows (the new ones go to `pending`).
+/// The resource row and the version are written by one statement; a version that exists
+/// already is a conflict that leaves the transaction usable, as in SQLite.
+fn write_version(
+    conn: &mut PgConn,
+    params: &ParamIds,
+    pending: &mut PendingRows,
+    v: NewVersion,
+) -> StoreResult<()> {
+    let deleted = i16::from(v.body.is_none());
+    let method = match v.method {
+        WriteMethod::Create => "C",
+        WriteMethod::Update => "U",
+        WriteMethod::Delete => "D",
+    };
+    let version = v.version as i64;
+    let written = conn
+        .query_opt(
+            "WITH r AS (INSERT INTO resources(rtype, id, version, last_updated, deleted) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (rtype, id) DO UPDATE SET \
+             version = excluded.version, last_updated = excluded.last_updated, deleted = excluded.deleted \
+             RETURNING rid) \
+             INSERT INTO versions(rid, version, last_updated, method, body) \
+             SELECT rid, $3, $4, $6, $7 FROM r ON CONFLICT (rid, version) DO NOTHING RETURNING rid",
+            &[
+                &v.resource_type,
+                &v.id,
+                &version,
+                &v.last_updated,
+                &deleted,
+                &method,
+                &v.body,
+            ],
+        )
+        .map_err(unavailable)?;
+    let Some(row) = written else {
+        return Err(StoreError::Conflict(format!(
+            "{}/{} version {} already exists",
+            v.resource_type, v.id, v.version
+        )));
+    };
+    let rid: i64 = row.get(0);
+    if v.version > 1 {
+        pending.forget(rid);
+        let deletes: Vec<String> = schema::INDEX_TABLES
+            .iter()
+            .map(|t| format!("d_{t} AS (DELETE FROM {t} WHERE rid = $1)"))
+            .collect();
+        conn.execute(&format!("WITH {} SELECT 1", deletes.join(", ")), &[&rid])
+            .map_err(unavailable)?;
+    }
+    for entry in v.index {
+        let Some(pid) = params.get(&v.resource_type, &entry.param) else {
+            return Err(StoreError::Integrity(format!(
+                "no parameter id for {}.{}",
+                v.resource_type, entry.param
+            )));
+        };
+        pending.add(pid, rid, entry.value);
+    }
+    Ok(())
+}
