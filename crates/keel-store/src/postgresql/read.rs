@@ -3,7 +3,7 @@
 //! one statement per row.
 
 use super::{PgConn, unavailable};
-use crate::query::{Compiler, Dialect, ParamIds, Sql, SqlValue};
+use crate::query::{Compiler, Dialect, ParamIds, ParamRows, Sql, SqlValue};
 use keel_core::store::{
     HistoryPage, HistoryQuery, HistoryScope, ScopedQuery, SearchResult, SequencedVersion,
     StoreResult, StoredResource, TypeVisibility, Visibility, WriteMethod,
@@ -333,10 +333,14 @@ impl<'a> VisibilityFilter<'a> {
     }
 }
 
-fn param_id(params: &ParamIds, include: &Include) -> i64 {
-    params
-        .get(&include.param.resource_type, &include.param.code)
-        .unwrap_or(-1)
+/// The include parameter's rows as parameter ids and, for a derived reference parameter,
+/// the target type its source's rows must have.
+fn include_rows(params: &ParamIds, include: &Include) -> (Vec<i64>, Option<String>) {
+    match params.rows(&include.param.resource_type, &include.param.code) {
+        ParamRows::Own(id) => (vec![id], None),
+        ParamRows::Union(ids) => (ids, None),
+        ParamRows::Targets { param, target_type } => (vec![param], Some(target_type)),
+    }
 }
 
 /// Resources that `from` refer to through the include's parameter, in the order of `from`.
@@ -346,18 +350,20 @@ fn forward(
     include: &Include,
     from: &[i64],
 ) -> StoreResult<Vec<i64>> {
+    let (ids, target_of_source) = include_rows(params, include);
     let rows = conn
         .query(
             "SELECT t.rid FROM sp_ref s JOIN resources src ON src.rid = s.rid \
              JOIN resources t ON t.rtype = s.ttype AND t.id = s.tid \
-             WHERE s.rid = ANY($1) AND s.param = $2 AND src.rtype = $3 AND t.deleted = 0 \
-             AND ($4::text IS NULL OR t.rtype = $4) \
+             WHERE s.rid = ANY($1) AND s.param = ANY($2) AND src.rtype = $3 AND t.deleted = 0 \
+             AND ($4::text IS NULL OR t.rtype = $4) AND ($5::text IS NULL OR s.ttype = $5) \
              ORDER BY array_position($1, s.rid), s.tid, t.rid",
             &[
                 &from,
-                &param_id(params, include),
+                &ids,
                 &include.source_type,
                 &include.target_type,
+                &target_of_source,
             ],
         )
         .map_err(unavailable)?;
@@ -371,12 +377,14 @@ fn reverse(
     include: &Include,
     to: &[i64],
 ) -> StoreResult<Vec<i64>> {
+    let (ids, target_of_source) = include_rows(params, include);
     let rows = conn
         .query(
-            "SELECT s.rid FROM resources t JOIN sp_ref s ON s.ttype = t.rtype AND s.tid = t.id AND s.param = $1 \
+            "SELECT s.rid FROM resources t JOIN sp_ref s ON s.ttype = t.rtype AND s.tid = t.id AND s.param = ANY($1) \
              JOIN resources src ON src.rid = s.rid WHERE t.rid = ANY($2) AND src.deleted = 0 AND src.rtype = $3 \
+             AND ($4::text IS NULL OR s.ttype = $4) \
              ORDER BY array_position($2, t.rid), s.rid",
-            &[&param_id(params, include), &to, &include.source_type],
+            &[&ids, &to, &include.source_type, &target_of_source],
         )
         .map_err(unavailable)?;
     Ok(rows.iter().map(|row| row.get(0)).collect())

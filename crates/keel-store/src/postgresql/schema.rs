@@ -135,5 +135,6 @@ pub fn load_params(conn: &mut PgConn) -> StoreResult<ParamIds> {
     for row in rows {
         ids.insert(row.get(1), row.get(2), row.get(0));
     }
+    ids.derive(definitions::r4());
     Ok(ids)
 }
