@@ -67,6 +67,11 @@ pub fn capability_statement(defs: &Definitions, base: &str) -> Value {
             "documentation": "Search: string, token, date, reference, quantity, number and uri parameters from the R4 definitions; modifiers :exact :contains :text :not :missing :identifier :below :above (uri) and reference type modifiers; prefixes eq ne gt lt ge le sa eb ap; chaining, _has, _include/_revinclude (with :iterate), _sort, _count, _summary=count, _total. Composite and special parameters are not supported. Unknown parameters are ignored with a warning unless Prefer: handling=strict.",
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+            "operation": [{
+                "name": "export",
+                "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                "documentation": "System-level bulk export (FHIR Bulk Data Access): GET with Prefer: respond-async; parameters _type, _since, _outputFormat (NDJSON only). The status URL in Content-Location answers 202 with X-Progress until the manifest; DELETE cancels. Only the requester sees the export, and it holds what their searches would. Writes and the kick-off take an Idempotency-Key header: a repeat with the same key gets the first response."
+            }],
             "searchParam": [
                 {"name": "_count", "type": "number"},
                 {"name": "_sort", "type": "string"},

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use keel_core::audit::RequestAudit;
 use keel_core::fhir::{
-    DeleteOutcome, HistoryRequest, WriteOutcome, parse_etag, parse_query_string,
+    DeleteOutcome, HistoryRequest, IdempotencyKey, WriteOutcome, parse_etag, parse_query_string,
 };
 use keel_core::store::{HistoryScope, StoredResource};
 use keel_core::{FhirError, RequestContext};
@@ -30,10 +30,27 @@ pub(crate) struct FhirRequest {
     method: Method,
     segments: Vec<String>,
     pub(crate) params: Vec<(String, String)>,
+    /// The query string as sent (for echoing back a request URL).
+    query: String,
     headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) base: String,
     pub(crate) ctx: RequestContext,
+}
+
+impl FhirRequest {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        header_str(&self.headers, name)
+    }
+
+    /// `?query` as sent, or nothing.
+    pub(crate) fn query_suffix(&self) -> String {
+        if self.query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", self.query)
+        }
+    }
 }
 
 pub async fn handle(
@@ -59,6 +76,7 @@ pub async fn handle(
             method,
             segments,
             params: parse_query_string(uri.query().unwrap_or("")),
+            query: uri.query().unwrap_or("").to_string(),
             base: base_url(&state, &headers),
             headers,
             body,
@@ -109,6 +127,7 @@ fn route_shape(method: &Method, path: &str) -> String {
         let keep = segment == "metadata"
             || segment == "_history"
             || segment == "_search"
+            || segment == "_export"
             || segment.starts_with('$')
             || (i == 0 && keel_fhir::definitions::r4().is_resource_type(segment));
         shape.push('/');
@@ -224,6 +243,14 @@ fn dispatch(
     // Each interaction names itself in the audit record (the FHIR restful interaction codes,
     // or the operation's name); what matches none is "unsupported".
     audit.set_interaction("unsupported");
+    if let Some(key) = req.header("idempotency-key") {
+        if !takes_idempotency_key(&req.method, &segs) {
+            return Err(FhirError::BadRequest(
+                "Idempotency-Key is taken by create, update, patch, delete and the $export kick-off only; send this request without it".into(),
+            ));
+        }
+        audit.set_idempotency_key(IdempotencyKey::new(key, fingerprint(&req))?);
+    }
     let result = match (&req.method, segs.as_slice()) {
         (&Method::GET, ["metadata"]) => {
             audit.set_interaction("capabilities");
@@ -248,6 +275,12 @@ fn dispatch(
             post_bundle(state, &req, audit)
         }
         (&Method::GET, ["_history"]) => history(state, &req, HistoryScope::System, audit),
+        (&Method::GET, ["$export"]) => crate::export_http::kick_off(state, &req, audit),
+        (&Method::GET, ["_export", id]) => crate::export_http::status(state, &req, id, audit),
+        (&Method::DELETE, ["_export", id]) => crate::export_http::cancel(state, &req, id, audit),
+        (&Method::GET, ["_export", id, file]) => {
+            crate::export_http::output(state, &req, id, file, audit)
+        }
         (&Method::POST, ["Patient", "$match"]) => {
             crate::match_http::match_patients(state, &req, audit)
         }
@@ -294,6 +327,32 @@ fn dispatch(
     };
     req.body = Bytes::new();
     result
+}
+
+/// The interactions whose response is recorded under an idempotency key: single-resource
+/// writes (plain and conditional) and the bulk export kick-off.
+fn takes_idempotency_key(method: &Method, segments: &[&str]) -> bool {
+    let is_type = |t: &str| t != "AuditEvent" && keel_fhir::definitions::r4().is_resource_type(t);
+    match (method, segments) {
+        (&Method::POST | &Method::PUT | &Method::DELETE, [rt]) => is_type(rt),
+        (&Method::PUT | &Method::PATCH | &Method::DELETE, [rt, _]) => is_type(rt),
+        (&Method::GET, ["$export"]) => true,
+        _ => false,
+    }
+}
+
+/// What makes a request the same request: method, target and body.
+fn fingerprint(req: &FhirRequest) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(req.method.as_str().as_bytes());
+    hash.update([0]);
+    hash.update(req.segments.join("/").as_bytes());
+    hash.update([0]);
+    hash.update(req.query.as_bytes());
+    hash.update([0]);
+    hash.update(&req.body);
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ---------------------------------------------------------------- interactions

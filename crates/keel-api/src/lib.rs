@@ -6,10 +6,12 @@
 pub mod audited;
 pub mod auth;
 mod capability;
+mod export_http;
 pub mod fhir_http;
 pub mod health_http;
 pub mod identity_http;
 pub mod integration_outcome;
+pub mod job_worker;
 pub mod match_http;
 pub mod metrics_http;
 pub mod outcome;

@@ -25,7 +25,7 @@ pub fn status_of(error: &FhirError) -> u16 {
         | FhirError::Search(_)
         | FhirError::NotSupported(_)
         | FhirError::ConditionNotMatched { .. } => 400,
-        FhirError::Invalid(_) => 422,
+        FhirError::Invalid(_) | FhirError::IdempotencyKeyReused => 422,
         FhirError::VersionConflict { .. } | FhirError::MultipleMatches { .. } => 412,
         FhirError::Conflict(_) => 409,
         FhirError::Forbidden { .. } | FhirError::Withheld { .. } => 403,
@@ -99,6 +99,9 @@ fn advice(error: &FhirError) -> &'static str {
         FhirError::Conflict(_) | FhirError::Store(StoreError::Conflict(_)) => {
             "Nothing was changed. It is safe to send the same request again."
         }
+        FhirError::IdempotencyKeyReused => {
+            "Nothing was changed. Send a new request with a new key; repeat a request only with its own key."
+        }
         FhirError::InEntry { .. } => {
             "A transaction is all or nothing: nothing in it was stored. Correct the entry and send the Bundle again."
         }
@@ -155,7 +158,9 @@ pub fn outcome_of(error: &FhirError, entry: Option<usize>) -> OperationOutcome {
         FhirError::Search(SearchError::Unknown(_)) => IssueType::NotSupported,
         FhirError::BadRequest(_) | FhirError::Search(_) => IssueType::Invalid,
         FhirError::ConditionNotMatched { .. } => IssueType::NotFound,
-        FhirError::VersionConflict { .. } | FhirError::Conflict(_) => IssueType::Conflict,
+        FhirError::VersionConflict { .. }
+        | FhirError::Conflict(_)
+        | FhirError::IdempotencyKeyReused => IssueType::Conflict,
         FhirError::MultipleMatches { .. } => IssueType::MultipleMatches,
         FhirError::Store(StoreError::Unavailable(_)) => IssueType::Transient,
         FhirError::Store(StoreError::Conflict(_)) => IssueType::Conflict,

@@ -54,6 +54,9 @@ pub enum FhirError {
     ConditionNotMatched { condition: String },
     #[error("{0}")]
     Conflict(String),
+    /// An idempotency key already used for a different request.
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
     #[error("{0}")]
     NotSupported(String),
     /// A transaction or batch entry failed; `index` is the entry's position in the Bundle.

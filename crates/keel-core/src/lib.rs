@@ -9,6 +9,7 @@ pub mod error;
 pub mod fhir;
 pub mod identity;
 pub mod integration;
+pub mod jobs;
 pub mod policy;
 pub mod store;
 

@@ -5,6 +5,7 @@
 //! conditional logic, validation, index extraction) live above it in the core, once.
 
 use crate::audit::{AuditEntry, ChainHash, Checkpoint};
+use crate::jobs::{JobQueue, JobRead};
 use keel_fhir::index::IndexEntry;
 use keel_fhir::search::{Criterion, SearchQuery};
 use std::collections::HashMap;
@@ -229,7 +230,7 @@ pub trait AuditLog {
 }
 
 /// Reads that need no transaction.
-pub trait StoreRead: AuditRead {
+pub trait StoreRead: AuditRead + JobRead {
     /// The current version (possibly a deletion) of a resource.
     fn read(&mut self, resource_type: &str, id: &str) -> StoreResult<Option<StoredResource>>;
     fn read_version(
@@ -272,14 +273,25 @@ pub trait StoreRead: AuditRead {
     ) -> StoreResult<Vec<SequencedVersion>>;
     /// A named progress marker (import resumption, jobs), written with [`StoreTx::set_checkpoint`].
     fn checkpoint(&mut self, key: &str) -> StoreResult<Option<String>>;
+    /// The response recorded for an idempotency key (see [`StoreTx::record_idempotent_response`]).
+    fn idempotent_response(&mut self, key: &str) -> StoreResult<Option<String>>;
 }
 
 /// A write transaction: everything in it commits atomically or not at all. While it is open,
 /// no other writer can change the store, so read-then-write sequences (conditional create)
 /// are race-free. Dropping it without commit rolls back.
-pub trait StoreTx: StoreRead + AuditLog {
+pub trait StoreTx: StoreRead + AuditLog + JobQueue {
     fn write(&mut self, version: NewVersion) -> StoreResult<()>;
     fn set_checkpoint(&mut self, key: &str, value: &str) -> StoreResult<()>;
+    /// Records what a request with an idempotency key did, with the write it did: a repeat of
+    /// the key finds it even on another node. A key is recorded once; recording it again is a
+    /// conflict.
+    fn record_idempotent_response(
+        &mut self,
+        key: &str,
+        response: &str,
+        now: i64,
+    ) -> StoreResult<()>;
     fn commit(self: Box<Self>) -> StoreResult<()>;
 }
 

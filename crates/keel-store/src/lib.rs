@@ -3,6 +3,7 @@
 //! compile to SQL over index tables filled from the R4 SearchParameters.
 
 mod audit;
+mod jobs;
 mod pending_index;
 pub mod postgresql;
 mod query;

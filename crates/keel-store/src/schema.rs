@@ -21,7 +21,8 @@ pub const INDEX_TABLES: [&str; 7] = [
 ];
 
 /// Migrations in order; the database records how many it has applied. The audit tables
-/// (migration 2) are append-only: the store's code only inserts into them.
+/// (migration 2) are append-only: the store's code only inserts into them. Migration 3: the
+/// job queue (keel_core::jobs) and the responses of requests with idempotency keys.
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE resources (
@@ -72,6 +73,25 @@ CREATE INDEX sp_uri_rid ON sp_uri(rid, param);
     r#"
 CREATE TABLE audit (sequence INTEGER PRIMARY KEY, record BLOB NOT NULL, hash BLOB NOT NULL);
 CREATE TABLE audit_checkpoints (sequence INTEGER PRIMARY KEY, hash BLOB NOT NULL, signature BLOB NOT NULL);
+"#,
+    r#"
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    progress TEXT,
+    result TEXT
+);
+CREATE INDEX jobs_claimable ON jobs(state, lease_until);
+CREATE TABLE job_outputs (job INTEGER NOT NULL, part INTEGER NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL, content TEXT NOT NULL,
+    PRIMARY KEY (job, part));
+CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY, response TEXT NOT NULL, created INTEGER NOT NULL);
 "#,
 ];
 

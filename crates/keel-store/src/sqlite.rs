@@ -3,10 +3,12 @@
 //! crash of the process or the machine. Opened for a bulk load, see [`Durability::Resumable`].
 
 use crate::audit;
+use crate::jobs;
 use crate::pending_index::PendingIndex;
 use crate::query::{Compiler, ParamIds, ParamRows, Sql, SqlValue};
 use crate::schema;
 use keel_core::audit::{AuditEntry, ChainHash, Checkpoint};
+use keel_core::jobs::{Claim, Job, JobOutput, JobQueue, JobRead, JobState, Lease, NewJob};
 use keel_core::store::{
     AuditLog, AuditRead, HistoryPage, HistoryQuery, HistoryScope, NewVersion, ResourceStore,
     ScopedQuery, SearchResult, SequencedVersion, StoreError, StoreRead, StoreResult, StoreTx,
@@ -315,6 +317,21 @@ macro_rules! impl_store_read {
                     .optional()
                     .map_err(unavailable)
             }
+            fn idempotent_response(&mut self, key: &str) -> StoreResult<Option<String>> {
+                jobs::idempotent_response(self.conn_ref(), key)
+            }
+        }
+
+        impl JobRead for $ty {
+            fn job(&mut self, id: u64) -> StoreResult<Option<Job>> {
+                jobs::job(self.conn_ref(), id)
+            }
+            fn job_outputs(&mut self, id: u64) -> StoreResult<Vec<JobOutput>> {
+                jobs::outputs(self.conn_ref(), id)
+            }
+            fn job_output_content(&mut self, id: u64, part: u32) -> StoreResult<Option<String>> {
+                jobs::output_content(self.conn_ref(), id, part)
+            }
         }
     };
 }
@@ -376,6 +393,44 @@ impl AuditLog for SqliteTx<'_> {
     }
 }
 
+impl JobQueue for SqliteTx<'_> {
+    fn enqueue_job(&mut self, job: &NewJob) -> StoreResult<u64> {
+        jobs::enqueue(&self.conn, job)
+    }
+    fn claim_job(&mut self, claim: &Claim<'_>) -> StoreResult<Option<Job>> {
+        jobs::claim(&self.conn, claim)
+    }
+    fn renew_job_lease(
+        &mut self,
+        lease: &Lease,
+        now: i64,
+        until: i64,
+        progress: &str,
+    ) -> StoreResult<bool> {
+        jobs::renew(&self.conn, lease, now, until, progress)
+    }
+    fn add_job_output(
+        &mut self,
+        lease: &Lease,
+        output: &JobOutput,
+        content: &str,
+    ) -> StoreResult<bool> {
+        jobs::add_output(&self.conn, lease, output, content)
+    }
+    fn finish_job(
+        &mut self,
+        lease: &Lease,
+        state: JobState,
+        result: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        jobs::finish(&self.conn, lease, state, result, now)
+    }
+    fn cancel_job(&mut self, id: u64, now: i64) -> StoreResult<bool> {
+        jobs::cancel(&self.conn, id, now)
+    }
+}
+
 impl StoreTx for SqliteTx<'_> {
     fn write(&mut self, v: NewVersion) -> StoreResult<()> {
         write_version(&self.conn, self.params, &mut self.pending, v)
@@ -387,6 +442,15 @@ impl StoreTx for SqliteTx<'_> {
             .and_then(|mut s| s.execute(params![key, value]))
             .map(|_| ())
             .map_err(unavailable)
+    }
+
+    fn record_idempotent_response(
+        &mut self,
+        key: &str,
+        response: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        jobs::record_idempotent_response(&self.conn, key, response, now)
     }
 
     fn commit(mut self: Box<Self>) -> StoreResult<()> {

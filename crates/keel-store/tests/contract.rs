@@ -764,6 +764,172 @@ pub fn the_audit_trail_keeps_one_linear_chain_under_concurrent_callers(
     ));
 }
 
+pub fn jobs_are_claimed_once_per_lease_and_fenced(store: &dyn ResourceStore) {
+    use keel_core::jobs::{Claim, JobOutput, JobState, NewJob};
+    let new = |kind: &str, now| NewJob {
+        kind: kind.into(),
+        payload: format!("{{\"n\":{now}}}"),
+        now,
+    };
+    // Enqueued in a transaction that rolls back: no job (the outbox commits with its change).
+    {
+        let mut tx = store.begin().expect("begin");
+        tx.enqueue_job(&new("export", 1)).expect("enqueue");
+    }
+    let mut tx = store.begin().expect("begin");
+    let first = tx.enqueue_job(&new("export", 10)).expect("enqueue");
+    let other_kind = tx.enqueue_job(&new("other", 11)).expect("enqueue");
+    tx.commit().expect("commit");
+    assert_ne!(first, other_kind);
+
+    let claim = |owner: &str, now: i64| {
+        let mut tx = store.begin().expect("begin");
+        let job = tx
+            .claim_job(&Claim {
+                kinds: &["export"],
+                owner,
+                now,
+                lease_until: now + 100,
+            })
+            .expect("claim");
+        tx.commit().expect("commit");
+        job
+    };
+    let a = claim("node-a", 20).expect("the queued export is claimed");
+    assert_eq!((a.id, a.state, a.attempts), (first, JobState::Running, 1));
+    assert_eq!(a.lease_owner.as_deref(), Some("node-a"));
+    assert!(
+        claim("node-b", 50).is_none(),
+        "held under a live lease; the other kind is not asked for"
+    );
+
+    let lease_a = a.lease().expect("lease");
+    let part = |n: u32| JobOutput {
+        part: n,
+        name: "Patient".into(),
+        count: 2,
+    };
+    let mut tx = store.begin().expect("begin");
+    assert!(
+        tx.renew_job_lease(&lease_a, 60, 110, "1 of 2")
+            .expect("renew")
+    );
+    assert!(
+        tx.add_job_output(&lease_a, &part(1), "{}\n{}\n")
+            .expect("output")
+    );
+    tx.commit().expect("commit");
+
+    // node-a stops renewing; after its lease ends node-b claims a new attempt, which starts
+    // from nothing.
+    assert!(claim("node-b", 100).is_none(), "renewed until 110");
+    let b = claim("node-b", 111).expect("an ended lease is claimable");
+    assert_eq!((b.id, b.attempts), (first, 2));
+    let mut reader = store.reader().expect("reader");
+    assert!(reader.job_outputs(first).expect("outputs").is_empty());
+    drop(reader);
+
+    // node-a's late writes are fenced off; node-b's count.
+    let lease_b = b.lease().expect("lease");
+    let mut tx = store.begin().expect("begin");
+    assert!(
+        !tx.renew_job_lease(&lease_a, 112, 200, "late")
+            .expect("renew")
+    );
+    assert!(
+        !tx.add_job_output(&lease_a, &part(1), "late\n")
+            .expect("output")
+    );
+    assert!(
+        !tx.finish_job(&lease_a, JobState::Done, "late", 112)
+            .expect("finish")
+    );
+    assert!(
+        tx.add_job_output(&lease_b, &part(1), "{\"b\":1}\n")
+            .expect("output")
+    );
+    assert!(
+        tx.finish_job(&lease_b, JobState::Done, "1 resource", 113)
+            .expect("finish")
+    );
+    tx.commit().expect("commit");
+
+    let mut reader = store.reader().expect("reader");
+    let done = reader.job(first).expect("job").expect("exists");
+    assert_eq!(done.state, JobState::Done);
+    assert_eq!(done.result.as_deref(), Some("1 resource"));
+    assert_eq!(reader.job_outputs(first).expect("outputs"), vec![part(1)]);
+    assert_eq!(
+        reader
+            .job_output_content(first, 1)
+            .expect("content")
+            .as_deref(),
+        Some("{\"b\":1}\n")
+    );
+    assert!(
+        reader
+            .job_output_content(first, 2)
+            .expect("content")
+            .is_none()
+    );
+    drop(reader);
+    assert!(
+        claim("node-c", 10_000).is_none(),
+        "a finished job is not claimed again"
+    );
+
+    // Cancelling: a queued job, once; a finished one not.
+    let mut tx = store.begin().expect("begin");
+    let queued = tx.enqueue_job(&new("export", 200)).expect("enqueue");
+    assert!(tx.cancel_job(queued, 201).expect("cancel"));
+    assert!(!tx.cancel_job(queued, 202).expect("cancel twice"));
+    assert!(!tx.cancel_job(first, 202).expect("cancel a finished job"));
+    tx.commit().expect("commit");
+    assert_eq!(
+        store
+            .reader()
+            .expect("reader")
+            .job(queued)
+            .expect("job")
+            .map(|j| j.state),
+        Some(JobState::Cancelled)
+    );
+    assert!(
+        claim("node-c", 10_000).is_none(),
+        "a cancelled job is not claimed"
+    );
+}
+
+pub fn idempotency_keys_are_recorded_once_with_their_transaction(store: &dyn ResourceStore) {
+    {
+        let mut tx = store.begin().expect("begin");
+        tx.record_idempotent_response("k1", "rolled back", 1)
+            .expect("record");
+    }
+    let mut reader = store.reader().expect("reader");
+    assert!(reader.idempotent_response("k1").expect("read").is_none());
+    drop(reader);
+    let mut tx = store.begin().expect("begin");
+    tx.record_idempotent_response("k1", "first", 2)
+        .expect("record");
+    assert!(matches!(
+        tx.record_idempotent_response("k1", "second", 3),
+        Err(StoreError::Conflict(_))
+    ));
+    // The transaction is still usable after the conflict.
+    tx.set_checkpoint("after", "yes").expect("still usable");
+    tx.commit().expect("commit");
+    let mut reader = store.reader().expect("reader");
+    assert_eq!(
+        reader.idempotent_response("k1").expect("read").as_deref(),
+        Some("first")
+    );
+    assert_eq!(
+        reader.checkpoint("after").expect("read").as_deref(),
+        Some("yes")
+    );
+}
+
 macro_rules! contract_tests {
     ($make:expr) => {
         #[test]
@@ -790,6 +956,16 @@ macro_rules! contract_tests {
         fn an_uncommitted_transaction_leaves_nothing() {
             let (_guard, store) = $make;
             super::an_uncommitted_transaction_leaves_nothing(store.as_ref());
+        }
+        #[test]
+        fn jobs_are_claimed_once_per_lease_and_fenced() {
+            let (_guard, store) = $make;
+            super::jobs_are_claimed_once_per_lease_and_fenced(store.as_ref());
+        }
+        #[test]
+        fn idempotency_keys_are_recorded_once_with_their_transaction() {
+            let (_guard, store) = $make;
+            super::idempotency_keys_are_recorded_once_with_their_transaction(store.as_ref());
         }
         #[test]
         fn checkpoints_commit_with_their_transaction() {

@@ -279,6 +279,15 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
             directory,
             crate::serve::start_context(&instance, "probe"),
         ));
+        let worker = keel_api::job_worker::JobWorker::spawn(
+            api.fhir.clone(),
+            keel_api::job_worker::WorkerConfig {
+                node: format!("demo-{instance}"),
+                lease: Duration::from_secs(30),
+                poll: Duration::from_millis(500),
+            },
+        )
+        .map_err(|e| format!("cannot start the background-job worker: {e}"))?;
         step.done("Keel serving");
         // The exact line end-to-end tests and scripts wait for.
         println!("keel: listening on http://{local}/fhir");
@@ -287,6 +296,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
             .with_graceful_shutdown(crate::serve::shutdown_signal())
             .await
             .map_err(|e| format!("server error: {e}"))?;
+        drop(worker);
         trail.shutdown();
         Ok(ExitCode::SUCCESS)
     })

@@ -6,6 +6,7 @@
 use clap::Args;
 use keel_api::AppState;
 use keel_api::auth::{Authentication, KeySet, TokenVerifier};
+use keel_api::job_worker::{JobWorker, WorkerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -99,6 +100,14 @@ pub struct ServeArgs {
     /// policy Keel ships with.
     #[arg(long, env = "KEEL_POLICY")]
     policy: Option<PathBuf>,
+    /// This node's name in background-job leases; nodes sharing a database need distinct
+    /// names (default: derived from the process id and start time).
+    #[arg(long, env = "KEEL_NODE")]
+    node: Option<String>,
+    /// Seconds a node holds a background job (a bulk export) without renewing its lease; a
+    /// node that dies releases its jobs to the other nodes after this.
+    #[arg(long, env = "KEEL_JOB_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    job_lease_secs: u64,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
@@ -165,15 +174,33 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
                 Err(e) => tracing::warn!(error = %e, "patient index for $match not built yet"),
             }
         });
+        let worker = JobWorker::spawn(state.fhir.clone(), worker_config(&args))
+            .map_err(|e| format!("cannot start the background-job worker: {e}"))?;
         tracing::info!(%local, data = %args.data.display(), "keel serve started");
         axum::serve(listener, keel_api::router(state))
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| format!("server error: {e}"))?;
+        drop(worker);
         trail.shutdown();
         tracing::info!("keel serve stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn worker_config(args: &ServeArgs) -> WorkerConfig {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    WorkerConfig {
+        node: args
+            .node
+            .clone()
+            .unwrap_or_else(|| format!("node-{:x}-{started:x}", std::process::id())),
+        lease: Duration::from_secs(args.job_lease_secs),
+        poll: Duration::from_millis(500),
+    }
 }
 
 /// The access policy and the tenant PCN.

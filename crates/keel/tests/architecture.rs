@@ -134,6 +134,9 @@ fn fhir_service_methods_take_a_request_context() {
         "with_access",
         "with_audit",
         "access",
+        // Runs a queued job under the context its kick-off recorded (rebuilt from the job):
+        // every read it does is decided as that requester's.
+        "run_next_export",
     ];
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../keel-core/src/fhir");
     let mut offenders = Vec::new();

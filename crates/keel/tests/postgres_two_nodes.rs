@@ -117,3 +117,161 @@ fn conditional_creates_split_across_two_postgres_nodes_leave_one_resource() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+/// A node on `database` with a short job lease, under a name the test can see in the queue.
+fn node_named(data: &std::path::Path, database: &str, name: &str) -> Server {
+    Server::spawn(
+        keel()
+            .args([
+                "serve",
+                "--insecure-no-auth",
+                "--listen",
+                "127.0.0.1:0",
+                "--job-lease-secs",
+                "2",
+                "--node",
+                name,
+                "--database",
+                database,
+                "--data",
+            ])
+            .arg(data)
+            .stderr(Stdio::inherit()),
+    )
+}
+
+/// Acceptance: a background job (a bulk export) claimed by a node that then dies is run by
+/// the other node once the lease ends, and its outputs are those of exactly one attempt. The
+/// test holds the export outputs table, so the claiming node is stopped mid-job (blocked on its
+/// first part) when it is killed; nothing in Keel knows about the test.
+#[test]
+fn a_background_job_survives_the_death_of_its_node_and_runs_exactly_once() {
+    let schema = TestSchema::create("job_lease");
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut nodes = [
+        Some(node_named(data.path(), &schema.url, "node-a")),
+        Some(node_named(data.path(), &schema.url, "node-b")),
+    ];
+    let bases: Vec<String> = nodes
+        .iter()
+        .map(|n| n.as_ref().expect("node").base.clone())
+        .collect();
+    let client = Server::client();
+    for i in 0..30 {
+        let status = client
+            .post(format!("{}/Patient", bases[i % 2]))
+            .header("content-type", "application/fhir+json")
+            .json(&json!({"resourceType": "Patient", "name": [{"family": format!("Export{i}")}]}))
+            .send()
+            .expect("POST")
+            .status();
+        assert_eq!(status, 201);
+    }
+
+    let mut holder = postgres::Client::connect(&schema.url, postgres::NoTls).expect("connect");
+    let mut watcher = postgres::Client::connect(&schema.url, postgres::NoTls).expect("connect");
+    let mut hold = holder.transaction().expect("begin");
+    hold.batch_execute("LOCK TABLE job_outputs IN EXCLUSIVE MODE")
+        .expect("lock");
+
+    let kick_off = client
+        .get(format!("{}/$export?_type=Patient", bases[0]))
+        .header("prefer", "respond-async")
+        .header("accept", "application/fhir+json")
+        .send()
+        .expect("kick-off");
+    assert_eq!(kick_off.status(), 202);
+    let status_url = kick_off.headers()["content-location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let job_id: i64 = status_url
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .parse()
+        .expect("id");
+
+    // Wait until a node has claimed the export and is blocked writing its first part.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let owner: String = loop {
+        let row = watcher
+            .query_one(
+                "SELECT lease_owner, (SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                 WHERE c.relname = 'job_outputs' AND NOT l.granted) FROM jobs WHERE id = $1",
+                &[&job_id],
+            )
+            .expect("job");
+        let (owner, waiting): (Option<String>, i64) = (row.get(0), row.get(1));
+        if let (Some(owner), 1..) = (owner, waiting) {
+            break owner;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no node claimed the export"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let dead = if owner == "node-a" { 0 } else { 1 };
+    let survivor = 1 - dead;
+    nodes[dead].take().expect("node").kill();
+    hold.commit().expect("release the outputs table");
+
+    // The survivor claims the job once the dead node's lease has ended and finishes it.
+    let manifest: Value = loop {
+        let response = client
+            .get(status_url.replace(&bases[0], &bases[survivor]))
+            .send()
+            .expect("poll");
+        if response.status() == 200 {
+            break response.json().expect("manifest");
+        }
+        assert_eq!(response.status(), 202, "in progress until done");
+        assert!(
+            std::time::Instant::now() < deadline + std::time::Duration::from_secs(30),
+            "the export did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let outputs = manifest["output"].as_array().expect("output");
+    assert_eq!(outputs.len(), 1, "{manifest}");
+    assert_eq!(outputs[0]["type"], "Patient");
+    assert_eq!(outputs[0]["count"], 30);
+    let url = outputs[0]["url"]
+        .as_str()
+        .expect("url")
+        .replace(&bases[0], &bases[survivor]);
+    let ndjson = client
+        .get(url)
+        .send()
+        .expect("download")
+        .text()
+        .expect("text");
+    let ids: std::collections::HashSet<String> = ndjson
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("a resource per line")["id"]
+                .as_str()
+                .expect("id")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        (ndjson.lines().count(), ids.len()),
+        (30, 30),
+        "every patient exactly once"
+    );
+
+    let row = watcher
+        .query_one(
+            "SELECT attempts, lease_owner, state, (SELECT count(*) FROM job_outputs WHERE job = $1) FROM jobs WHERE id = $1",
+            &[&job_id],
+        )
+        .expect("job");
+    let (attempts, last_owner, state, parts): (i32, Option<String>, String, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(state, "done");
+    assert_eq!(attempts, 2, "claimed by the dead node, then once more");
+    assert_eq!(last_owner.as_deref(), Some(["node-a", "node-b"][survivor]));
+    assert_eq!(parts, 1, "the outputs of one attempt only");
+}

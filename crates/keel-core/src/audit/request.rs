@@ -2,6 +2,7 @@
 
 use super::record::{AuditOutcome, AuditRecord, BreakGlass, Subject};
 use crate::context::RequestContext;
+use crate::fhir::IdempotencyKey;
 use crate::policy::Decision;
 use keel_model::Instant;
 use std::collections::BTreeSet;
@@ -17,6 +18,9 @@ pub struct RequestAudit {
     policy_version: Option<String>,
     break_glass_used: bool,
     recorded: Option<u64>,
+    /// The request's idempotency key: its write, the record of its response and this audit
+    /// record commit together.
+    idempotency_key: Option<IdempotencyKey>,
 }
 
 impl RequestAudit {
@@ -25,6 +29,14 @@ impl RequestAudit {
             interaction: interaction.into(),
             ..RequestAudit::default()
         }
+    }
+
+    pub fn set_idempotency_key(&mut self, key: IdempotencyKey) {
+        self.idempotency_key = Some(key);
+    }
+
+    pub fn idempotency_key(&self) -> Option<&IdempotencyKey> {
+        self.idempotency_key.as_ref()
     }
 
     pub fn interaction(&self) -> &str {

@@ -2,12 +2,16 @@
 
 mod audit_events;
 mod bundle;
+mod export;
+mod idempotency;
 mod identity_links;
 mod patient_match;
 mod record_access;
 mod write;
 
 pub use bundle::{BundleKind, BundleResponse, EntryResponse, PreparedBundle, parse_etag};
+pub use export::{EXPORT_JOB, ExportManifest, ExportRequest, ExportStatus};
+pub use idempotency::{IdempotencyKey, MAX_KEY_LENGTH};
 pub use identity_links::{LinkFilter, MAX_DECISIONS_SHOWN, ScanSummary};
 pub use patient_match::{
     DEFAULT_MATCH_COUNT, MAX_MATCH_COUNT, MatchRequest, MatchResult, PatientMatch,

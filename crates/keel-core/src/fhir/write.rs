@@ -27,20 +27,79 @@ pub struct WriteOutcome {
     pub matched_existing: bool,
 }
 
-/// What a write left in the store, for its audit record.
-pub(super) trait Written {
+/// What a write left in the store, for its audit record, and what a repeat of the request
+/// with the same idempotency key answers.
+pub(super) trait Written: Sized {
     fn written(&self) -> Option<&StoredResource>;
+    /// The response to record under an idempotency key (JSON); `None` where the interaction
+    /// takes no idempotency key.
+    fn replay_record(&self) -> Option<Value> {
+        None
+    }
+    /// The response recorded by [`Written::replay_record`], as read back in `tx`.
+    fn replay(_tx: &mut dyn StoreTx, _record: &Value) -> FhirResult<Self> {
+        Err(no_idempotency_key())
+    }
+}
+
+fn no_idempotency_key() -> FhirError {
+    FhirError::BadRequest(
+        "this interaction takes no Idempotency-Key (only single-resource writes and $export do)"
+            .into(),
+    )
+}
+
+fn unreadable_replay() -> FhirError {
+    FhirError::Conflict("the response recorded for this Idempotency-Key is unreadable".into())
 }
 
 impl Written for WriteOutcome {
     fn written(&self) -> Option<&StoredResource> {
         Some(&self.resource)
     }
+    fn replay_record(&self) -> Option<Value> {
+        Some(serde_json::json!({
+            "type": self.resource.resource_type,
+            "id": self.resource.id,
+            "version": self.resource.version,
+            "created": self.created,
+            "matched": self.matched_existing,
+        }))
+    }
+    fn replay(tx: &mut dyn StoreTx, record: &Value) -> FhirResult<Self> {
+        let (Some(resource_type), Some(id), Some(version)) = (
+            record["type"].as_str(),
+            record["id"].as_str(),
+            record["version"].as_u64(),
+        ) else {
+            return Err(unreadable_replay());
+        };
+        let resource = tx
+            .read_version(resource_type, id, version)?
+            .ok_or_else(unreadable_replay)?;
+        Ok(WriteOutcome {
+            resource,
+            created: record["created"].as_bool().unwrap_or(false),
+            matched_existing: record["matched"].as_bool().unwrap_or(false),
+        })
+    }
 }
 
 impl Written for DeleteOutcome {
     fn written(&self) -> Option<&StoredResource> {
         None
+    }
+    fn replay_record(&self) -> Option<Value> {
+        Some(match self {
+            DeleteOutcome::Deleted { version } => serde_json::json!({ "deleted": version }),
+            DeleteOutcome::NothingToDelete => serde_json::json!({ "deleted": null }),
+        })
+    }
+    fn replay(_: &mut dyn StoreTx, record: &Value) -> FhirResult<Self> {
+        Ok(match record["deleted"].as_u64() {
+            Some(version) => DeleteOutcome::Deleted { version },
+            None => DeleteOutcome::NothingToDelete,
+        })
     }
 }
 
@@ -263,7 +322,8 @@ impl FhirService {
     }
 
     /// Runs `f` in a store transaction with the request's audit record, and commits both if
-    /// `f` succeeds (else rolls both back, and the edge records the failure).
+    /// `f` succeeds (else rolls both back, and the edge records the failure). A request with an
+    /// idempotency key already recorded gets the recorded response instead of running `f`.
     pub(super) fn in_audited_transaction<T: Written>(
         &self,
         ctx: &RequestContext,
@@ -271,7 +331,22 @@ impl FhirService {
         f: impl FnOnce(&mut dyn StoreTx, &mut RequestAudit) -> FhirResult<T>,
     ) -> FhirResult<T> {
         let mut tx = self.store.begin()?;
-        let value = f(tx.as_mut(), audit)?;
+        let value = match audit.idempotency_key().cloned() {
+            None => f(tx.as_mut(), audit)?,
+            Some(key) => {
+                let store_key = key.store_key(ctx);
+                match tx.idempotent_response(&store_key)? {
+                    Some(record) => T::replay(tx.as_mut(), &key.recorded_response(&record)?)?,
+                    None => {
+                        let value = f(tx.as_mut(), audit)?;
+                        let record =
+                            key.record(value.replay_record().ok_or_else(no_idempotency_key)?);
+                        tx.record_idempotent_response(&store_key, &record, self.now())?;
+                        value
+                    }
+                }
+            }
+        };
         if let Some(resource) = value.written() {
             self.note(audit, resource);
         }

@@ -9,12 +9,14 @@
 
 mod audit;
 mod index;
+mod jobs;
 mod read;
 mod schema;
 
 use crate::query::ParamIds;
 use index::PendingRows;
 use keel_core::audit::{AuditEntry, ChainHash, Checkpoint};
+use keel_core::jobs::{Claim, Job, JobOutput, JobQueue, JobRead, JobState, Lease, NewJob};
 use keel_core::store::{
     AuditLog, AuditRead, HistoryPage, HistoryQuery, NewVersion, ResourceStore, ScopedQuery,
     SearchResult, SequencedVersion, StoreError, StoreRead, StoreResult, StoreTx, StoredResource,
@@ -336,6 +338,21 @@ macro_rules! impl_store_read {
                     .map_err(unavailable)?
                     .map(|row| row.get(0)))
             }
+            fn idempotent_response(&mut self, key: &str) -> StoreResult<Option<String>> {
+                jobs::idempotent_response(self.conn(), key)
+            }
+        }
+
+        impl JobRead for $ty {
+            fn job(&mut self, id: u64) -> StoreResult<Option<Job>> {
+                jobs::job(self.conn(), id)
+            }
+            fn job_outputs(&mut self, id: u64) -> StoreResult<Vec<JobOutput>> {
+                jobs::outputs(self.conn(), id)
+            }
+            fn job_output_content(&mut self, id: u64, part: u32) -> StoreResult<Option<String>> {
+                jobs::output_content(self.conn(), id, part)
+            }
         }
 
         impl AuditRead for $ty {
@@ -364,6 +381,44 @@ impl AuditLog for PostgresTx<'_> {
     }
 }
 
+impl JobQueue for PostgresTx<'_> {
+    fn enqueue_job(&mut self, job: &NewJob) -> StoreResult<u64> {
+        jobs::enqueue(self.conn(), job)
+    }
+    fn claim_job(&mut self, claim: &Claim<'_>) -> StoreResult<Option<Job>> {
+        jobs::claim(self.conn(), claim)
+    }
+    fn renew_job_lease(
+        &mut self,
+        lease: &Lease,
+        now: i64,
+        until: i64,
+        progress: &str,
+    ) -> StoreResult<bool> {
+        jobs::renew(self.conn(), lease, now, until, progress)
+    }
+    fn add_job_output(
+        &mut self,
+        lease: &Lease,
+        output: &JobOutput,
+        content: &str,
+    ) -> StoreResult<bool> {
+        jobs::add_output(self.conn(), lease, output, content)
+    }
+    fn finish_job(
+        &mut self,
+        lease: &Lease,
+        state: JobState,
+        result: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        jobs::finish(self.conn(), lease, state, result, now)
+    }
+    fn cancel_job(&mut self, id: u64, now: i64) -> StoreResult<bool> {
+        jobs::cancel(self.conn(), id, now)
+    }
+}
+
 impl StoreTx for PostgresTx<'_> {
     fn write(&mut self, v: NewVersion) -> StoreResult<()> {
         let conn = self
@@ -382,6 +437,15 @@ impl StoreTx for PostgresTx<'_> {
             )
             .map(|_| ())
             .map_err(unavailable)
+    }
+
+    fn record_idempotent_response(
+        &mut self,
+        key: &str,
+        response: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        jobs::record_idempotent_response(self.conn(), key, response, now)
     }
 
     fn commit(mut self: Box<Self>) -> StoreResult<()> {

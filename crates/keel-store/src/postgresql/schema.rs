@@ -20,7 +20,8 @@ pub const INDEX_TABLES: [&str; 7] = [
 ];
 
 /// Migrations in order; `keel_schema` records how many were applied. The audit tables
-/// (migration 2) are append-only: the store's code only inserts into them.
+/// (migration 2) are append-only: the store's code only inserts into them. Migration 3: the
+/// job queue (keel_core::jobs) and the responses of requests with idempotency keys.
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE resources (
@@ -71,6 +72,25 @@ CREATE INDEX sp_uri_rid ON sp_uri(rid, param);
     r#"
 CREATE TABLE audit (sequence BIGINT PRIMARY KEY, record BYTEA NOT NULL, hash BYTEA NOT NULL);
 CREATE TABLE audit_checkpoints (sequence BIGINT PRIMARY KEY, hash BYTEA NOT NULL, signature BYTEA NOT NULL);
+"#,
+    r#"
+CREATE TABLE jobs (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until BIGINT,
+    created BIGINT NOT NULL,
+    updated BIGINT NOT NULL,
+    progress TEXT,
+    result TEXT
+);
+CREATE INDEX jobs_claimable ON jobs(state, lease_until);
+CREATE TABLE job_outputs (job BIGINT NOT NULL, part INTEGER NOT NULL, name TEXT NOT NULL, count BIGINT NOT NULL, content TEXT NOT NULL,
+    PRIMARY KEY (job, part));
+CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY, response TEXT NOT NULL, created BIGINT NOT NULL);
 "#,
 ];
 
