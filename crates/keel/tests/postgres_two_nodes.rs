@@ -275,3 +275,54 @@ fn a_background_job_survives_the_death_of_its_node_and_runs_exactly_once() {
     assert_eq!(last_owner.as_deref(), Some(["node-a", "node-b"][survivor]));
     assert_eq!(parts, 1, "the outputs of one attempt only");
 }
+
+/// A create retried with its `Idempotency-Key` — here 20 times at once, to both nodes — is one
+/// resource, and every attempt gets the first one's answer.
+#[test]
+fn one_idempotency_key_across_two_nodes_creates_once() {
+    let schema = TestSchema::create("idempotency");
+    let data = tempfile::tempdir().expect("tempdir");
+    let nodes = [
+        node(data.path(), &schema.url),
+        node(data.path(), &schema.url),
+    ];
+    let patient = json!({"resourceType": "Patient", "name": [{"family": "Retried"}]});
+    let answers: Vec<(u16, Option<String>)> = std::thread::scope(|scope| {
+        let callers: Vec<_> = (0..20)
+            .map(|i| {
+                let (base, patient) = (&nodes[i % 2].base, &patient);
+                scope.spawn(move || {
+                    let response = Server::client()
+                        .post(format!("{base}/Patient"))
+                        .header("content-type", "application/fhir+json")
+                        .header("idempotency-key", "retry-0001")
+                        .json(patient)
+                        .send()
+                        .expect("POST");
+                    let status = response.status().as_u16();
+                    let body: Value = response.json().unwrap_or(Value::Null);
+                    (status, body["id"].as_str().map(str::to_string))
+                })
+            })
+            .collect();
+        callers
+            .into_iter()
+            .map(|c| c.join().expect("caller"))
+            .collect()
+    });
+    let first = answers[0].clone();
+    assert_eq!(first.0, 201);
+    assert!(answers.iter().all(|a| *a == first), "{answers:?}");
+    for node in &nodes {
+        let found: Value = Server::client()
+            .get(format!(
+                "{}/Patient?family=Retried&_summary=count",
+                node.base
+            ))
+            .send()
+            .expect("search")
+            .json()
+            .expect("bundle");
+        assert_eq!(found["total"], 1);
+    }
+}
