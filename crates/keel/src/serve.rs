@@ -69,8 +69,10 @@ pub struct ServeArgs {
     /// Seconds an open circuit refuses calls before one trial call.
     #[arg(long, env = "KEEL_CIRCUIT_COOLDOWN_SECS", default_value_t = 30)]
     circuit_cooldown_secs: u64,
-    /// A trusted token issuer and its JWKS file, as `ISSUER=PATH` (repeatable): tokens whose
-    /// `iss` is ISSUER are checked with the RS256/ES256 keys of PATH, by `kid`.
+    /// A trusted token issuer and its JWKS, as `ISSUER=PATH` or `ISSUER=URL` (repeatable):
+    /// tokens whose `iss` is ISSUER are checked with the RS256/ES256 keys of the JWKS file, or
+    /// of the JWKS published at the http(s) URL (fetched at start, then kept current: see
+    /// `--jwks-refresh-secs`), by `kid`.
     #[arg(
         long = "trust-issuer",
         env = "KEEL_TRUST_ISSUERS",
@@ -81,6 +83,10 @@ pub struct ServeArgs {
     /// DATA/environment says production.
     #[arg(long, env = "KEEL_DEV_ISSUER")]
     dev_issuer: bool,
+    /// Seconds between fetches of a JWKS published at a URL; a token naming a key the issuer's
+    /// keys lack has them fetched at once, at most once in this time.
+    #[arg(long, env = "KEEL_JWKS_REFRESH_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    jwks_refresh_secs: u64,
     /// The audience (`aud`) tokens must name.
     #[arg(long, env = "KEEL_AUDIENCE", default_value = crate::token::DEFAULT_AUDIENCE)]
     audience: String,
@@ -174,6 +180,20 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
                 Err(e) => tracing::warn!(error = %e, "patient index for $match not built yet"),
             }
         });
+        if let keel_api::auth::Authentication::Required(_) = &state.authentication {
+            let refreshing = state.clone();
+            let every = Duration::from_secs(args.jwks_refresh_secs);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    if let keel_api::auth::Authentication::Required(verifier) =
+                        &refreshing.authentication
+                    {
+                        verifier.refresh_published_keys().await;
+                    }
+                }
+            });
+        }
         let worker = JobWorker::spawn(state.fhir.clone(), worker_config(&args))
             .map_err(|e| format!("cannot start the background-job worker: {e}"))?;
         tracing::info!(%local, data = %args.data.display(), "keel serve started");
@@ -201,6 +221,37 @@ fn worker_config(args: &ServeArgs) -> WorkerConfig {
         lease: Duration::from_secs(args.job_lease_secs),
         poll: Duration::from_millis(500),
     }
+}
+
+/// Where a trusted issuer's keys are.
+enum JwksSource<'a> {
+    File(&'a str),
+    Url(&'a str),
+}
+
+/// `ISSUER=PATH` or `ISSUER=URL`; an issuer may itself hold `=`, so a URL is found by its scheme.
+fn trusted_issuer(entry: &str) -> Result<(&str, JwksSource<'_>), String> {
+    for scheme in ["=https://", "=http://"] {
+        if let Some(at) = entry.find(scheme) {
+            return Ok((&entry[..at], JwksSource::Url(&entry[at + 1..])));
+        }
+    }
+    entry
+        .rsplit_once('=')
+        .filter(|(issuer, path)| !issuer.is_empty() && !path.is_empty())
+        .map(|(issuer, path)| (issuer, JwksSource::File(path)))
+        .ok_or_else(|| {
+            format!("--trust-issuer '{entry}' is not ISSUER=JWKS_FILE or ISSUER=JWKS_URL")
+        })
+}
+
+/// Fetches a JWKS before the server starts (a wrong URL stops `keel serve` at once).
+fn fetch_jwks_now(url: &str) -> Result<KeySet, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime to fetch the JWKS: {e}"))?
+        .block_on(keel_api::auth::fetch_jwks(url))
 }
 
 /// The access policy and the tenant PCN.
@@ -250,13 +301,25 @@ fn authentication(args: &ServeArgs) -> Result<Authentication, String> {
     }
     let mut verifier = TokenVerifier::new(args.audience.clone(), args.clock_skew_secs);
     for entry in &args.trust_issuers {
-        let (issuer, path) = entry
-            .rsplit_once('=')
-            .ok_or_else(|| format!("--trust-issuer '{entry}' is not ISSUER=JWKS_FILE"))?;
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("--trust-issuer {issuer}: cannot read {path}: {e}"))?;
-        let keys = KeySet::from_jwks(&text).map_err(|e| format!("--trust-issuer {issuer}: {e}"))?;
-        verifier = verifier.trust(issuer.to_string(), keys);
+        verifier = match trusted_issuer(entry)? {
+            (issuer, JwksSource::File(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("--trust-issuer {issuer}: cannot read {path}: {e}"))?;
+                let keys = KeySet::from_jwks(&text)
+                    .map_err(|e| format!("--trust-issuer {issuer}: {e}"))?;
+                verifier.trust(issuer.to_string(), keys)
+            }
+            (issuer, JwksSource::Url(url)) => {
+                let keys =
+                    fetch_jwks_now(url).map_err(|e| format!("--trust-issuer {issuer}: {e}"))?;
+                verifier.trust_published(
+                    issuer.to_string(),
+                    url.to_string(),
+                    keys,
+                    Duration::from_secs(args.jwks_refresh_secs),
+                )
+            }
+        };
     }
     if args.dev_issuer {
         verifier = trust_dev_issuer(verifier, &args.data)?;

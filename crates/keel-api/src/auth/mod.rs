@@ -13,11 +13,13 @@
 //! `--insecure-no-auth`) lets every request through as local development.
 
 mod claims;
+mod jwks_url;
 mod key_set;
 mod verified_tokens;
 mod verifier;
 
 pub use claims::purpose_from_code;
+pub use jwks_url::fetch_jwks;
 pub use key_set::{KeySet, KeySetError};
 pub use verifier::{TokenError, TokenVerifier};
 
@@ -115,10 +117,11 @@ pub async fn authenticate(
                 Ok(stated) => stated,
                 Err(why) => return plain_outcome(400, IssueType::Invalid, why),
             };
-            match bearer_token(request.headers())
-                .and_then(|token| verifier.verify(token))
-                .and_then(|claims| claims.principal(purpose))
-            {
+            let verified = match bearer_token(request.headers()) {
+                Ok(token) => verifier.verify_fetching_keys(token).await,
+                Err(missing) => Err(missing),
+            };
+            match verified.and_then(|claims| claims.principal(purpose)) {
                 Ok(principal) => Principal {
                     break_glass,
                     ..principal

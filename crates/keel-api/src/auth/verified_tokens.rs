@@ -42,6 +42,15 @@ impl VerifiedTokens {
         Some(in_force(claims, now, leeway).map(|()| claims.clone()))
     }
 
+    /// Forgets every token: after an issuer's keys changed, a remembered token may be signed
+    /// by a key no longer trusted.
+    pub(super) fn forget_all(&self) {
+        self.by_digest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// Remembers the claims of a token whose signature and claims have just been verified.
     pub(super) fn insert(&self, digest: [u8; 32], claims: Claims, now: u64, leeway: u64) {
         let mut tokens = self.by_digest.lock().unwrap_or_else(|e| e.into_inner());

@@ -5,8 +5,11 @@
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::claims::Claims;
+use super::jwks_url::PublishedKeys;
 use super::key_set::KeySet;
 use super::verified_tokens::{NotInForce, VerifiedTokens};
 
@@ -33,10 +36,28 @@ pub enum TokenError {
 
 /// The issuers Keel trusts and the audience it answers to.
 pub struct TokenVerifier {
-    issuers: HashMap<String, KeySet>,
+    issuers: HashMap<String, IssuerKeys>,
     audience: String,
     clock_skew_secs: u64,
     verified: VerifiedTokens,
+    http: reqwest::Client,
+}
+
+/// Where an issuer's keys come from.
+enum IssuerKeys {
+    /// Given once (a JWKS file).
+    Fixed(Arc<KeySet>),
+    /// Published at a URL and kept current.
+    Published(PublishedKeys),
+}
+
+impl IssuerKeys {
+    fn current(&self) -> Arc<KeySet> {
+        match self {
+            IssuerKeys::Fixed(keys) => keys.clone(),
+            IssuerKeys::Published(published) => published.current(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -51,13 +72,66 @@ impl TokenVerifier {
             audience,
             clock_skew_secs,
             verified: VerifiedTokens::default(),
+            http: reqwest::Client::new(),
         }
     }
 
     /// Trusts `issuer` (its `iss` value, exactly) with the keys of its JWKS.
     pub fn trust(mut self, issuer: String, keys: KeySet) -> TokenVerifier {
-        self.issuers.insert(issuer, keys);
+        self.issuers
+            .insert(issuer, IssuerKeys::Fixed(Arc::new(keys)));
         self
+    }
+
+    /// Trusts `issuer` with the keys published at `url` (fetched first with
+    /// [`super::fetch_jwks`]): fetched again every `interval`, and when a token names a key
+    /// they lack (at most once per `interval`).
+    pub fn trust_published(
+        mut self,
+        issuer: String,
+        url: String,
+        keys: KeySet,
+        interval: Duration,
+    ) -> TokenVerifier {
+        self.issuers.insert(
+            issuer,
+            IssuerKeys::Published(PublishedKeys::new(url, keys, interval)),
+        );
+        self
+    }
+
+    /// Fetches the published keys that are due (tokens verified with earlier keys are checked
+    /// again). For a periodic task.
+    pub async fn refresh_published_keys(&self) {
+        for keys in self.issuers.values() {
+            if let IssuerKeys::Published(published) = keys
+                && published.refresh_if_due(&self.http).await
+            {
+                self.verified.forget_all();
+            }
+        }
+    }
+
+    /// As [`TokenVerifier::verify`]; a token naming a key its issuer's published keys lack
+    /// has them fetched again (when due) and is checked once more.
+    pub(super) async fn verify_fetching_keys(&self, token: &str) -> Result<Claims, TokenError> {
+        match self.verify(token) {
+            Err(TokenError::UnknownKey) => {
+                let issuer = decode_header(token)
+                    .ok()
+                    .and_then(|h| self.claimed_issuer(token, h.alg).ok());
+                if let Some(IssuerKeys::Published(published)) =
+                    issuer.and_then(|i| self.issuers.get(&i))
+                    && published.due()
+                    && published.refresh_if_due(&self.http).await
+                {
+                    self.verified.forget_all();
+                    return self.verify(token);
+                }
+                Err(TokenError::UnknownKey)
+            }
+            other => other,
+        }
     }
 
     /// The token's claims once every check has passed. A token verified before skips the
@@ -88,7 +162,11 @@ impl TokenVerifier {
         }
         let kid = header.kid.ok_or(TokenError::NoKeyId)?;
         let issuer = self.claimed_issuer(token, header.alg)?;
-        let keys = self.issuers.get(&issuer).ok_or(TokenError::UnknownIssuer)?;
+        let keys = self
+            .issuers
+            .get(&issuer)
+            .ok_or(TokenError::UnknownIssuer)?
+            .current();
         let key = keys.key(&kid).ok_or(TokenError::UnknownKey)?;
         if key.algorithm != header.alg {
             return Err(TokenError::Algorithm(header.alg));
