@@ -117,7 +117,7 @@ fn open_service(
 }
 
 /// The store: PostgreSQL when a `postgres://` URL is given, else the embedded SQLite database
-/// in `data` (the durability applies to it; PostgreSQL commits as its server is configured).
+/// in `data`, with commits as durable as `durability` asks.
 fn open_store(
     data: &Path,
     database: Option<&str>,
@@ -128,7 +128,7 @@ fn open_store(
             // The node's own files (audit key, import lock) stay in `data`.
             std::fs::create_dir_all(data)
                 .map_err(|e| format!("cannot create {}: {e}", data.display()))?;
-            PostgresStore::open(url)
+            PostgresStore::open_with(url, durability)
                 .map(|store| Arc::new(store) as Arc<dyn ResourceStore>)
                 .map_err(|e| format!("cannot open the PostgreSQL database: {e}"))
         }

@@ -1,6 +1,12 @@
 //! The audit log in PostgreSQL: `audit(sequence, record, hash)` and
 //! `audit_checkpoints(sequence, hash, signature)`. Only inserts and selects; nothing here
 //! updates or deletes. A taken sequence is a conflict and leaves the transaction usable.
+//!
+//! A write transaction holds the schema's write lock, so nobody else appends while it is open:
+//! it reads the head once ([`PendingAudit`]), and entries after that head, which cannot be
+//! taken, are held back and written in one statement when the transaction commits or reads
+//! the log (a read appended under load costs one round trip per group commit, not two per
+//! record).
 
 use super::{PgConn, unavailable};
 use keel_core::audit::{AuditEntry, ChainHash, Checkpoint};
@@ -22,6 +28,65 @@ pub fn head(conn: &mut PgConn) -> StoreResult<Option<(u64, ChainHash)>> {
         ))
     })
     .transpose()
+}
+
+/// The audit entries of an open write transaction that are not written yet, and the log's
+/// head as the transaction knows it.
+#[derive(Default)]
+pub(super) struct PendingAudit {
+    /// `None` until read; then the head, held back entries included.
+    head: Option<Option<(u64, ChainHash)>>,
+    sequences: Vec<i64>,
+    records: Vec<Vec<u8>>,
+    hashes: Vec<Vec<u8>>,
+}
+
+impl PendingAudit {
+    pub(super) fn head(&mut self, conn: &mut PgConn) -> StoreResult<Option<(u64, ChainHash)>> {
+        if let Some(known) = self.head {
+            return Ok(known);
+        }
+        let stored = head(conn)?;
+        self.head = Some(stored);
+        Ok(stored)
+    }
+
+    /// Holds `entry` back when it comes after the head (its sequence cannot be taken); any
+    /// other sequence is decided by the database at once, as [`append`] does.
+    pub(super) fn append(&mut self, conn: &mut PgConn, entry: &AuditEntry) -> StoreResult<()> {
+        let after_head = match self.head(conn)? {
+            Some((last, _)) => entry.sequence > last,
+            None => true,
+        };
+        if !after_head {
+            self.flush(conn)?;
+            return append(conn, entry);
+        }
+        self.sequences.push(sequence_sql(entry.sequence)?);
+        self.records.push(entry.record.clone());
+        self.hashes.push(entry.hash.0.to_vec());
+        self.head = Some(Some((entry.sequence, entry.hash)));
+        Ok(())
+    }
+
+    /// Writes the held back entries.
+    pub(super) fn flush(&mut self, conn: &mut PgConn) -> StoreResult<()> {
+        if self.sequences.is_empty() {
+            return Ok(());
+        }
+        let (sequences, records, hashes) = (
+            std::mem::take(&mut self.sequences),
+            std::mem::take(&mut self.records),
+            std::mem::take(&mut self.hashes),
+        );
+        conn.execute(
+            "INSERT INTO audit(sequence, record, hash) \
+             SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])",
+            &[&sequences, &records, &hashes],
+        )
+        .map_err(unavailable)?;
+        Ok(())
+    }
 }
 
 pub fn append(conn: &mut PgConn, entry: &AuditEntry) -> StoreResult<()> {

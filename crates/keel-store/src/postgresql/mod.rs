@@ -13,7 +13,9 @@ mod jobs;
 mod read;
 mod schema;
 
+use crate::Durability;
 use crate::query::ParamIds;
+use audit::PendingAudit;
 use index::PendingRows;
 use keel_core::audit::{AuditEntry, ChainHash, Checkpoint};
 use keel_core::jobs::{Claim, Job, JobOutput, JobQueue, JobRead, JobState, Lease, NewJob};
@@ -32,9 +34,9 @@ const MAX_IDLE_CONNECTIONS: usize = 32;
 /// Prepared statements kept per connection (search shapes vary; values are bound).
 const MAX_PREPARED: usize = 512;
 
-/// Takes this schema's write lock until the transaction ends.
-const TAKE_WRITE_LOCK: &str =
-    "SELECT pg_advisory_xact_lock(hashtext('keel.write:' || current_schema()))";
+/// Begins a transaction holding this schema's write lock until it ends (one round trip).
+const BEGIN_WITH_WRITE_LOCK: &str =
+    "BEGIN; SELECT pg_advisory_xact_lock(hashtext('keel.write:' || current_schema()))";
 
 pub struct PostgresStore {
     config: postgres::Config,
@@ -44,11 +46,22 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://user@host:port/db`, optionally with
-    /// `?options=-csearch_path%3Dschema`), migrates the schema and loads the parameter ids.
+    /// `?options=-csearch_path%3Dschema`) for serving, migrates the schema and loads the
+    /// parameter ids.
     pub fn open(url: &str) -> StoreResult<PostgresStore> {
-        let config: postgres::Config = url
+        PostgresStore::open_with(url, Durability::EveryCommit)
+    }
+
+    /// As [`PostgresStore::open`], with commits as durable as `durability` asks: a bulk load
+    /// that records its progress in its own transactions ([`Durability::Resumable`]) does not
+    /// wait for each commit's log flush (`synchronous_commit = off`). A crash of the database
+    /// server can then lose its last commits, never leave a half-written one, and the load
+    /// resumes from the checkpoints that did commit.
+    pub fn open_with(url: &str, durability: Durability) -> StoreResult<PostgresStore> {
+        let mut config: postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
+        with_session_settings(&mut config, durability);
         let mut conn = PgConn::connect(&config)?;
         schema::migrate(&mut conn)?;
         let params = Arc::new(schema::load_params(&mut conn)?);
@@ -90,6 +103,15 @@ impl PostgresStore {
         if idle.len() < MAX_IDLE_CONNECTIONS {
             idle.push(conn);
         }
+    }
+}
+
+/// Adds the session settings `durability` asks for to the connection options (sent with the
+/// startup message: no round trip).
+fn with_session_settings(config: &mut postgres::Config, durability: Durability) {
+    if durability == Durability::Resumable {
+        let options = config.get_options().unwrap_or_default().to_string();
+        config.options((options + " -c synchronous_commit=off").trim_start());
     }
 }
 
@@ -175,17 +197,17 @@ impl ResourceStore for PostgresStore {
 
     fn begin(&self) -> StoreResult<Box<dyn StoreTx + '_>> {
         let mut conn = self.take()?;
-        conn.client.batch_execute("BEGIN").map_err(unavailable)?;
-        let mut tx = PostgresTx {
+        // A connection whose BEGIN failed is closed, not pooled.
+        conn.client
+            .batch_execute(BEGIN_WITH_WRITE_LOCK)
+            .map_err(unavailable)?;
+        Ok(Box::new(PostgresTx {
             conn: Some(conn),
             store: self,
             pending: PendingRows::default(),
+            audit: PendingAudit::default(),
             done: false,
-        };
-        tx.conn()
-            .execute(TAKE_WRITE_LOCK, &[])
-            .map_err(unavailable)?;
-        Ok(Box::new(tx))
+        }))
     }
 
     fn ping(&self) -> StoreResult<()> {
@@ -219,6 +241,9 @@ impl PostgresReader<'_> {
     fn flush_index(&mut self) -> StoreResult<()> {
         Ok(())
     }
+    fn flush_audit(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
     fn parts(&mut self) -> (&mut PgConn, &ParamIds) {
         (
             self.conn
@@ -233,6 +258,7 @@ struct PostgresTx<'s> {
     conn: Option<PgConn>,
     store: &'s PostgresStore,
     pending: PendingRows,
+    audit: PendingAudit,
     done: bool,
 }
 
@@ -268,6 +294,19 @@ impl PostgresTx<'_> {
                 .expect("a transaction holds its connection until dropped"),
             &self.store.params,
         )
+    }
+    fn audit_parts(&mut self) -> (&mut PgConn, &mut PendingAudit) {
+        (
+            self.conn
+                .as_mut()
+                .expect("a transaction holds its connection until dropped"),
+            &mut self.audit,
+        )
+    }
+    /// Audit entries held back are written before the log is read or the transaction commits.
+    fn flush_audit(&mut self) -> StoreResult<()> {
+        let (conn, audit) = self.audit_parts();
+        audit.flush(conn)
     }
 }
 
@@ -357,9 +396,11 @@ macro_rules! impl_store_read {
 
         impl AuditRead for $ty {
             fn audit_entries(&mut self, from: u64, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+                self.flush_audit()?;
                 audit::entries(self.conn(), from, limit)
             }
             fn audit_checkpoints(&mut self) -> StoreResult<Vec<Checkpoint>> {
+                self.flush_audit()?;
                 audit::checkpoints(self.conn())
             }
         }
@@ -371,10 +412,12 @@ impl_store_read!(PostgresTx<'_>);
 
 impl AuditLog for PostgresTx<'_> {
     fn audit_head(&mut self) -> StoreResult<Option<(u64, ChainHash)>> {
-        audit::head(self.conn())
+        let (conn, audit) = self.audit_parts();
+        audit.head(conn)
     }
     fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<()> {
-        audit::append(self.conn(), entry)
+        let (conn, audit) = self.audit_parts();
+        audit.append(conn, entry)
     }
     fn append_audit_checkpoint(&mut self, checkpoint: &Checkpoint) -> StoreResult<()> {
         audit::append_checkpoint(self.conn(), checkpoint)
@@ -450,6 +493,7 @@ impl StoreTx for PostgresTx<'_> {
 
     fn commit(mut self: Box<Self>) -> StoreResult<()> {
         self.flush_index()?;
+        self.flush_audit()?;
         self.conn()
             .client
             .batch_execute("COMMIT")
