@@ -70,7 +70,7 @@ pub fn capability_statement(defs: &Definitions, base: &str) -> Value {
             "operation": [{
                 "name": "export",
                 "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
-                "documentation": "System-level bulk export (FHIR Bulk Data Access): GET with Prefer: respond-async; parameters _type, _since, _outputFormat (NDJSON only). The status URL in Content-Location answers 202 with X-Progress until the manifest; DELETE cancels. Only the requester sees the export, and it holds what their searches would. Writes and the kick-off take an Idempotency-Key header: a repeat with the same key gets the first response."
+                "documentation": "System-level bulk export (FHIR Bulk Data Access): GET with Prefer: respond-async; parameters _type, _since, _outputFormat (NDJSON only). The status URL in Content-Location answers 202 with X-Progress until the manifest; DELETE cancels a running export or deletes a finished one. Only the requester sees the export, and it holds what their searches would. Writes and the kick-off take an Idempotency-Key header: a repeat with the same key gets the first response."
             }],
             "searchParam": [
                 {"name": "_count", "type": "number"},

@@ -1,7 +1,8 @@
 //! Bulk export over HTTP (FHIR Bulk Data Access, system level): `GET /fhir/$export` with
 //! `Prefer: respond-async` answers 202 with the status URL in `Content-Location`; polling it
 //! answers 202 with `X-Progress` until the manifest (200); the manifest's parts are NDJSON
-//! under the same URL; `DELETE` on the status URL cancels.
+//! under the same URL; `DELETE` on the status URL cancels a running export or deletes a
+//! finished one's parts.
 
 use crate::AppState;
 use crate::fhir_http::{FhirRequest, json_response, plain_outcome};

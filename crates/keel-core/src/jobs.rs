@@ -26,7 +26,7 @@ pub enum JobState {
     Done,
     /// Ended with an error that another attempt would not fix.
     Failed,
-    /// Cancelled by its requester; its outputs are removed.
+    /// Cancelled by its requester (before or after it finished); its outputs are removed.
     Cancelled,
 }
 
@@ -172,6 +172,7 @@ pub trait JobQueue {
         result: &str,
         now: i64,
     ) -> StoreResult<bool>;
-    /// Cancels a job that is not final and removes its outputs; says whether it did.
+    /// Cancels a job that is queued, running or done (its outputs are then no longer wanted)
+    /// and removes its outputs; says whether it did. A failed or cancelled job stays as it is.
     fn cancel_job(&mut self, id: u64, now: i64) -> StoreResult<bool>;
 }

@@ -169,7 +169,7 @@ pub fn cancel(conn: &Connection, id: u64, now: i64) -> StoreResult<bool> {
     let id = sql_id(id)?;
     let changed = conn
         .prepare_cached(
-            "UPDATE jobs SET state = 'cancelled', updated = ?, lease_until = NULL WHERE id = ? AND state IN ('queued', 'running')",
+            "UPDATE jobs SET state = 'cancelled', updated = ?, lease_until = NULL WHERE id = ? AND state IN ('queued', 'running', 'done')",
         )
         .and_then(|mut s| s.execute(params![now, id]))
         .map_err(unavailable)?;

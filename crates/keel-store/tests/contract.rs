@@ -878,12 +878,13 @@ pub fn jobs_are_claimed_once_per_lease_and_fenced(store: &dyn ResourceStore) {
         "a finished job is not claimed again"
     );
 
-    // Cancelling: a queued job, once; a finished one not.
+    // Cancelling: a queued job, once; a finished one (its outputs go too).
     let mut tx = store.begin().expect("begin");
     let queued = tx.enqueue_job(&new("export", 200)).expect("enqueue");
     assert!(tx.cancel_job(queued, 201).expect("cancel"));
     assert!(!tx.cancel_job(queued, 202).expect("cancel twice"));
-    assert!(!tx.cancel_job(first, 202).expect("cancel a finished job"));
+    assert!(tx.cancel_job(first, 202).expect("cancel a finished job"));
+    assert!(tx.job_outputs(first).expect("outputs").is_empty());
     tx.commit().expect("commit");
     assert_eq!(
         store

@@ -132,7 +132,7 @@ fn a_bulk_export_runs_in_the_background_and_serves_its_parts() {
         assert!(lines.iter().all(|l| l["resourceType"] == output["type"]));
     }
 
-    // `_since` after everything: an export with no parts. Cancelling removes it.
+    // `_since` after everything: an export with no parts. Deleting it removes it.
     let r = kick_off(
         &client,
         format!("{base}/$export?_since=2999-01-01T00:00:00Z"),
@@ -142,7 +142,15 @@ fn a_bulk_export_runs_in_the_background_and_serves_its_parts() {
     let empty_url = location(&r);
     assert_eq!(wait_for_manifest(&client, &empty_url)["output"], json!([]));
     let r = client.delete(&empty_url).send().expect("DELETE");
-    assert_eq!(r.status(), 409, "a finished export is not cancelled");
+    assert_eq!(
+        r.status(),
+        202,
+        "the client says it has the parts: they are deleted"
+    );
+    let r = client.get(&empty_url).send().expect("GET");
+    assert_eq!(r.status(), 404);
+    let r = client.delete(&empty_url).send().expect("DELETE");
+    assert_eq!(r.status(), 404, "once");
 
     // The same kick-off sent twice with one key is one export.
     let first = kick_off(

@@ -180,7 +180,7 @@ pub fn cancel(conn: &mut PgConn, id: u64, now: i64) -> StoreResult<bool> {
     let changed = conn
         .execute(
             "UPDATE jobs SET state = 'cancelled', updated = $1, lease_until = NULL \
-             WHERE id = $2 AND state IN ('queued', 'running')",
+             WHERE id = $2 AND state IN ('queued', 'running', 'done')",
             &[&now, &id],
         )
         .map_err(unavailable)?;
