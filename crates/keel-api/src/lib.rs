@@ -19,6 +19,7 @@ pub mod practices_http;
 pub mod record_fhir;
 pub mod record_http;
 mod render;
+pub mod trace_http;
 
 use auth::Authentication;
 use axum::Router;
@@ -27,6 +28,7 @@ use axum::http::HeaderMap;
 use axum::routing::{any, get, post};
 use keel_core::CorrelationId;
 use keel_core::fhir::FhirService;
+use keel_core::identity::pds_trace::PdsService;
 use keel_integrations::directory::Directory;
 use metrics_http::HttpMetrics;
 use std::sync::Arc;
@@ -43,6 +45,8 @@ pub struct AppState {
     pub base_url: Option<String>,
     /// The practice directory, when practices are connected.
     pub directory: Option<Arc<Directory>>,
+    /// PDS, when an endpoint is configured: identity resolution (`/api/identity/trace`).
+    pub pds: Option<Arc<dyn PdsService>>,
     /// How requests are authenticated; every route but health and `/metrics` requires it.
     pub authentication: Authentication,
     http_metrics: HttpMetrics,
@@ -63,6 +67,7 @@ impl AppState {
             base_url,
             max_body_bytes: MAX_BODY_BYTES,
             directory: None,
+            pds: None,
             http_metrics: HttpMetrics::new(),
             request_counter: AtomicU64::new(0),
             instance,
@@ -72,6 +77,12 @@ impl AppState {
     /// The state with a practice directory.
     pub fn with_directory(mut self, directory: Arc<Directory>) -> Self {
         self.directory = Some(directory);
+        self
+    }
+
+    /// The state with PDS for identity resolution.
+    pub fn with_pds(mut self, pds: Arc<dyn PdsService>) -> Self {
+        self.pds = Some(pds);
         self
     }
 
@@ -117,6 +128,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/fhir/Patient/$record", get(record_http::by_identifier))
         .route("/api/identity/scan", post(identity_http::scan))
+        .route("/api/identity/trace", post(trace_http::trace))
         .route("/api/identity/links", get(identity_http::list))
         .route("/api/identity/links/{id}", get(identity_http::history))
         .route(

@@ -10,7 +10,10 @@
 //! the mapping never fills them from elsewhere.
 
 use keel_core::RequestContext;
-use keel_core::integration::IntegrationError;
+use keel_core::identity::pds_trace::{
+    PdsPatient, PdsRetrieval, PdsSearchAnswer, PdsService, PdsTraceQuery,
+};
+use keel_core::integration::{BoxFuture, IntegrationError};
 use keel_model::record::Demographics;
 use keel_model::{ClinicalDate, NhsNumber, OdsCode, Provenance, SourceSystem};
 use serde_json::Value;
@@ -242,6 +245,60 @@ impl PdsClient {
         IntegrationError::Malformed {
             practice: self.source.clone(),
             reason,
+        }
+    }
+}
+
+/// The core's port to PDS (identity resolution), over this client.
+impl PdsService for PdsClient {
+    fn retrieve<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        nhs_number: NhsNumber,
+    ) -> BoxFuture<'a, Result<PdsRetrieval, IntegrationError>> {
+        Box::pin(async move {
+            Ok(match PdsClient::retrieve(self, ctx, nhs_number).await? {
+                Retrieval::Found(record) => PdsRetrieval::Current(record.into()),
+                Retrieval::Superseded { record } => PdsRetrieval::Superseded(record.into()),
+                Retrieval::NotFound => PdsRetrieval::NotFound,
+                Retrieval::Invalidated => PdsRetrieval::Invalidated,
+            })
+        })
+    }
+
+    fn search<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        query: &'a PdsTraceQuery,
+    ) -> BoxFuture<'a, Result<PdsSearchAnswer, IntegrationError>> {
+        Box::pin(async move {
+            let search = PdsSearch {
+                family: query.family.clone(),
+                given: query.given.iter().cloned().collect(),
+                birth_date: query.birth_date.clone(),
+                gender: query.gender.clone(),
+                postcode: query.postcode.clone(),
+                fuzzy: query.fuzzy,
+                max_results: query.max_results,
+            };
+            Ok(match PdsClient::search(self, ctx, &search).await? {
+                SearchOutcome::Matches(matches) => PdsSearchAnswer::Matches(
+                    matches
+                        .into_iter()
+                        .map(|m| (m.record.into(), m.score))
+                        .collect(),
+                ),
+                SearchOutcome::TooManyMatches => PdsSearchAnswer::TooManyMatches,
+            })
+        })
+    }
+}
+
+impl From<PdsRecord> for PdsPatient {
+    fn from(record: PdsRecord) -> PdsPatient {
+        PdsPatient {
+            demographics: record.demographics,
+            restricted: record.restriction != Restriction::Unrestricted,
         }
     }
 }

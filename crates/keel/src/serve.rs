@@ -53,7 +53,8 @@ pub struct ServeArgs {
     /// version. The directory itself is kept in DATA/practice-connections.json.
     #[arg(long, env = "KEEL_CONNECTIONS")]
     connections: Option<PathBuf>,
-    /// Base URL of the PDS FHIR R4 API, used to find a patient's registered practice.
+    /// Base URL of the PDS FHIR R4 API: a patient's registered practice, and identity
+    /// resolution (`POST /api/identity/trace`).
     #[arg(long, env = "KEEL_PDS_URL")]
     pds_url: Option<String>,
     /// Keel's ASID on the Spine (GP Connect `Ssp-From`).
@@ -151,16 +152,19 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         let instance = format!("{:x}", std::process::id());
-        let directory = open_directory(&args, &instance)?;
-        let state = Arc::new(
-            AppState::new(
-                fhir,
-                args.base_url.clone(),
-                instance.clone(),
-                authentication,
-            )
-            .with_directory(directory.clone()),
-        );
+        let pds = pds_client(&args)?;
+        let directory = open_directory(&args, pds.clone(), &instance)?;
+        let mut state = AppState::new(
+            fhir,
+            args.base_url.clone(),
+            instance.clone(),
+            authentication,
+        )
+        .with_directory(directory.clone());
+        if let Some(pds) = pds {
+            state = state.with_pds(Arc::new(pds));
+        }
+        let state = Arc::new(state);
         // The exact line end-to-end tests and scripts wait for.
         println!("keel: listening on http://{local}/fhir");
         tokio::spawn(probe_every_practice(
@@ -348,8 +352,23 @@ pub(crate) fn trust_dev_issuer(
     Ok(verifier.trust(crate::dev_issuer::ISSUER.to_string(), keys))
 }
 
+/// The PDS client of `--pds-url`, if given.
+fn pds_client(args: &ServeArgs) -> Result<Option<PdsClient>, String> {
+    args.pds_url
+        .as_ref()
+        .map(|url| {
+            PdsClient::new(Endpoint::new(url, Duration::from_secs(5)))
+                .map_err(|e| format!("--pds-url: {e}"))
+        })
+        .transpose()
+}
+
 /// The practice directory in the data directory, with `--connections` registered.
-fn open_directory(args: &ServeArgs, instance: &str) -> Result<Arc<Directory>, String> {
+fn open_directory(
+    args: &ServeArgs,
+    pds: Option<PdsClient>,
+    instance: &str,
+) -> Result<Arc<Directory>, String> {
     use keel_integrations::gpconnect::request::Consumer;
     let consumer = Consumer {
         asid: args.asid.clone(),
@@ -360,13 +379,6 @@ fn open_directory(args: &ServeArgs, instance: &str) -> Result<Arc<Directory>, St
         organisation: OdsCode::parse(&args.ods).map_err(|e| format!("--ods: {e}"))?,
         product: "keel".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-    };
-    let pds = match &args.pds_url {
-        Some(url) => Some(
-            PdsClient::new(Endpoint::new(url, Duration::from_secs(5)))
-                .map_err(|e| format!("--pds-url: {e}"))?,
-        ),
-        None => None,
     };
     let file = args.data.join("practice-connections.json");
     let policy = CircuitPolicy {

@@ -67,6 +67,23 @@ impl FhirService {
         Ok(self.patient_index.current(&mut *reader)?.subjects.len())
     }
 
+    /// Whether the actor may ask PDS to resolve a patient's identity (`/api/identity/trace`):
+    /// the same type-level decision as `$match`, a search of Patients (`read-demographics`).
+    /// The decision is noted in the audit record.
+    pub fn authorize_pds_trace(
+        &self,
+        ctx: &RequestContext,
+        audit: &mut RequestAudit,
+    ) -> FhirResult<()> {
+        audit.resource("Patient/$trace".to_string());
+        let mut reader = self.store.reader()?;
+        let view = self.view(ctx, &mut *reader, audit)?;
+        if let Some(decision) = view.check_type("Patient")? {
+            audit.decided(&decision);
+        }
+        Ok(())
+    }
+
     /// `Patient/$match`. Candidates come from the person index over the whole store (the model
     /// is trained on every Patient), but only Patients the actor may read are returned or
     /// counted, and only those are noted in the audit record.
