@@ -1,18 +1,21 @@
 //! Identity resolution (keel-core's `pds_trace`) through the PDS adapter against the PDS
 //! simulator over real HTTP: a verified number confirmed, a superseded number followed, a
-//! unique trace, an ambiguous trace sent to review, a conflict, no match, and PDS unavailable
-//! reported as such (never as "no match"). Synthetic patients, 999-range NHS numbers.
+//! unique trace, an ambiguous trace sent to review, more people than PDS lists, a fuzzy-only
+//! match, a conflict, an invalidated or unknown number, a record too thin to trace, a restricted
+//! patient, no match, and PDS unavailable (refused, down or in an outage) reported as such
+//! (never as "no match"). Synthetic patients, 999-range NHS numbers.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use keel_core::identity::pds_trace::{
-    Agreement, NumberAnswer, Resolution, TraceBasis, TraceOutcome, resolve, trace_subject,
+    Agreement, NumberAnswer, Resolution, TRACE_MAX_RESULTS, TraceBasis, TraceOutcome, resolve,
+    trace_subject,
 };
 use keel_core::{CorrelationId, RequestContext};
 use keel_integrations::http::Endpoint;
 use keel_integrations::pds::PdsClient;
-use keel_sim::faults::FaultHandle;
+use keel_sim::faults::{FaultConfig, FaultHandle};
 use keel_sim::pds::{self, PdsSimulator};
 use keel_sim::{Options, Population};
 use serde_json::Value;
@@ -48,14 +51,33 @@ fn ordinary(all: &[Value], skip: usize) -> Value {
 }
 
 async fn client_for(sim: PdsSimulator) -> PdsClient {
-    let (addr, _task) = pds::serve_with_faults(
-        sim,
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        FaultHandle::default(),
-    )
-    .await
-    .expect("bind");
+    client_with_faults(sim, FaultHandle::default()).await
+}
+
+async fn client_with_faults(sim: PdsSimulator, faults: FaultHandle) -> PdsClient {
+    let (addr, _task) = pds::serve_with_faults(sim, SocketAddr::from(([127, 0, 0, 1], 0)), faults)
+        .await
+        .expect("bind");
     client_at(&format!("http://{addr}{}", pds::BASE_PATH))
+}
+
+/// Makes `count` other unrestricted records at PDS look exactly like `person`.
+fn make_alike(all: &mut [Value], person: &Value, count: usize) {
+    let others: Vec<usize> = (0..all.len())
+        .filter(|&i| all[i]["id"] != person["id"] && pds::confidentiality_of(&all[i]) == "U")
+        .take(count)
+        .collect();
+    assert_eq!(others.len(), count, "enough other patients");
+    for i in others {
+        for field in ["name", "birthDate", "gender", "address"] {
+            all[i][field] = person[field].clone();
+        }
+    }
+}
+
+fn with_confidentiality(patient: &mut Value, code: &str) {
+    patient["meta"]["security"] =
+        serde_json::json!([{"system": pds::CONFIDENTIALITY_SYSTEM, "code": code}]);
 }
 
 fn client_at(url: &str) -> PdsClient {
@@ -181,14 +203,12 @@ async fn two_people_alike_at_pds_go_to_review_never_a_guess() {
     let mut all = patients();
     let person = ordinary(&all, 3);
     // Another real PDS record made to look exactly like the person (a twin registered alike).
-    let twin_at = all
+    make_alike(&mut all, &person, 1);
+    let twin = all
         .iter()
-        .position(|p| p["id"] != person["id"] && pds::confidentiality_of(p) == "U")
-        .expect("another patient");
-    for field in ["name", "birthDate", "gender", "address"] {
-        all[twin_at][field] = person[field].clone();
-    }
-    let twin = nhs(&all[twin_at]).to_string();
+        .find(|p| p["id"] != person["id"] && p["name"] == person["name"])
+        .map(|p| nhs(p).to_string())
+        .expect("the twin");
     let client = client_for(PdsSimulator::new(all)).await;
 
     let resolution = resolve_with(&client, &without_number(&person)).await;
@@ -267,4 +287,156 @@ async fn nobody_at_pds_is_no_match_and_pds_down_is_unavailable() {
         );
         assert_eq!(resolution.outcome.code(), "unavailable");
     }
+}
+
+#[tokio::test]
+async fn more_people_alike_than_pds_lists_go_to_review_with_none_proposed() {
+    let mut all = patients();
+    let person = ordinary(&all, 7);
+    make_alike(&mut all, &person, usize::from(TRACE_MAX_RESULTS));
+    let client = client_for(PdsSimulator::new(all)).await;
+
+    let resolution = resolve_with(&client, &without_number(&person)).await;
+    let TraceOutcome::NeedsReview { candidates, reason } = &resolution.outcome else {
+        panic!("expected review, got {resolution:?}");
+    };
+    assert!(candidates.is_empty(), "{candidates:?}");
+    assert!(reason.contains("more than 10"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_fuzzy_only_match_is_proposed_for_review_never_taken() {
+    let all = patients();
+    let person = ordinary(&all, 8);
+    let client = client_for(PdsSimulator::new(all)).await;
+
+    // One letter of the family name mistyped, no NHS number: no exact match, a fuzzy one.
+    let mut misspelt = without_number(&person);
+    let family = person
+        .pointer("/name/0/family")
+        .and_then(Value::as_str)
+        .expect("family");
+    let last = family.chars().last().expect("letter");
+    let replacement = if last == 'x' { 'z' } else { 'x' };
+    misspelt["name"][0]["family"] = Value::from(format!(
+        "{}{replacement}",
+        &family[..family.len() - last.len_utf8()]
+    ));
+    let resolution = resolve_with(&client, &misspelt).await;
+    assert_eq!(resolution.number_check, None);
+    let TraceOutcome::NeedsReview { candidates, reason } = &resolution.outcome else {
+        panic!("expected review, got {resolution:?}");
+    };
+    assert!(reason.contains("fuzzy"), "{reason}");
+    let found = candidates
+        .iter()
+        .find(|c| c.nhs_number().expect("n").as_str() == nhs(&person))
+        .expect("the person proposed");
+    assert_eq!(found.basis, TraceBasis::FuzzySearch);
+    assert!(found.score.is_some_and(|s| s < 1.0), "{found:?}");
+    assert_eq!(agreement(&found.fields, "family"), Agreement::Differs);
+    assert_eq!(agreement(&found.fields, "birth_date"), Agreement::Agrees);
+}
+
+#[tokio::test]
+async fn an_invalidated_or_unknown_number_is_never_confirmed() {
+    let mut all = patients();
+    let invalidated = ordinary(&all, 9);
+    let unknown = ordinary(&all, 10);
+    let at = |all: &[Value], p: &Value| all.iter().position(|q| q["id"] == p["id"]).expect("held");
+    let i = at(&all, &invalidated);
+    with_confidentiality(&mut all[i], "REDACTED");
+    let j = at(&all, &unknown);
+    all.remove(j);
+    let client = client_for(PdsSimulator::new(all)).await;
+
+    let resolution = resolve_with(&client, &invalidated).await;
+    assert_eq!(
+        resolution.number_check.as_ref().map(|c| c.answer),
+        Some(NumberAnswer::Invalidated)
+    );
+    assert!(
+        !matches!(
+            resolution.outcome,
+            TraceOutcome::Confirmed(_) | TraceOutcome::Traced(_)
+        ),
+        "{resolution:?}"
+    );
+
+    // A number PDS does not hold, on a record with demographics: traced by search, which
+    // finds no one (the person is not at PDS at all).
+    let resolution = resolve_with(&client, &unknown).await;
+    assert_eq!(
+        resolution.number_check.as_ref().map(|c| c.answer),
+        Some(NumberAnswer::NotFound)
+    );
+    assert!(
+        matches!(resolution.outcome, TraceOutcome::NoMatch { .. }),
+        "{resolution:?}"
+    );
+
+    // The same without a birth date: nothing to search by.
+    let mut thin = unknown.clone();
+    thin.as_object_mut().expect("object").remove("birthDate");
+    let resolution = resolve_with(&client, &thin).await;
+    let TraceOutcome::CannotTrace { reason } = &resolution.outcome else {
+        panic!("expected cannot-trace, got {resolution:?}");
+    };
+    assert!(reason.contains("birth date"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_restricted_patient_is_confirmed_without_their_location_being_compared() {
+    let mut all = patients();
+    let person = ordinary(&all, 11);
+    let i = all
+        .iter()
+        .position(|q| q["id"] == person["id"])
+        .expect("held");
+    with_confidentiality(&mut all[i], "R");
+    let client = client_for(PdsSimulator::new(all)).await;
+
+    let resolution = resolve_with(&client, &person).await;
+    let TraceOutcome::Confirmed(candidate) = &resolution.outcome else {
+        panic!("expected confirmed, got {resolution:?}");
+    };
+    assert!(candidate.patient.restricted);
+    assert_eq!(candidate.patient.demographics.postcode, None);
+    assert_eq!(
+        agreement(&candidate.fields, "postcode"),
+        Agreement::NotCompared
+    );
+    assert_eq!(agreement(&candidate.fields, "family"), Agreement::Agrees);
+}
+
+#[tokio::test]
+async fn a_pds_outage_is_unavailable_and_a_refused_search_cannot_trace() {
+    let all = patients();
+    let person = ordinary(&all, 12);
+    let faults = FaultHandle::new(FaultConfig {
+        outage: true,
+        ..FaultConfig::default()
+    });
+    let client = client_with_faults(PdsSimulator::new(all.clone()), faults.clone()).await;
+    for record in [person.clone(), without_number(&person)] {
+        let resolution = resolve_with(&client, &record).await;
+        let TraceOutcome::Unavailable { reason } = &resolution.outcome else {
+            panic!("expected unavailable, got {resolution:?}");
+        };
+        assert!(reason.contains("PDS"), "{reason}");
+    }
+    faults.reset();
+    assert!(matches!(
+        resolve_with(&client, &person).await.outcome,
+        TraceOutcome::Confirmed(_)
+    ));
+
+    // PDS refuses a family name with a wildcard in its first two characters.
+    let mut wild = without_number(&person);
+    wild["name"][0]["family"] = Value::from("*a");
+    let resolution = resolve_with(&client, &wild).await;
+    assert!(
+        matches!(resolution.outcome, TraceOutcome::CannotTrace { .. }),
+        "{resolution:?}"
+    );
 }
