@@ -53,6 +53,12 @@ impl Vocab {
         id
     }
 
+    /// The id the next new value would get: ids from here on are free for values named
+    /// outside this vocabulary.
+    pub(crate) fn next_id(&self) -> u32 {
+        self.next
+    }
+
     pub(crate) fn lookup(&self, text: &str) -> u32 {
         if text.is_empty() {
             NONE
@@ -307,10 +313,18 @@ impl Corpus {
         }
     }
 
-    /// Prepares a query against this corpus's vocabulary without adding it.
-    pub(crate) fn prepare_query(&self, record: &PersonRecord) -> Side {
+    /// Prepares a record against this corpus's vocabulary without adding it, naming a value
+    /// the vocabulary has not seen with `unseen` ([`UNSEEN`] when that does not know it either).
+    pub(crate) fn prepare_with(
+        &self,
+        record: &PersonRecord,
+        mut unseen: impl FnMut(&str) -> u32,
+    ) -> Side {
         let mut side = Side::default();
-        let prepared = build(&mut side, record, |t| self.vocab.lookup(t));
+        let prepared = build(&mut side, record, |t| match self.vocab.lookup(t) {
+            UNSEEN => unseen(t),
+            id => id,
+        });
         side.records.push(prepared);
         side
     }

@@ -1,5 +1,6 @@
 //! Properties of matching: it is symmetric; identical records always link; a record never
-//! links to two people of one practice without review.
+//! links to two people of one practice without review; an index kept in step with changes
+//! finds what an index prepared afresh finds.
 
 use keel_identity::{Corpus, Outcome, PersonIndex, PersonRecord, Quiet, Settings, Which, csv};
 use keel_sim::linkage::LinkageOptions;
@@ -128,6 +129,54 @@ proptest! {
             } else {
                 prop_assert_eq!(c.outcome, Outcome::Linked);
             }
+        }
+    }
+
+    #[test]
+    fn an_index_kept_in_step_finds_what_a_fresh_one_finds(
+        before in prop::collection::vec(record(), 1..12),
+        added in prop::collection::vec(record(), 0..8),
+        removed_mask in prop::collection::vec(prop::bool::ANY, 12),
+        query in record(),
+        query_is_added in prop::option::of(0usize..8),
+    ) {
+        let named = |records: Vec<PersonRecord>, prefix: &str| -> Vec<PersonRecord> {
+            records.into_iter().enumerate().map(|(k, mut r)| {
+                r.id = format!("{prefix}{k}");
+                r.with_source(if k % 2 == 0 { "P1" } else { "P3" })
+            }).collect()
+        };
+        let before = named(before, "b");
+        let added = named(added, "a");
+        let removed: Vec<usize> = (0..before.len()).filter(|&i| removed_mask[i]).collect();
+        let kept_in_step = index_of(&before).changed(removed.iter().copied(), &added);
+        let fresh_records: Vec<PersonRecord> = before
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !removed_mask[*i])
+            .map(|(_, r)| r.clone())
+            .chain(added.iter().cloned())
+            .collect();
+        let fresh = index_of(&fresh_records);
+        prop_assert_eq!(kept_in_step.len(), fresh.len());
+        // A query that is one of the added people, or anyone.
+        let query = match query_is_added {
+            Some(k) if k < added.len() => added[k].clone(),
+            _ => query,
+        };
+        let levels = |index: &PersonIndex| {
+            let mut found: Vec<(String, Vec<u8>)> = index
+                .best_candidates(&query, 100)
+                .into_iter()
+                .map(|c| (c.id, c.evidence.fields.iter().map(|f| f.level).collect()))
+                .collect();
+            found.sort();
+            found
+        };
+        prop_assert_eq!(levels(&kept_in_step), levels(&fresh));
+        for c in kept_in_step.best_candidates(&query, 100) {
+            prop_assert!(!kept_in_step.is_removed(c.index));
+            prop_assert_eq!(kept_in_step.id(c.index), c.id.as_str());
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Properties of `Patient/$match` over a real store: for random synthetic populations, matching
 //! is deterministic (the same answer twice, and from a second service that trains its own
 //! model from the same store), and a stored Patient sent back as it is always comes first (or
-//! tied first with another record identical in every compared field), as a certain match.
+//! tied first with another record identical in every compared field), as a certain match. The
+//! cached index follows writes made after it was built: new, changed and deleted Patients.
 
 use keel_core::audit::RequestAudit;
 use keel_core::clock::{SequentialIds, SteppingClock};
@@ -235,5 +236,76 @@ fn a_store_without_duplicates_finds_an_identical_record_or_says_only_nhs_numbers
                 .map(|m| m.patient.id.as_str()),
             with_nhs["id"].as_str()
         );
+    }
+}
+
+#[test]
+fn the_index_follows_patients_created_changed_and_deleted_after_it_was_built() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("keel.sqlite"), Durability::Resumable).expect("store"),
+    );
+    let fhir = service(store.clone());
+    let people = population(3);
+    let store_patient = |p: &Value| {
+        let id = p["id"].as_str().expect("id").to_string();
+        fhir.update(&dev(), "Patient", &id, p.clone(), None, &mut RequestAudit::default())
+            .expect("store a patient");
+    };
+    for p in &people {
+        store_patient(p);
+    }
+    // The index is built here.
+    let before = run(&fhir, &people[1]);
+    assert_eq!(before.matches[0].patient.id, "p1");
+
+    // A newcomer whose names and postcode nobody stored had.
+    let newcomer = json!({
+        "resourceType": "Patient",
+        "id": "newcomer",
+        "name": [{"family": "Quillfeather", "given": ["Zephyrine"]}],
+        "gender": "female",
+        "birthDate": "1987-03-14",
+        "address": [{"line": ["7 Orchard Way"], "postalCode": "YO1 7HH"}],
+        "generalPractitioner": [{"reference": "Organization/A81002"}]
+    });
+    store_patient(&newcomer);
+    // p2 moves and changes name; p3 is deleted.
+    let mut moved = people[2].clone();
+    moved["name"][0]["family"] = json!("Fairweather");
+    moved["address"] = json!([{"line": ["1 New Street"], "postalCode": "LS1 5AA"}]);
+    moved.as_object_mut().map(|m| m.remove("identifier"));
+    store_patient(&moved);
+    fhir.delete(&dev(), "Patient", "p3", &mut RequestAudit::default())
+        .expect("delete");
+
+    let found = run(&fhir, &newcomer);
+    assert_eq!(found.matches[0].patient.id, "newcomer", "{:?}", summary(&found));
+    assert_eq!(found.matches[0].grade, MatchGrade::Certain);
+    let found = run(&fhir, &moved);
+    assert_eq!(found.matches[0].patient.id, "p2", "{:?}", summary(&found));
+    assert!(
+        found.matches[0]
+            .patient
+            .body
+            .as_deref()
+            .is_some_and(|b| b.contains("Fairweather")),
+        "the current version is what is matched"
+    );
+    let found = run(&fhir, &people[3]);
+    assert!(
+        found.matches.iter().all(|m| m.patient.id != "p3"),
+        "a deleted Patient is never a match: {:?}",
+        summary(&found)
+    );
+    // A second service, whose index is built after the changes, finds the same Patients.
+    let fresh = service(store);
+    for query in [&newcomer, &moved, &people[3], &people[1]] {
+        let ids = |r: &MatchResult| {
+            let mut ids: Vec<String> = r.matches.iter().map(|m| m.patient.id.clone()).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids(&run(&fhir, query)), ids(&run(&fresh, query)), "{query}");
     }
 }

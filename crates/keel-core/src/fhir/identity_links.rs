@@ -82,8 +82,8 @@ impl FhirService {
         let mut wanted: BTreeMap<String, PatientLink> = BTreeMap::new();
         for p in &proposals {
             let (a, b) = (
-                &indexed.subjects[p.a].record.id,
-                &indexed.subjects[p.b].record.id,
+                &indexed.subject(p.a).record.id,
+                &indexed.subject(p.b).record.id,
             );
             let (a, b) = if a <= b { (a, b) } else { (b, a) };
             let id = pair_id(a, b);

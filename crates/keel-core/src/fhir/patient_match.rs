@@ -64,7 +64,7 @@ impl FhirService {
             });
         }
         let mut reader = self.store.reader()?;
-        Ok(self.patient_index.current(&mut *reader)?.subjects.len())
+        Ok(self.patient_index.current(&mut *reader)?.people())
     }
 
     /// Whether the actor may ask PDS to resolve a patient's identity (`/api/identity/trace`):
@@ -117,7 +117,7 @@ impl FhirService {
             if visible.len() >= request.count && !certain {
                 continue;
             }
-            let subject = &indexed.subjects[graded.position];
+            let subject = &indexed.subject(graded.position);
             let Some(found) = reader
                 .read("Patient", &subject.record.id)?
                 .filter(|f| !f.is_deleted())

@@ -60,7 +60,7 @@ impl MatchBasis {
 /// One graded candidate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Graded {
-    /// Position in the index ([`IndexedPatients::subjects`]).
+    /// Position in the index ([`IndexedPatients::subject`]).
     pub position: usize,
     pub grade: MatchGrade,
     pub basis: MatchBasis,
@@ -81,12 +81,12 @@ pub fn grade_candidates(indexed: &IndexedPatients, query: &MatchSubject) -> Vec<
         .map(|c| (c.index, c.evidence))
         .collect();
     if let Some(nhs) = &query.nhs {
-        for &position in indexed.with_nhs_number(&nhs.number) {
+        for position in indexed.with_nhs_number(&nhs.number) {
             let position = position as usize;
             evidence.entry(position).or_insert_with(|| {
                 indexed
                     .index
-                    .compare(&query.record, &indexed.subjects[position].record)
+                    .compare(&query.record, &indexed.subject(position).record)
             });
         }
     }
@@ -96,7 +96,7 @@ pub fn grade_candidates(indexed: &IndexedPatients, query: &MatchSubject) -> Vec<
     let mut graded: Vec<Graded> = evidence
         .into_iter()
         .filter_map(|(position, evidence)| {
-            let stored = &indexed.subjects[position];
+            let stored = &indexed.subject(position);
             let (grade, basis, score) = grade_pair(query, stored, verified, &evidence, thresholds)?;
             if basis == MatchBasis::Demographics && !demographics {
                 return None;
@@ -115,10 +115,10 @@ pub fn grade_candidates(indexed: &IndexedPatients, query: &MatchSubject) -> Vec<
             .total_cmp(&a.score)
             .then(b.evidence.match_weight.total_cmp(&a.evidence.match_weight))
             .then_with(|| {
-                indexed.subjects[a.position]
+                indexed.subject(a.position)
                     .record
                     .id
-                    .cmp(&indexed.subjects[b.position].record.id)
+                    .cmp(&indexed.subject(b.position).record.id)
             })
     });
     graded

@@ -70,9 +70,8 @@ pub struct ProposedLink {
 pub fn propose_links(indexed: &IndexedPatients) -> Vec<ProposedLink> {
     let thresholds = indexed.index.thresholds();
     let demographics = indexed.demographics_usable();
-    let subjects = &indexed.subjects;
     let mut pairs: BTreeMap<(usize, usize), Evidence> = BTreeMap::new();
-    for (i, subject) in subjects.iter().enumerate() {
+    for (i, subject) in indexed.subjects() {
         for c in indexed
             .index
             .best_candidates(&subject.record, CANDIDATES_PER_RECORD)
@@ -84,11 +83,11 @@ pub fn propose_links(indexed: &IndexedPatients) -> Vec<ProposedLink> {
             }
         }
         if let Some(nhs) = &subject.nhs {
-            for &j in indexed.with_nhs_number(&nhs.number) {
+            for j in indexed.with_nhs_number(&nhs.number) {
                 let j = j as usize;
                 if j > i {
                     pairs.entry((i, j)).or_insert_with(|| {
-                        indexed.index.compare(&subject.record, &subjects[j].record)
+                        indexed.index.compare(&subject.record, &indexed.subject(j).record)
                     });
                 }
             }
@@ -98,7 +97,7 @@ pub fn propose_links(indexed: &IndexedPatients) -> Vec<ProposedLink> {
     let mut proposed = Vec::new();
     let mut decisions = Vec::new();
     for ((a, b), evidence) in pairs {
-        let (sa, sb) = (&subjects[a], &subjects[b]);
+        let (sa, sb) = (indexed.subject(a), indexed.subject(b));
         let verified = sa.nhs.as_ref().is_some_and(|n| n.verified)
             || sb.nhs.as_ref().is_some_and(|n| n.verified);
         let Some((grade, basis, probability)) = grade_pair(sa, sb, verified, &evidence, thresholds)
