@@ -124,10 +124,7 @@ impl PersonIndex {
                 let id = first_free + values.len() as u32;
                 *values.entry(text.into()).or_insert(id)
             });
-            let keys = RULES
-                .iter()
-                .map(|rule| (rule.key)(single(&side)))
-                .collect();
+            let keys = RULES.iter().map(|rule| (rule.key)(single(&side))).collect();
             next.added.push(Added {
                 side: Arc::new(side),
                 keys,

@@ -528,11 +528,14 @@ fn versions_between(
     upto: u64,
     limit: usize,
 ) -> StoreResult<Vec<SequencedVersion>> {
+    // `+r.rtype`: driven by the sequence range, in sequence order. By the type's index SQLite
+    // would read every resource of the type to find a few recent versions (a `$match` after a
+    // write read all Patients: 30 ms at 100,000).
     let mut stmt = conn
         .prepare_cached(
             "SELECT r.rtype, r.id, v.version, v.last_updated, v.method, v.body, v.seq \
              FROM versions v JOIN resources r ON r.rid = v.rid \
-             WHERE v.seq > ? AND v.seq <= ? AND r.rtype = ? ORDER BY v.seq LIMIT ?",
+             WHERE v.seq > ? AND v.seq <= ? AND +r.rtype = ? ORDER BY v.seq LIMIT ?",
         )
         .map_err(unavailable)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);

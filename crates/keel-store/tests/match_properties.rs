@@ -249,8 +249,15 @@ fn the_index_follows_patients_created_changed_and_deleted_after_it_was_built() {
     let people = population(3);
     let store_patient = |p: &Value| {
         let id = p["id"].as_str().expect("id").to_string();
-        fhir.update(&dev(), "Patient", &id, p.clone(), None, &mut RequestAudit::default())
-            .expect("store a patient");
+        fhir.update(
+            &dev(),
+            "Patient",
+            &id,
+            p.clone(),
+            None,
+            &mut RequestAudit::default(),
+        )
+        .expect("store a patient");
     };
     for p in &people {
         store_patient(p);
@@ -280,7 +287,12 @@ fn the_index_follows_patients_created_changed_and_deleted_after_it_was_built() {
         .expect("delete");
 
     let found = run(&fhir, &newcomer);
-    assert_eq!(found.matches[0].patient.id, "newcomer", "{:?}", summary(&found));
+    assert_eq!(
+        found.matches[0].patient.id,
+        "newcomer",
+        "{:?}",
+        summary(&found)
+    );
     assert_eq!(found.matches[0].grade, MatchGrade::Certain);
     let found = run(&fhir, &moved);
     assert_eq!(found.matches[0].patient.id, "p2", "{:?}", summary(&found));

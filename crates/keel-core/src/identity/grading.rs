@@ -115,7 +115,8 @@ pub fn grade_candidates(indexed: &IndexedPatients, query: &MatchSubject) -> Vec<
             .total_cmp(&a.score)
             .then(b.evidence.match_weight.total_cmp(&a.evidence.match_weight))
             .then_with(|| {
-                indexed.subject(a.position)
+                indexed
+                    .subject(a.position)
                     .record
                     .id
                     .cmp(&indexed.subject(b.position).record.id)

@@ -87,7 +87,9 @@ pub fn propose_links(indexed: &IndexedPatients) -> Vec<ProposedLink> {
                 let j = j as usize;
                 if j > i {
                     pairs.entry((i, j)).or_insert_with(|| {
-                        indexed.index.compare(&subject.record, &indexed.subject(j).record)
+                        indexed
+                            .index
+                            .compare(&subject.record, &indexed.subject(j).record)
                     });
                 }
             }

@@ -84,7 +84,11 @@ impl IndexedPatients {
 
     /// Positions of the people recorded with this NHS number.
     pub fn with_nhs_number(&self, number: &str) -> Vec<u32> {
-        let prepared = self.prepared_by_nhs_number.get(number).into_iter().flatten();
+        let prepared = self
+            .prepared_by_nhs_number
+            .get(number)
+            .into_iter()
+            .flatten();
         let added = (self.prepared.len() as u32..)
             .zip(&self.added)
             .filter(|(_, s)| s.nhs.as_ref().is_some_and(|n| n.number == number))
