@@ -179,12 +179,13 @@ impl Directory {
                 history.sort_by_key(|v| v.version);
             }
         }
+        let metrics = IntegrationMetrics::new();
         let directory = Directory {
             consumer,
-            pds,
+            pds: pds.map(|p| p.guarded_by(circuit_policy, metrics.clone())),
             file,
             circuit_policy,
-            metrics: IntegrationMetrics::new(),
+            metrics,
             registry: RwLock::new(Registry::default()),
         };
         let mut practices = HashMap::new();
@@ -306,6 +307,13 @@ impl Directory {
             .collect();
         health.sort_by(|a, b| (&a.practice, a.interface).cmp(&(&b.practice, b.interface)));
         health
+    }
+
+    /// The PDS client the directory asks for patients' registered practices, behind the
+    /// directory's circuit policy and counted in its metrics: the one to use for other PDS
+    /// calls too.
+    pub fn pds(&self) -> Option<&PdsClient> {
+        self.pds.as_ref()
     }
 
     /// The metrics of every adapter call made through this directory.

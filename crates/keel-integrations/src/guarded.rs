@@ -40,10 +40,7 @@ use keel_model::{ClinicalDate, NhsNumber, OdsCode};
 
 use crate::circuit::CircuitBreaker;
 use crate::http;
-use crate::telemetry::{CallOutcome, IntegrationMetrics};
-
-/// The tracing target of adapter call events.
-pub const TRACE_TARGET: &str = "keel::integration";
+use crate::telemetry::{CallOutcome, IntegrationMetrics, trace_call};
 
 /// The operation label of a probe in traces and metrics.
 pub const PROBE_LABEL: &str = "probe";
@@ -145,7 +142,15 @@ impl GuardedSystem {
                 outcome,
                 latency,
             );
-            self.trace(ctx, call, outcome, latency, attempts);
+            trace_call(
+                ctx,
+                self.practice(),
+                self.interface(),
+                call.key(),
+                outcome,
+                latency,
+                attempts,
+            );
             answer
         })
     }
@@ -182,48 +187,6 @@ impl GuardedSystem {
                 reason: format!("no answer within {} ms", self.budget.as_millis()),
             })
         })
-    }
-
-    fn trace(
-        &self,
-        ctx: &RequestContext,
-        call: Call,
-        outcome: CallOutcome,
-        latency: Duration,
-        attempts: u32,
-    ) {
-        let correlation_id = ctx.correlation_id.as_str();
-        let practice = self.practice().as_str();
-        let interface = self.interface().key();
-        let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
-        match outcome {
-            CallOutcome::Ok | CallOutcome::NotFound | CallOutcome::NotSupported => {
-                tracing::info!(
-                    target: TRACE_TARGET,
-                    correlation_id,
-                    practice,
-                    interface,
-                    operation = call.key(),
-                    outcome = outcome.key(),
-                    latency_ms,
-                    attempts,
-                    "practice system call"
-                );
-            }
-            _ => {
-                tracing::warn!(
-                    target: TRACE_TARGET,
-                    correlation_id,
-                    practice,
-                    interface,
-                    operation = call.key(),
-                    outcome = outcome.key(),
-                    latency_ms,
-                    attempts,
-                    "practice system call"
-                );
-            }
-        }
     }
 }
 
@@ -370,6 +333,7 @@ mod tests {
 
     use super::*;
     use crate::circuit::{CircuitPolicy, CircuitState};
+    use crate::telemetry::TRACE_TARGET;
 
     const NHS: &str = "9990000018";
 

@@ -8,17 +8,28 @@
 //! answers "who is this", not "how to reach them"). For restricted patients PDS itself removes
 //! address, telecom and registered practice (S-flag), and name and birth date too (V-flag);
 //! the mapping never fills them from elsewhere.
+//!
+//! Every call passes Keel's guard, as practice adapter calls do ([`crate::guarded`]): one
+//! circuit breaker for the service (while open, calls fail at once as unavailable), the adapter
+//! call metrics and one trace event (practice label `X26`, interface `pds`, operation
+//! `retrieve` or `search`, no patient details). Calls are not retried: the endpoint's timeout
+//! bounds each one.
 
 use keel_core::RequestContext;
 use keel_core::identity::pds_trace::{
     PdsPatient, PdsRetrieval, PdsSearchAnswer, PdsService, PdsTraceQuery,
 };
-use keel_core::integration::{BoxFuture, IntegrationError};
+use keel_core::integration::{BoxFuture, IntegrationError, Interface};
 use keel_model::record::Demographics;
 use keel_model::{ClinicalDate, NhsNumber, OdsCode, Provenance, SourceSystem};
 use serde_json::Value;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
 
+use crate::circuit::{CircuitBreaker, CircuitPolicy};
 use crate::http::{self, Endpoint};
+use crate::telemetry::{CallOutcome, IntegrationMetrics, trace_call};
 
 /// The ODS code of NHS England, which runs PDS: the source named in provenance and errors.
 pub const PDS_ODS: &str = "X26";
@@ -96,15 +107,24 @@ pub enum SearchOutcome {
     TooManyMatches,
 }
 
-/// A PDS FHIR R4 client.
+/// A PDS FHIR R4 client. Clones share one guard (circuit and metrics).
 #[derive(Debug, Clone)]
 pub struct PdsClient {
     endpoint: Endpoint,
     http: reqwest::Client,
     source: OdsCode,
+    guard: Arc<Guard>,
+}
+
+#[derive(Debug)]
+struct Guard {
+    circuit: CircuitBreaker,
+    metrics: IntegrationMetrics,
 }
 
 impl PdsClient {
+    /// A client with the default circuit policy, counting its calls in metrics of its own.
+    ///
     /// # Errors
     /// If the HTTP client cannot be set up.
     pub fn new(endpoint: Endpoint) -> Result<PdsClient, reqwest::Error> {
@@ -114,7 +134,73 @@ impl PdsClient {
             endpoint,
             http,
             source,
+            guard: Arc::new(Guard {
+                circuit: CircuitBreaker::new(CircuitPolicy::default()),
+                metrics: IntegrationMetrics::new(),
+            }),
         })
+    }
+
+    /// This client behind a circuit following `policy`, counting its calls in `metrics` (the
+    /// practice directory's, so that PDS appears on `/metrics` beside the practices).
+    pub fn guarded_by(self, policy: CircuitPolicy, metrics: IntegrationMetrics) -> PdsClient {
+        let guard = Guard {
+            circuit: CircuitBreaker::new(policy),
+            metrics,
+        };
+        guard.metrics.set_circuit(
+            &self.source,
+            Interface::Pds,
+            guard.circuit.state(Instant::now()),
+        );
+        PdsClient {
+            guard: Arc::new(guard),
+            ..self
+        }
+    }
+
+    /// One call through the guard; `outcome_of` names a success's outcome.
+    async fn guarded<T>(
+        &self,
+        ctx: &RequestContext,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, IntegrationError>>,
+        outcome_of: fn(&T) -> CallOutcome,
+    ) -> Result<T, IntegrationError> {
+        let Guard { circuit, metrics } = self.guard.as_ref();
+        let started = Instant::now();
+        let (answer, outcome, attempts) = match circuit.admit(started) {
+            Err(open) => (
+                Err(IntegrationError::Unavailable {
+                    practice: self.source.clone(),
+                    reason: open.to_string(),
+                }),
+                CallOutcome::CircuitOpen,
+                0,
+            ),
+            Ok(permit) => {
+                let answer = call.await;
+                let outcome = match &answer {
+                    Ok(value) => outcome_of(value),
+                    Err(e) => CallOutcome::of_error(e),
+                };
+                let state = permit.settle(outcome.is_connection_failure(), Instant::now());
+                metrics.set_circuit(&self.source, Interface::Pds, state);
+                (answer, outcome, 1)
+            }
+        };
+        let latency = started.elapsed();
+        metrics.record_call(&self.source, Interface::Pds, operation, outcome, latency);
+        trace_call(
+            ctx,
+            &self.source,
+            Interface::Pds,
+            operation,
+            outcome,
+            latency,
+            attempts,
+        );
+        answer
     }
 
     fn get(&self, ctx: &RequestContext, url: String) -> reqwest::RequestBuilder {
@@ -131,6 +217,24 @@ impl PdsClient {
     /// [`IntegrationError::Unavailable`] when PDS cannot be reached or fails;
     /// [`IntegrationError::Malformed`] when its answer cannot be read.
     pub async fn retrieve(
+        &self,
+        ctx: &RequestContext,
+        nhs_number: NhsNumber,
+    ) -> Result<Retrieval, IntegrationError> {
+        let found = |r: &Retrieval| match r {
+            Retrieval::Found(_) | Retrieval::Superseded { .. } => CallOutcome::Ok,
+            Retrieval::NotFound | Retrieval::Invalidated => CallOutcome::NotFound,
+        };
+        self.guarded(
+            ctx,
+            "retrieve",
+            self.request_retrieve(ctx, nhs_number),
+            found,
+        )
+        .await
+    }
+
+    async fn request_retrieve(
         &self,
         ctx: &RequestContext,
         nhs_number: NhsNumber,
@@ -174,6 +278,16 @@ impl PdsClient {
     /// [`IntegrationError::Refused`] when PDS rejects the search data (with its reason);
     /// [`IntegrationError::Unavailable`] or [`IntegrationError::Malformed`] as for retrieve.
     pub async fn search(
+        &self,
+        ctx: &RequestContext,
+        query: &PdsSearch,
+    ) -> Result<SearchOutcome, IntegrationError> {
+        let answered = |_: &SearchOutcome| CallOutcome::Ok;
+        self.guarded(ctx, "search", self.request_search(ctx, query), answered)
+            .await
+    }
+
+    async fn request_search(
         &self,
         ctx: &RequestContext,
         query: &PdsSearch,

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use keel_core::RequestContext;
 use keel_core::integration::{IntegrationError, Interface};
 use keel_model::OdsCode;
 use prometheus::proto::MetricFamily;
@@ -169,6 +170,56 @@ impl IntegrationMetrics {
     /// The current values, for the `/metrics` exposition.
     pub fn gather(&self) -> Vec<MetricFamily> {
         self.registry.gather()
+    }
+}
+
+/// The tracing target of adapter call events.
+pub const TRACE_TARGET: &str = "keel::integration";
+
+/// The one trace event of an adapter call: correlation id, practice (or national service) ODS
+/// code, interface, operation, outcome category, latency in ms and attempts. No reason text (a
+/// supplier's words may name the patient), no URL, nothing from the request.
+pub fn trace_call(
+    ctx: &RequestContext,
+    practice: &OdsCode,
+    interface: Interface,
+    operation: &str,
+    outcome: CallOutcome,
+    latency: Duration,
+    attempts: u32,
+) {
+    let correlation_id = ctx.correlation_id.as_str();
+    let practice = practice.as_str();
+    let interface = interface.key();
+    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+    let outcome_key = outcome.key();
+    match outcome {
+        CallOutcome::Ok | CallOutcome::NotFound | CallOutcome::NotSupported => {
+            tracing::info!(
+                target: TRACE_TARGET,
+                correlation_id,
+                practice,
+                interface,
+                operation,
+                outcome = outcome_key,
+                latency_ms,
+                attempts,
+                "practice system call"
+            );
+        }
+        _ => {
+            tracing::warn!(
+                target: TRACE_TARGET,
+                correlation_id,
+                practice,
+                interface,
+                operation,
+                outcome = outcome_key,
+                latency_ms,
+                attempts,
+                "practice system call"
+            );
+        }
     }
 }
 

@@ -13,8 +13,10 @@ use keel_core::identity::pds_trace::{
     trace_subject,
 };
 use keel_core::{CorrelationId, RequestContext};
+use keel_integrations::circuit::CircuitPolicy;
 use keel_integrations::http::Endpoint;
 use keel_integrations::pds::PdsClient;
+use keel_integrations::telemetry::IntegrationMetrics;
 use keel_sim::faults::{FaultConfig, FaultHandle};
 use keel_sim::pds::{self, PdsSimulator};
 use keel_sim::{Options, Population};
@@ -439,4 +441,57 @@ async fn a_pds_outage_is_unavailable_and_a_refused_search_cannot_trace() {
         matches!(resolution.outcome, TraceOutcome::CannotTrace { .. }),
         "{resolution:?}"
     );
+}
+
+#[tokio::test]
+async fn pds_calls_are_counted_and_a_failing_pds_opens_its_circuit() {
+    let all = patients();
+    let person = ordinary(&all, 13);
+    let faults = FaultHandle::default();
+    let metrics = IntegrationMetrics::new();
+    let policy = CircuitPolicy {
+        failure_threshold: 2,
+        cooldown: Duration::from_secs(60),
+    };
+    let client = client_with_faults(PdsSimulator::new(all), faults.clone())
+        .await
+        .guarded_by(policy, metrics.clone());
+
+    assert!(matches!(
+        resolve_with(&client, &person).await.outcome,
+        TraceOutcome::Confirmed(_)
+    ));
+    faults
+        .set(FaultConfig {
+            outage: true,
+            ..FaultConfig::default()
+        })
+        .expect("faults");
+    for _ in 0..2 {
+        let resolution = resolve_with(&client, &person).await;
+        assert!(
+            matches!(resolution.outcome, TraceOutcome::Unavailable { .. }),
+            "{resolution:?}"
+        );
+    }
+    // Open: refused at once, without a request, even once PDS is back.
+    faults.reset();
+    let resolution = resolve_with(&client, &person).await;
+    let TraceOutcome::Unavailable { reason } = &resolution.outcome else {
+        panic!("expected unavailable, got {resolution:?}");
+    };
+    assert!(reason.contains("circuit open"), "{reason}");
+
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&metrics.gather())
+        .expect("encode");
+    for line in [
+        r#"keel_integration_calls_total{interface="pds",operation="retrieve",outcome="ok",practice="X26"} 1"#,
+        r#"keel_integration_calls_total{interface="pds",operation="retrieve",outcome="unavailable",practice="X26"} 2"#,
+        r#"keel_integration_calls_total{interface="pds",operation="retrieve",outcome="circuit-open",practice="X26"} 1"#,
+        r#"keel_integration_circuit_open{interface="pds",practice="X26"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
+    assert!(!text.contains(nhs(&person)), "no NHS number in the metrics");
 }

@@ -202,10 +202,8 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
         let connections: Vec<PracticeConnection> = serde_json::from_value(connections)
             .map_err(|e| format!("the simulated connections: {e}"))?;
         let pds_url = format!("http://{pds_at}{}", pds::BASE_PATH);
-        let pds_client = || {
-            PdsClient::new(Endpoint::new(&pds_url, Duration::from_secs(5)))
-                .map_err(|e| format!("PDS client: {e}"))
-        };
+        let pds_client = PdsClient::new(Endpoint::new(&pds_url, Duration::from_secs(5)))
+            .map_err(|e| format!("PDS client: {e}"))?;
         let consumer = keel_integrations::gpconnect::request::Consumer {
             asid: "200000000001".into(),
             endpoint: format!("http://{}/", args.listen),
@@ -215,7 +213,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
         };
         let directory = Directory::open_with(
             consumer,
-            Some(pds_client()?),
+            Some(pds_client),
             Some(args.data.join("practice-connections.json")),
             CircuitPolicy {
                 failure_threshold: 5,
@@ -267,7 +265,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, String> {
         let web = Arc::new(keel_web::WebState::new(
             fhir,
             directory.clone(),
-            Some(pds_client()?),
+            directory.pds().cloned(),
             api.http_metrics().clone(),
             instance.clone(),
         ));

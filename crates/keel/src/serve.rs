@@ -153,7 +153,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         let instance = format!("{:x}", std::process::id());
         let pds = pds_client(&args)?;
-        let directory = open_directory(&args, pds.clone(), &instance)?;
+        let directory = open_directory(&args, pds, &instance)?;
         let mut state = AppState::new(
             fhir,
             args.base_url.clone(),
@@ -161,8 +161,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
             authentication,
         )
         .with_directory(directory.clone());
-        if let Some(pds) = pds {
-            state = state.with_pds(Arc::new(pds));
+        if let Some(pds) = directory.pds() {
+            state = state.with_pds(Arc::new(pds.clone()));
         }
         let state = Arc::new(state);
         // The exact line end-to-end tests and scripts wait for.
