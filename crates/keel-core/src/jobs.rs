@@ -137,6 +137,9 @@ pub struct JobOutput {
 /// Reading jobs (any node, any connection).
 pub trait JobRead {
     fn job(&mut self, id: u64) -> StoreResult<Option<Job>>;
+    /// The job a claim of `kinds` at `now` would take (queued, or running under an expired
+    /// lease), if any: a read, so that an idle worker need not open a write transaction.
+    fn claimable_job(&mut self, kinds: &[&str], now: i64) -> StoreResult<Option<u64>>;
     /// The job's outputs in part order.
     fn job_outputs(&mut self, id: u64) -> StoreResult<Vec<JobOutput>>;
     fn job_output_content(&mut self, id: u64, part: u32) -> StoreResult<Option<String>>;

@@ -78,22 +78,28 @@ pub fn enqueue(conn: &Connection, job: &NewJob) -> StoreResult<u64> {
     Ok(conn.last_insert_rowid() as u64)
 }
 
-pub fn claim(conn: &Connection, claim: &Claim<'_>) -> StoreResult<Option<Job>> {
-    let placeholders = vec!["?"; claim.kinds.len()].join(", ");
+/// The first job of `kinds` a claim at `now` would take.
+pub fn claimable(conn: &Connection, kinds: &[&str], now: i64) -> StoreResult<Option<u64>> {
+    let placeholders = vec!["?"; kinds.len()].join(", ");
     let found: Option<i64> = conn
         .prepare_cached(&format!(
             "SELECT id FROM jobs WHERE kind IN ({placeholders}) AND (state = 'queued' OR (state = 'running' AND lease_until < ?)) ORDER BY id LIMIT 1"
         ))
         .and_then(|mut s| {
             let mut values: Vec<&dyn rusqlite::ToSql> =
-                claim.kinds.iter().map(|k| k as &dyn rusqlite::ToSql).collect();
-            values.push(&claim.now);
+                kinds.iter().map(|k| k as &dyn rusqlite::ToSql).collect();
+            values.push(&now);
             s.query_row(values.as_slice(), |r| r.get(0)).optional()
         })
         .map_err(unavailable)?;
-    let Some(id) = found else {
+    Ok(found.map(|id| id as u64))
+}
+
+pub fn claim(conn: &Connection, claim: &Claim<'_>) -> StoreResult<Option<Job>> {
+    let Some(id) = claimable(conn, claim.kinds, claim.now)? else {
         return Ok(None);
     };
+    let id = id as i64;
     conn.prepare_cached(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?, lease_until = ?, updated = ?, progress = NULL WHERE id = ?",
     )

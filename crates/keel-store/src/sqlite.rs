@@ -323,6 +323,9 @@ macro_rules! impl_store_read {
         }
 
         impl JobRead for $ty {
+            fn claimable_job(&mut self, kinds: &[&str], now: i64) -> StoreResult<Option<u64>> {
+                jobs::claimable(self.conn_ref(), kinds, now)
+            }
             fn job(&mut self, id: u64) -> StoreResult<Option<Job>> {
                 jobs::job(self.conn_ref(), id)
             }

@@ -795,12 +795,26 @@ pub fn jobs_are_claimed_once_per_lease_and_fenced(store: &dyn ResourceStore) {
         tx.commit().expect("commit");
         job
     };
+    let claimable = |now: i64| {
+        store
+            .reader()
+            .expect("reader")
+            .claimable_job(&["export"], now)
+            .expect("claimable")
+    };
+    assert_eq!(claimable(20), Some(first), "a queued job is claimable");
     let a = claim("node-a", 20).expect("the queued export is claimed");
     assert_eq!((a.id, a.state, a.attempts), (first, JobState::Running, 1));
     assert_eq!(a.lease_owner.as_deref(), Some("node-a"));
     assert!(
         claim("node-b", 50).is_none(),
         "held under a live lease; the other kind is not asked for"
+    );
+    assert_eq!(claimable(50), None, "nor is it claimable then");
+    assert_eq!(
+        claimable(121),
+        Some(first),
+        "claimable once the lease expired"
     );
 
     let lease_a = a.lease().expect("lease");

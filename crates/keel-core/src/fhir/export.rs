@@ -330,6 +330,16 @@ impl FhirService {
     /// `node` and runs it to its end. Returns the job's id, or `None` when there was none.
     pub fn run_next_export(&self, node: &str, lease_millis: i64) -> FhirResult<Option<u64>> {
         let now = self.now();
+        // An idle worker only reads: no write transaction (nor the write lock) unless there is
+        // a job to claim.
+        if self
+            .store
+            .reader()?
+            .claimable_job(&[EXPORT_JOB], now)?
+            .is_none()
+        {
+            return Ok(None);
+        }
         let job = {
             let mut tx = self.store.begin()?;
             let job = tx.claim_job(&Claim {

@@ -88,17 +88,28 @@ pub fn enqueue(conn: &mut PgConn, job: &NewJob) -> StoreResult<u64> {
     Ok(row.get::<_, i64>(0) as u64)
 }
 
+/// The first job of kinds `$1` a claim at `$2` would take.
+const CLAIMABLE: &str = "SELECT id FROM jobs WHERE kind = ANY($1) \
+     AND (state = 'queued' OR (state = 'running' AND lease_until < $2)) ORDER BY id LIMIT 1";
+
+pub fn claimable(conn: &mut PgConn, kinds: &[&str], now: i64) -> StoreResult<Option<u64>> {
+    let kinds: Vec<&str> = kinds.to_vec();
+    let row = conn
+        .query_opt(CLAIMABLE, &[&kinds, &now])
+        .map_err(unavailable)?;
+    Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+}
+
 pub fn claim(conn: &mut PgConn, claim: &Claim<'_>) -> StoreResult<Option<Job>> {
     let kinds: Vec<&str> = claim.kinds.to_vec();
     let row = conn
         .query_opt(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
-             lease_until = $2, updated = $3, progress = NULL \
-             WHERE id = (SELECT id FROM jobs WHERE kind = ANY($4) \
-               AND (state = 'queued' OR (state = 'running' AND lease_until < $3)) \
-               ORDER BY id LIMIT 1) \
-             RETURNING id",
-            &[&claim.owner, &claim.lease_until, &claim.now, &kinds],
+            &format!(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $3, \
+                 lease_until = $4, updated = $2, progress = NULL WHERE id = ({CLAIMABLE}) \
+                 RETURNING id"
+            ),
+            &[&kinds, &claim.now, &claim.owner, &claim.lease_until],
         )
         .map_err(unavailable)?;
     let Some(row) = row else {
