@@ -169,11 +169,10 @@ impl super::write::Written for Enqueued {
         Some(serde_json::json!({ "job": self.0 }))
     }
     fn replay(_: &mut dyn crate::store::StoreTx, record: &serde_json::Value) -> FhirResult<Self> {
-        record["job"].as_u64().map(Enqueued).ok_or_else(|| {
-            FhirError::Conflict(
-                "the response recorded for this Idempotency-Key is unreadable".into(),
-            )
-        })
+        record["job"]
+            .as_u64()
+            .map(Enqueued)
+            .ok_or_else(super::idempotency::unreadable_record)
     }
 }
 

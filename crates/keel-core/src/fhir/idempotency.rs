@@ -53,14 +53,15 @@ impl IdempotencyKey {
 
     /// The response recorded under this key, if it was recorded for the same request.
     pub(crate) fn recorded_response(&self, record: &str) -> FhirResult<Value> {
-        let mut record: Value = serde_json::from_str(record).map_err(|_| {
-            FhirError::Conflict(
-                "the response recorded for this Idempotency-Key is unreadable".into(),
-            )
-        })?;
+        let mut record: Value = serde_json::from_str(record).map_err(|_| unreadable_record())?;
         if record["fingerprint"].as_str() != Some(self.fingerprint.as_str()) {
             return Err(FhirError::IdempotencyKeyReused);
         }
         Ok(record["response"].take())
     }
+}
+
+/// The response recorded under a key cannot be read back (a store written by another version).
+pub(crate) fn unreadable_record() -> FhirError {
+    FhirError::Conflict("the response recorded for this Idempotency-Key is unreadable".into())
 }

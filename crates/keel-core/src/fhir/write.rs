@@ -49,10 +49,6 @@ fn no_idempotency_key() -> FhirError {
     )
 }
 
-fn unreadable_replay() -> FhirError {
-    FhirError::Conflict("the response recorded for this Idempotency-Key is unreadable".into())
-}
-
 impl Written for WriteOutcome {
     fn written(&self) -> Option<&StoredResource> {
         Some(&self.resource)
@@ -72,11 +68,11 @@ impl Written for WriteOutcome {
             record["id"].as_str(),
             record["version"].as_u64(),
         ) else {
-            return Err(unreadable_replay());
+            return Err(super::idempotency::unreadable_record());
         };
         let resource = tx
             .read_version(resource_type, id, version)?
-            .ok_or_else(unreadable_replay)?;
+            .ok_or_else(super::idempotency::unreadable_record)?;
         Ok(WriteOutcome {
             resource,
             created: record["created"].as_bool().unwrap_or(false),
