@@ -6,26 +6,12 @@ mod common;
 
 use common::{Server, TestSchema, keel};
 use serde_json::{Value, json};
-use std::process::Stdio;
 
 const REQUESTS: usize = 100;
 const CALLERS: usize = 20;
 
 fn node(data: &std::path::Path, database: &str) -> Server {
-    Server::spawn(
-        keel()
-            .args([
-                "serve",
-                "--insecure-no-auth",
-                "--listen",
-                "127.0.0.1:0",
-                "--database",
-                database,
-                "--data",
-            ])
-            .arg(data)
-            .stderr(Stdio::inherit()),
-    )
+    Server::start_with_args(data, &["--database", database])
 }
 
 #[test]
@@ -120,23 +106,16 @@ fn conditional_creates_split_across_two_postgres_nodes_leave_one_resource() {
 
 /// A node on `database` with a short job lease, under a name the test can see in the queue.
 fn node_named(data: &std::path::Path, database: &str, name: &str) -> Server {
-    Server::spawn(
-        keel()
-            .args([
-                "serve",
-                "--insecure-no-auth",
-                "--listen",
-                "127.0.0.1:0",
-                "--job-lease-secs",
-                "2",
-                "--node",
-                name,
-                "--database",
-                database,
-                "--data",
-            ])
-            .arg(data)
-            .stderr(Stdio::inherit()),
+    Server::start_with_args(
+        data,
+        &[
+            "--job-lease-secs",
+            "2",
+            "--node",
+            name,
+            "--database",
+            database,
+        ],
     )
 }
 

@@ -67,6 +67,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path) -> Server {
+        Server::start_with_args(data, &[])
+    }
+
+    /// Starts `keel serve` (no authentication, any free port) with `extra` arguments.
+    pub fn start_with_args(data: &Path, extra: &[&str]) -> Server {
         Server::spawn(
             keel()
                 .args([
@@ -77,6 +82,7 @@ impl Server {
                     "--data",
                 ])
                 .arg(data)
+                .args(extra)
                 .stderr(Stdio::inherit()),
         )
     }
