@@ -115,6 +115,20 @@ fn service(store: Arc<SqliteStore>) -> FhirService {
     )
 }
 
+/// Stores `patient` under its own id.
+fn store_patient(fhir: &FhirService, patient: &Value) {
+    let id = patient["id"].as_str().expect("id").to_string();
+    fhir.update(
+        &dev(),
+        "Patient",
+        &id,
+        patient.clone(),
+        None,
+        &mut RequestAudit::default(),
+    )
+    .expect("store a patient");
+}
+
 fn run(fhir: &FhirService, resource: &Value) -> MatchResult {
     let request = MatchRequest {
         resource: resource.clone(),
@@ -147,9 +161,7 @@ proptest! {
         let fhir = service(store.clone());
         let people = population(seed);
         for p in &people {
-            let id = p["id"].as_str().expect("id").to_string();
-            fhir.update(&dev(), "Patient", &id, p.clone(), None, &mut RequestAudit::default())
-                .expect("store a patient");
+            store_patient(&fhir, p);
         }
         let second = service(store);
         for &i in &picks {
@@ -191,16 +203,7 @@ fn a_store_without_duplicates_finds_an_identical_record_or_says_only_nhs_numbers
         .filter(|p| !p["id"].as_str().is_some_and(|id| id.ends_with("-again")))
         .collect();
     for p in &people {
-        let id = p["id"].as_str().expect("id").to_string();
-        fhir.update(
-            &dev(),
-            "Patient",
-            &id,
-            p.clone(),
-            None,
-            &mut RequestAudit::default(),
-        )
-        .expect("store a patient");
+        store_patient(&fhir, p);
     }
     let with_nhs = people
         .iter()
@@ -247,18 +250,7 @@ fn the_index_follows_patients_created_changed_and_deleted_after_it_was_built() {
     );
     let fhir = service(store.clone());
     let people = population(3);
-    let store_patient = |p: &Value| {
-        let id = p["id"].as_str().expect("id").to_string();
-        fhir.update(
-            &dev(),
-            "Patient",
-            &id,
-            p.clone(),
-            None,
-            &mut RequestAudit::default(),
-        )
-        .expect("store a patient");
-    };
+    let store_patient = |p: &Value| store_patient(&fhir, p);
     for p in &people {
         store_patient(p);
     }
