@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Server, keel, token};
+use common::{Server, audit_events_of, keel, token};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Stdio;
@@ -478,22 +478,7 @@ fn match_finds_patients_by_nhs_number_then_demographics_with_evidence_under_acce
     assert_eq!(status, 403, "{outcome}");
 
     // One audit record per request, naming the returned patients.
-    let events: Value = client
-        .get(format!("{}/AuditEvent?_count=1000", server.base))
-        .bearer_auth(&ig)
-        .send()
-        .expect("audit search")
-        .json()
-        .expect("json");
-    let of_request = |id: &str| -> Vec<Value> {
-        events["entry"]
-            .as_array()
-            .expect("entries")
-            .iter()
-            .map(|e| e["resource"].clone())
-            .filter(|e| e["extension"].to_string().contains(&format!("\"{id}\"")))
-            .collect()
-    };
+    let of_request = audit_events_of(&client, &server.base, &ig);
     let first = of_request("match-1");
     assert_eq!(first.len(), 1, "{first:?}");
     assert_eq!(first[0]["subtype"][0]["code"], "$match");

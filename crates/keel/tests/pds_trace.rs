@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, keel, token};
+use common::{Server, audit_events_of, keel, token};
 use keel_sim::faults::FaultHandle;
 use keel_sim::pds::{self, PdsSimulator};
 use keel_sim::{Options, Population};
@@ -131,22 +131,7 @@ fn trace_confirms_and_traces_through_pds_under_access_and_audit_and_says_when_pd
     assert_eq!(status, 400, "{bad}");
 
     // One audit record per request, naming the NHS number traced.
-    let events: Value = client
-        .get(format!("{}/AuditEvent?_count=1000", server.base))
-        .bearer_auth(&ig)
-        .send()
-        .expect("audit search")
-        .json()
-        .expect("json");
-    let of_request = |id: &str| -> Vec<Value> {
-        events["entry"]
-            .as_array()
-            .expect("entries")
-            .iter()
-            .map(|e| e["resource"].clone())
-            .filter(|e| e["extension"].to_string().contains(&format!("\"{id}\"")))
-            .collect()
-    };
+    let of_request = audit_events_of(&client, &server.base, &ig);
     for id in ["trace-1", "trace-2", "trace-3"] {
         let records = of_request(id);
         assert_eq!(records.len(), 1, "{id}: {records:?}");

@@ -524,3 +524,28 @@ impl Drop for TestSchema {
         }
     }
 }
+
+/// The audit records of one request (by its `X-Request-ID`), among the first 1,000 AuditEvents
+/// `token` may read.
+pub fn audit_events_of(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    token: &str,
+) -> impl Fn(&str) -> Vec<serde_json::Value> + use<> {
+    let events: serde_json::Value = client
+        .get(format!("{base}/AuditEvent?_count=1000"))
+        .bearer_auth(token)
+        .send()
+        .expect("audit search")
+        .json()
+        .expect("json");
+    move |id: &str| {
+        events["entry"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| e["resource"].clone())
+            .filter(|e| e["extension"].to_string().contains(&format!("\"{id}\"")))
+            .collect()
+    }
+}
