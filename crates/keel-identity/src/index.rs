@@ -40,10 +40,10 @@ struct Prepared {
 }
 
 /// A person added after the prepared part: their record (against the prepared vocabulary, as a
-/// query is) and their key under each rule.
-#[derive(Clone)]
+/// query is) and their key under each rule. Shared between an index and its successors, so that
+/// copying the changes held copies pointers.
 struct Added {
-    side: Arc<Side>,
+    side: Side,
     keys: Vec<Option<u64>>,
 }
 
@@ -54,12 +54,12 @@ pub struct PersonIndex {
     model: Model,
     thresholds: Thresholds,
     /// Positions from the prepared part's length on.
-    added: Vec<Added>,
+    added: Vec<Arc<Added>>,
     removed: HashSet<u32>,
     /// Values first seen in added people (names, postcodes, practices), with ids after the
     /// prepared vocabulary's, so that they block and agree as the prepared ones do. They get no
     /// term-frequency adjustment.
-    added_values: HashMap<Box<str>, u32>,
+    added_values: HashMap<Arc<str>, u32>,
 }
 
 impl PersonIndex {
@@ -125,10 +125,7 @@ impl PersonIndex {
                 *values.entry(text.into()).or_insert(id)
             });
             let keys = RULES.iter().map(|rule| (rule.key)(single(&side))).collect();
-            next.added.push(Added {
-                side: Arc::new(side),
-                keys,
-            });
+            next.added.push(Arc::new(Added { side, keys }));
         }
         next
     }

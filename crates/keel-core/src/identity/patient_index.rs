@@ -42,8 +42,9 @@ pub struct IndexedPatients {
     prepared: Arc<[MatchSubject]>,
     /// Index positions of `prepared` by NHS number.
     prepared_by_nhs_number: Arc<HashMap<String, Vec<u32>>>,
-    /// People added since, at the positions after `prepared`'s.
-    added: Vec<MatchSubject>,
+    /// People added since, at the positions after `prepared`'s (shared with the indexes kept
+    /// in step from this one).
+    added: Vec<Arc<MatchSubject>>,
     /// How many Patients the model was trained on.
     pub trained_on: usize,
 }
@@ -64,7 +65,7 @@ impl IndexedPatients {
     pub fn subject(&self, position: usize) -> &MatchSubject {
         match position.checked_sub(self.prepared.len()) {
             None => &self.prepared[position],
-            Some(j) => &self.added[j],
+            Some(j) => self.added[j].as_ref(),
         }
     }
 
@@ -72,7 +73,7 @@ impl IndexedPatients {
     pub fn subjects(&self) -> impl Iterator<Item = (usize, &MatchSubject)> {
         self.prepared
             .iter()
-            .chain(&self.added)
+            .chain(self.added.iter().map(Arc::as_ref))
             .enumerate()
             .filter(|(i, _)| !self.index.is_removed(*i))
     }
@@ -118,7 +119,7 @@ impl IndexedPatients {
                     .filter(|(_, s)| s.record.id == *id)
                     .map(|(i, _)| i),
             );
-            added.extend(all.get(id).cloned());
+            added.extend(all.get(id).cloned().map(Arc::new));
         }
         let records: Vec<PersonRecord> = added.iter().map(|s| s.record.clone()).collect();
         IndexedPatients {
