@@ -15,6 +15,9 @@
 //! interfaces disabled, so reads route to GP Connect; both patients). The time still includes
 //! the loopback transfer of the replayed bytes into Keel: Keel's side of the wire.
 //!
+//! The bench runs with the allocator `keel serve` runs with (mimalloc), as `read_auth_audit`
+//! does: the record's many small allocations and their freeing are part of what is timed.
+//!
 //! `cargo bench -p keel-api --bench record_assembly`
 
 use std::collections::HashMap;
@@ -41,6 +44,10 @@ use keel_sim::model::{
 };
 use keel_sim::records::PracticeRecords;
 use keel_sim::{Options, Population, emis, gpconnect, tpp};
+
+/// The allocator `keel serve` runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const WARM_UP: usize = 3;
 const SAMPLES: usize = 40;
