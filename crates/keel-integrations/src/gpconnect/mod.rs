@@ -88,6 +88,7 @@ pub mod metadata;
 pub mod request;
 pub mod stu3;
 
+use bytes::Bytes;
 use keel_core::RequestContext;
 use keel_core::integration::{
     BookingRequest, BoxFuture, CancellationRequest, DocumentRequest, EntryRequest, FreeSlot,
@@ -125,11 +126,11 @@ pub struct GpConnectSystem {
     provider_asid: String,
 }
 
-/// An answer: its status, ETag and body.
+/// An answer: its status, ETag and body (as received: a structured record is megabytes).
 struct Answer {
     status: u16,
     etag: Option<String>,
-    body: Vec<u8>,
+    body: Bytes,
 }
 
 impl Answer {
@@ -217,7 +218,7 @@ impl GpConnectSystem {
             .get("etag")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let bytes = response
+        let body = response
             .bytes()
             .await
             .map_err(|e| failed(&self.practice, &self.endpoint, &e))?;
@@ -226,11 +227,7 @@ impl GpConnectSystem {
             status,
             "GP Connect answered"
         );
-        Ok(Answer {
-            status,
-            etag,
-            body: bytes.to_vec(),
-        })
+        Ok(Answer { status, etag, body })
     }
 
     fn with_body(request: reqwest::RequestBuilder, body: &Value) -> reqwest::RequestBuilder {
@@ -353,11 +350,26 @@ impl GpConnectSystem {
             return Err(self.failure(operation, &answer));
         }
         let retrieved = http::now();
-        let source = Source {
-            practice: &self.practice,
-            retrieved: &retrieved,
-        };
-        map::map_section(&answer.body, section, &source).map_err(|e| self.map_failed(operation, e))
+        let practice = self.practice.clone();
+        // Mapped on a task of its own, so that on a multi-thread runtime the sections of one
+        // record (asked for together) are parsed and mapped in parallel rather than one after
+        // another on the record's task; at most one mapping per runtime worker runs at once.
+        let mapped = tokio::spawn(async move {
+            let source = Source {
+                practice: &practice,
+                retrieved: &retrieved,
+            };
+            map::map_section(&answer.body, section, &source)
+        })
+        .await;
+        match mapped {
+            Ok(mapped) => mapped.map_err(|e| self.map_failed(operation, e)),
+            Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
+            Err(_) => Err(IntegrationError::Unavailable {
+                practice: self.practice.clone(),
+                reason: "the runtime shut down while the answer was being read".into(),
+            }),
+        }
     }
 
     async fn find(
