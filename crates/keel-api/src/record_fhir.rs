@@ -39,10 +39,14 @@
 //! # Rendering
 //!
 //! The Bundle is written straight to JSON bytes: each resource is a `Serialize` view that
-//! borrows the canonical record, serialised with `serde_json::to_writer` into one buffer
-//! sized up front, with no `serde_json::Value` tree. All ids are minted before writing, in
-//! the order that has always named them (Patient, OperationOutcome, then per section its List,
+//! borrows the canonical record, serialised with `serde_json::to_writer` into a buffer sized
+//! up front, with no `serde_json::Value` tree. All ids are minted before writing, in the
+//! order that has always named them (Patient, OperationOutcome, then per section its List,
 //! each item and that item's issues), because the Lists, written first, point at the items.
+//! A long record's item resources are then written in parts of about equal weight, one per
+//! core, in parallel (scoped threads), and the parts' bytes joined in order: the same bytes
+//! as one part gives. [`record_bundle_then_free`], which the `$record` handler uses, frees the
+//! record on the blocking pool once the bytes are ready.
 //!
 //! # Provenance stays on each item
 //!
