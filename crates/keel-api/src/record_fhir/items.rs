@@ -18,7 +18,7 @@ use super::datatypes::{
     QuantityJson, RequiredConcept, data_absent, non_empty, non_empty_opt, provenance_extension,
     source_attribute_of,
 };
-use super::ids::{Ids, ResourceId, Urn};
+use super::ids::{Ids, Prefix, ResourceId, Urn};
 use super::{
     CONSULTATION_TEXT_URL, COURSE_KIND_URL, COURSE_QUANTITY_URL, PROBLEM_SIGNIFICANT_URL,
     SOURCE_ITEM_SYSTEM, VACCINE_PRODUCT_URL,
@@ -50,10 +50,11 @@ pub(super) fn mint_item_ids(content: &SectionContent, ids: &mut Ids) -> Vec<Item
         ids: &mut Ids,
         issues: impl Fn(&T) -> usize,
     ) -> Vec<ItemIds> {
+        let prefix = Prefix::of(&["item", section]);
         items
             .iter()
             .map(|item| {
-                let id = ids.mint(&["item", section, &item.source_id]);
+                let id = ids.mint_after(prefix, &[&item.source_id]);
                 let issues: Vec<ResourceId> = (0..issues(&item.content))
                     .map(|n| ids.mint(&["medication-issue", &item.source_id, &n.to_string()]))
                     .collect();

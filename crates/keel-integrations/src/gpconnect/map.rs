@@ -912,10 +912,15 @@ impl<'b> Mapper<'_, 'b> {
     fn notes_by_encounter(&self) -> HashMap<Cow<'b, str>, Vec<Cow<'b, str>>> {
         let mut notes: HashMap<Cow<'b, str>, Vec<Cow<'b, str>>> = HashMap::new();
         for o in self.bundle.resources_of("Observation") {
-            let is_note = o
-                .get::<Obj<stu3::CodeableConcept<'_>>>("code")
-                .0
-                .is_some_and(|c| c.has_code(COMMENT_NOTE));
+            // Most Observations are not notes: a code whose JSON text holds neither the note's
+            // code nor an escape (which could spell it) is not read.
+            let may_be_note = o
+                .raw("code")
+                .is_some_and(|c| c.get().contains(COMMENT_NOTE) || c.get().contains('\\'));
+            let is_note = may_be_note
+                && o.get::<Obj<stu3::CodeableConcept<'_>>>("code")
+                    .0
+                    .is_some_and(|c| c.has_code(COMMENT_NOTE));
             if !is_note {
                 continue;
             }
