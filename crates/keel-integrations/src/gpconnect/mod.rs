@@ -50,7 +50,9 @@
 //! small typed shapes (a 5,000-entry record is several megabytes of JSON; a full tree of it
 //! took ~4× as long). Each section's answer is kept as received (no copy) and mapped on a
 //! Tokio task of its own, so the sections of one record, asked for together, are mapped in
-//! parallel on a multi-thread runtime (at most one mapping per worker at a time).
+//! parallel on a multi-thread runtime (at most one mapping per worker at a time); the
+//! observations section, the largest, maps its Observations in two halves, the second on a
+//! scoped thread.
 //!
 //! Provenance: the practice's ODS code, `gp-connect`, retrieved = now, the author where the
 //! Bundle names a practitioner (by name), the source status, `meta.versionId` where sent.
