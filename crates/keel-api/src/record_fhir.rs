@@ -39,10 +39,14 @@
 //! # Rendering
 //!
 //! The Bundle is written straight to JSON bytes: each resource is a `Serialize` view that
-//! borrows the canonical record, serialised with `serde_json::to_writer` into one buffer
-//! sized up front, with no `serde_json::Value` tree. All ids are minted before writing, in
-//! the order that has always named them (Patient, OperationOutcome, then per section its List,
+//! borrows the canonical record, serialised with `serde_json::to_writer` into a buffer sized
+//! up front, with no `serde_json::Value` tree. All ids are minted before writing, in the
+//! order that has always named them (Patient, OperationOutcome, then per section its List,
 //! each item and that item's issues), because the Lists, written first, point at the items.
+//! A long record's item resources are then written in parts of about equal weight, one per
+//! core, in parallel (scoped threads), and the parts' bytes joined in order: the same bytes
+//! as one part gives. [`record_bundle_then_free`], which the `$record` handler uses, frees the
+//! record on the blocking pool once the bytes are ready.
 //!
 //! # Provenance stays on each item
 //!
@@ -75,6 +79,10 @@
 mod datatypes;
 mod ids;
 mod items;
+
+use std::num::NonZeroUsize;
+use std::ops::Range;
+use std::sync::OnceLock;
 
 use keel_core::integration::{FederatedRecord, PatientAtPractice, SectionContent};
 use keel_model::identifier::systems::NHS_NUMBER;
@@ -141,25 +149,49 @@ const NOTHING_RECORDED_NOTE: &str = "The practice holds nothing recorded in this
 /// buffer starts this large so serialising does not reallocate.
 const BYTES_PER_RESOURCE: usize = 2048;
 
+/// Below this many resources a Bundle is rendered on the calling thread alone: a second
+/// thread would cost more than it saves.
+const PARALLEL_RENDER_MIN_RESOURCES: usize = 512;
+
 /// Renders `record` as a FHIR R4 `collection` Bundle, as JSON bytes.
+///
+/// A long record's item resources are rendered in parts, one per core, the first on the
+/// calling thread and the others on scoped threads, and the parts' bytes are joined in order:
+/// the bytes are the same however the items are split.
 pub fn record_bundle(record: &FederatedRecord) -> Vec<u8> {
     let bundle = Bundle::new(record);
-    let mut out = Vec::with_capacity(BYTES_PER_RESOURCE * (bundle.entries.resources() + 1));
-    // Writing to a `Vec` cannot fail, and nothing in the Bundle can fail to serialise: every
-    // map key is a string and no value's serialisation returns an error.
-    serde_json::to_writer(&mut out, &bundle).expect("a rendered record always serialises");
-    out
+    let resources = bundle.entries.resources();
+    let threads = if resources < PARALLEL_RENDER_MIN_RESOURCES {
+        1
+    } else {
+        render_threads()
+    };
+    bundle.to_json(threads, BYTES_PER_RESOURCE * (resources + 1))
 }
 
-#[derive(Serialize)]
+/// Renders `record` as [`record_bundle`] does, then frees it on the blocking pool (when called
+/// on a Tokio runtime): the bytes are ready before the record's many small allocations are
+/// freed, which takes a long record milliseconds, so the freeing is off the request's path
+/// (its CPU time is still spent, beside the next requests).
+pub fn record_bundle_then_free(record: FederatedRecord) -> Vec<u8> {
+    let bytes = record_bundle(&record);
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn_blocking(move || drop(record));
+        }
+        Err(_) => drop(record),
+    }
+    bytes
+}
+
+/// The cores a render may use (asked once: it reads the process's CPU limits).
+fn render_threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
+}
+
 struct Bundle<'a> {
-    #[serde(rename = "resourceType")]
-    resource_type: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     meta: Option<BundleMeta>,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(rename = "entry", skip_serializing_if = "Entries::is_empty")]
     entries: Entries<'a>,
 }
 
@@ -218,7 +250,6 @@ impl<'a> Bundle<'a> {
             })
             .collect();
         Self {
-            resource_type: "Bundle",
             meta: record.is_partial().then_some(BundleMeta {
                 tag: [FixedCoding {
                     system: RECORD_COMPLETENESS_SYSTEM,
@@ -226,7 +257,6 @@ impl<'a> Bundle<'a> {
                     display: Some("Partial record: some sections could not be had"),
                 }],
             }),
-            kind: "collection",
             entries: Entries {
                 patient,
                 outcome,
@@ -234,6 +264,33 @@ impl<'a> Bundle<'a> {
             },
         }
     }
+}
+
+impl Bundle<'_> {
+    /// The Bundle as JSON, its items rendered in `parts` parts in parallel, in a buffer of
+    /// `capacity` bytes. Members in R4's order: `resourceType`, `meta`, `type`, `entry`.
+    fn to_json(&self, parts: usize, capacity: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(capacity);
+        out.extend_from_slice(br#"{"resourceType":"Bundle""#);
+        if let Some(meta) = &self.meta {
+            out.extend_from_slice(br#","meta":"#);
+            write_json(&mut out, meta);
+        }
+        out.extend_from_slice(br#","type":"collection""#);
+        if !self.entries.is_empty() {
+            out.extend_from_slice(br#","entry":"#);
+            self.entries.write(&mut out, parts);
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+/// Appends `value`'s JSON to `out`.
+fn write_json(out: &mut Vec<u8>, value: &impl Serialize) {
+    // Writing to a `Vec` cannot fail, and nothing in the Bundle can fail to serialise: every
+    // map key is a string and no value's serialisation returns an error.
+    serde_json::to_writer(out, value).expect("a rendered record always serialises");
 }
 
 /// A section with the ids of its List and items.
@@ -271,27 +328,171 @@ impl Entries<'_> {
     }
 }
 
-impl Serialize for Entries<'_> {
+/// Some of a Bundle's item resources: for each section in turn, a range of its items.
+type Part = Vec<(usize, Range<usize>)>;
+
+impl Entries<'_> {
+    /// The subject of every item resource: the Patient, or (R4 requires a subject on most
+    /// item resources; items only come with a patient, but a record built otherwise still
+    /// renders valid resources) a display.
+    fn item_subject(&self) -> Subject<'_> {
+        self.patient.as_ref().map_or(
+            Subject::Display {
+                display: "The patient (not found at the practice)",
+            },
+            |(id, _, _)| {
+                Subject::Reference(Reference {
+                    reference: id.as_urn(),
+                })
+            },
+        )
+    }
+
+    /// The items split into at most `parts` runs of about equal weight, in Bundle order.
+    fn split(&self, parts: usize) -> Vec<Part> {
+        let total: usize = self
+            .sections
+            .iter()
+            .flat_map(|s| &s.items)
+            .map(|i| i.weight)
+            .sum();
+        let share = total.div_ceil(parts.max(1)).max(1);
+        let mut split = Vec::with_capacity(parts);
+        let mut current = Part::new();
+        let mut weight = 0;
+        for (at, section) in self.sections.iter().enumerate() {
+            let mut start = 0;
+            for (index, item) in section.items.iter().enumerate() {
+                weight += item.weight;
+                if weight >= share * (split.len() + 1) && split.len() + 1 < parts {
+                    current.push((at, start..index + 1));
+                    split.push(std::mem::take(&mut current));
+                    start = index + 1;
+                }
+            }
+            if start < section.items.len() {
+                current.push((at, start..section.items.len()));
+            }
+        }
+        split.push(current);
+        split
+    }
+
+    /// Appends the entries as a JSON array to `out`: the Patient, the OperationOutcome, each
+    /// section's List, then every item resource, rendered in `parts` parts in parallel.
+    fn write(&self, out: &mut Vec<u8>, parts: usize) {
+        let part_capacity = out.capacity() / parts.max(1);
+        let mut split = self.split(parts).into_iter();
+        let first = split.next().unwrap_or_default();
+        let subject = self.item_subject();
+        let rest: Vec<Vec<u8>> = std::thread::scope(|scope| {
+            let rendering: Vec<_> = split
+                .map(|part| {
+                    scope.spawn(move || {
+                        let mut bytes = Vec::with_capacity(part_capacity);
+                        write_json(
+                            &mut bytes,
+                            &Items {
+                                entries: self,
+                                part: &part,
+                                subject,
+                            },
+                        );
+                        bytes
+                    })
+                })
+                .collect();
+            write_json(
+                out,
+                &Head {
+                    entries: self,
+                    items: Items {
+                        entries: self,
+                        part: &first,
+                        subject,
+                    },
+                },
+            );
+            rendering
+                .into_iter()
+                .map(|part| part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        // Each part is a JSON array: its elements join the first part's array.
+        for part in rest {
+            let inner = 1..part.len().saturating_sub(1);
+            let Some(elements) = part.get(inner).filter(|e| !e.is_empty()) else {
+                continue;
+            };
+            out.pop();
+            if out.last() != Some(&b'[') {
+                out.push(b',');
+            }
+            out.extend_from_slice(elements);
+            out.push(b']');
+        }
+    }
+}
+
+/// Some item resources, as a JSON array.
+struct Items<'e, 'a> {
+    entries: &'e Entries<'a>,
+    part: &'e [(usize, Range<usize>)],
+    subject: Subject<'e>,
+}
+
+impl Items<'_, '_> {
+    fn serialize_into<S: SerializeSeq>(&self, seq: &mut S) -> Result<(), S::Error> {
+        for (at, range) in self.part {
+            let section = &self.entries.sections[*at];
+            items::serialize_items(
+                seq,
+                section.content,
+                &section.items,
+                range.clone(),
+                self.subject,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Items<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut entries = serializer.serialize_seq(None)?;
-        let subject = self.patient.as_ref().map(|(id, _, _)| Reference {
+        let mut seq = serializer.serialize_seq(None)?;
+        self.serialize_into(&mut seq)?;
+        seq.end()
+    }
+}
+
+/// The Patient, the OperationOutcome, each section's List, then the first part's items.
+struct Head<'e, 'a> {
+    entries: &'e Entries<'a>,
+    items: Items<'e, 'a>,
+}
+
+impl Serialize for Head<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let entries = self.entries;
+        let mut seq = serializer.serialize_seq(None)?;
+        let subject = entries.patient.as_ref().map(|(id, _, _)| Reference {
             reference: id.as_urn(),
         });
-        if let Some((id, at, demographics)) = &self.patient {
+        if let Some((id, at, demographics)) = &entries.patient {
             let nhs = demographics.nhs_number.or(at.nhs_number);
-            entries.serialize_element(&Entry::new(id, patient(id, nhs.as_ref(), demographics)))?;
+            seq.serialize_element(&Entry::new(id, patient(id, nhs.as_ref(), demographics)))?;
         }
-        if let Some((id, unavailable)) = &self.outcome {
+        if let Some((id, unavailable)) = &entries.outcome {
             let outcome = Outcome {
                 resource_type: "OperationOutcome",
                 id,
                 issue: Issues(unavailable),
             };
-            entries.serialize_element(&Entry::new(id, outcome))?;
+            seq.serialize_element(&Entry::new(id, outcome))?;
         }
-        for section in &self.sections {
+        for section in &entries.sections {
             let empty_reason = list_state(section).empty_reason();
-            entries.serialize_element(&Entry::new(
+            seq.serialize_element(&Entry::new(
                 &section.list,
                 list(
                     section,
@@ -300,18 +501,8 @@ impl Serialize for Entries<'_> {
                 ),
             ))?;
         }
-        // R4 requires a subject on most item resources; items only come with a patient, but
-        // a record built otherwise still renders valid resources.
-        let item_subject = subject.map_or(
-            Subject::Display {
-                display: "The patient (not found at the practice)",
-            },
-            Subject::Reference,
-        );
-        for section in &self.sections {
-            items::serialize_items(&mut entries, section.content, &section.items, item_subject)?;
-        }
-        entries.end()
+        self.items.serialize_into(&mut seq)?;
+        seq.end()
     }
 }
 
@@ -829,6 +1020,46 @@ mod tests {
             "Y90001"
         );
         assert!(patient.get("address").is_none() && patient.get("deceasedDateTime").is_none());
+    }
+
+    #[test]
+    fn the_bytes_are_the_same_however_the_items_are_split() {
+        let items = |prefix: &str, n: usize| {
+            (0..n)
+                .map(|i| problem(&format!("{prefix}-{i}")))
+                .collect::<Vec<_>>()
+        };
+        let record = with_patient(vec![
+            SectionContent::Problems(Section::from_items(
+                RecordSection::Problems,
+                items("a", 7),
+                vec![],
+            )),
+            SectionContent::Problems(Section::from_items(RecordSection::Problems, vec![], vec![])),
+            SectionContent::unavailable(RecordSection::Medications, "no answer"),
+            SectionContent::Problems(Section::from_items(
+                RecordSection::Problems,
+                items("b", 3),
+                vec![],
+            )),
+        ]);
+        let bundle = Bundle::new(&record);
+        let whole = bundle.to_json(1, 0);
+        assert!(serde_json::from_slice::<Value>(&whole).is_ok());
+        for parts in 2..14 {
+            let split = bundle.entries.split(parts);
+            assert!(split.len() <= parts);
+            assert_eq!(bundle.to_json(parts, 0), whole, "{parts} parts");
+        }
+        let empty = FederatedRecord {
+            practice: ods(),
+            patient: None,
+            sections: vec![],
+        };
+        assert_eq!(
+            Bundle::new(&empty).to_json(2, 0),
+            br#"{"resourceType":"Bundle","type":"collection"}"#
+        );
     }
 
     #[test]

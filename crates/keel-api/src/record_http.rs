@@ -283,7 +283,7 @@ async fn assemble(
     {
         Ok(record) => json_bytes_response(
             200,
-            crate::record_fhir::record_bundle(&access.apply(record)),
+            crate::record_fhir::record_bundle_then_free(access.apply(record)),
         ),
         Err(e) => integration_error(&e),
     };

@@ -55,7 +55,12 @@ impl<'a> Primitive<'a> {
 
     /// A `uri` element: no whitespace.
     pub(super) fn uri(text: &'a str) -> Self {
-        if !text.is_empty() && !text.chars().any(char::is_whitespace) {
+        let spaced = if text.is_ascii() {
+            text.bytes().any(is_ascii_space)
+        } else {
+            text.chars().any(char::is_whitespace)
+        };
+        if !text.is_empty() && !spaced {
             return Self::verbatim(text);
         }
         let encoded: String = text
@@ -96,6 +101,15 @@ impl<'a> Primitive<'a> {
 
 /// R4 `code`: `[^\s]+(\s[^\s]+)*`.
 fn is_code(text: &str) -> bool {
+    if text.is_ascii() {
+        // The common case, byte by byte: ASCII's whitespace characters are one byte each.
+        let bytes = text.as_bytes();
+        return bytes.first().is_some_and(|b| !is_ascii_space(*b))
+            && bytes.last().is_some_and(|b| !is_ascii_space(*b))
+            && !bytes
+                .windows(2)
+                .any(|pair| is_ascii_space(pair[0]) && is_ascii_space(pair[1]));
+    }
     !text.is_empty()
         && !text.starts_with(char::is_whitespace)
         && !text.ends_with(char::is_whitespace)
@@ -103,6 +117,11 @@ fn is_code(text: &str) -> bool {
             .chars()
             .zip(text.chars().skip(1))
             .any(|(a, b)| a.is_whitespace() && b.is_whitespace())
+}
+
+/// Whether `byte` is an ASCII character `char::is_whitespace` holds to be whitespace.
+fn is_ascii_space(byte: u8) -> bool {
+    matches!(byte, b'\t'..=b'\r' | b' ')
 }
 
 /// The `_name` sibling carrying `original` as an [`ORIGINAL_TEXT_URL`] extension; `None` for
@@ -493,6 +512,23 @@ mod tests {
 
     fn to_value(value: impl Serialize) -> Value {
         serde_json::to_value(value).expect("serialise")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ascii_checks_agree_with_unicode_whitespace(text in "[ \t\n\x0b\x0c\r\x1fa-b\u{a0}]{0,6}") {
+            let code = !text.is_empty()
+                && !text.starts_with(char::is_whitespace)
+                && !text.ends_with(char::is_whitespace)
+                && !text
+                    .chars()
+                    .zip(text.chars().skip(1))
+                    .any(|(a, b)| a.is_whitespace() && b.is_whitespace());
+            proptest::prop_assert_eq!(is_code(&text), code);
+            let uri = !text.is_empty() && !text.chars().any(char::is_whitespace);
+            let verbatim = matches!(Primitive::uri(&text).value, Some(Cow::Borrowed(_)));
+            proptest::prop_assert_eq!(verbatim, uri);
+        }
     }
 
     fn concept(concept: &CodeableConcept) -> Option<Value> {

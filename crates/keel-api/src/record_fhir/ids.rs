@@ -29,14 +29,53 @@ pub(super) struct Ids {
 impl Ids {
     /// The id named by `parts`, unique within this Bundle.
     pub(super) fn mint(&mut self, parts: &[&str]) -> ResourceId {
-        let base = hash(parts, None);
-        let mut hashed = base;
+        self.mint_after(Prefix::default(), parts)
+    }
+
+    /// The id named by `prefix`'s parts followed by `parts` (the same id as [`Ids::mint`] of
+    /// them all gives), unique within this Bundle.
+    pub(super) fn mint_after(&mut self, prefix: Prefix, parts: &[&str]) -> ResourceId {
+        let named = prefix.then(parts);
+        let mut hashed = named.0;
         let mut occurrence = 1u64;
         while !self.minted.insert(uuid_bits(hashed)) {
             occurrence += 1;
-            hashed = hash(parts, Some(occurrence));
+            hashed = named.occurrence(occurrence);
         }
         ResourceId::new(uuid_bits(hashed))
+    }
+}
+
+/// The hash of some leading parts of a name, to mint many names that share them without
+/// hashing those parts again.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Prefix(u128);
+
+impl Default for Prefix {
+    fn default() -> Self {
+        Prefix(FNV_OFFSET)
+    }
+}
+
+impl Prefix {
+    /// The hash of `parts`.
+    pub(super) fn of(parts: &[&str]) -> Prefix {
+        Prefix::default().then(parts)
+    }
+
+    /// The hash of these parts followed by `parts`.
+    fn then(self, parts: &[&str]) -> Prefix {
+        let mut state = self.0;
+        for part in parts {
+            state = feed(state, &(part.len() as u64).to_le_bytes());
+            state = feed(state, part.as_bytes());
+        }
+        Prefix(state)
+    }
+
+    /// The hash of the name's `n`th occurrence in a Bundle (n > 1).
+    fn occurrence(self, n: u64) -> u128 {
+        feed(feed(self.0, b"#"), &n.to_le_bytes())
     }
 }
 
@@ -95,21 +134,11 @@ impl Serialize for Urn<'_> {
     }
 }
 
-fn hash(parts: &[&str], occurrence: Option<u64>) -> u128 {
-    let mut state = FNV_OFFSET;
-    let mut feed = |bytes: &[u8]| {
-        for byte in bytes {
-            state ^= u128::from(*byte);
-            state = state.wrapping_mul(FNV_PRIME);
-        }
-    };
-    for part in parts {
-        feed(&(part.len() as u64).to_le_bytes());
-        feed(part.as_bytes());
-    }
-    if let Some(n) = occurrence {
-        feed(b"#");
-        feed(&n.to_le_bytes());
+/// 128-bit FNV-1a of `bytes`, from `state`.
+fn feed(mut state: u128, bytes: &[u8]) -> u128 {
+    for byte in bytes {
+        state ^= u128::from(*byte);
+        state = state.wrapping_mul(FNV_PRIME);
     }
     state
 }
@@ -124,6 +153,9 @@ fn uuid_bits(hash: u128) -> u128 {
 mod tests {
     use super::*;
 
+    /// The id of `["item", "problems", "c-1"]` as every release has minted it.
+    const PINNED_ID: &str = "48195e1d-120f-85b7-a509-7018d6ff496c";
+
     #[test]
     fn ids_are_stable_uuid_shaped_and_fhir_safe() {
         let a = Ids::default().mint(&["item", "problems", "weird id/with spaces"]);
@@ -136,6 +168,26 @@ mod tests {
         assert_eq!(&a[14..15], "8");
         assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
         assert!(keel_fhir::validate::is_id(a));
+    }
+
+    #[test]
+    fn a_shared_prefix_names_the_same_ids() {
+        let mut whole = Ids::default();
+        let mut after = Ids::default();
+        let prefix = Prefix::of(&["item", "problems"]);
+        for source_id in ["c-1", "c-2", "c-1", "", "c-1"] {
+            assert_eq!(
+                whole.mint(&["item", "problems", source_id]),
+                after.mint_after(prefix, &[source_id])
+            );
+        }
+    }
+
+    #[test]
+    fn the_hash_is_fnv_1a_of_the_length_prefixed_parts() {
+        // Pinned: ids must not change between releases.
+        let id = Ids::default().mint(&["item", "problems", "c-1"]);
+        assert_eq!(id.id().expect("ASCII"), PINNED_ID);
     }
 
     #[test]

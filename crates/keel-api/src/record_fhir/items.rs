@@ -1,6 +1,8 @@
 //! One FHIR R4 resource (two or more for a medication course) per canonical record item, as
 //! serialisable views that borrow the item.
 
+use std::ops::Range;
+
 use keel_core::integration::SectionContent;
 use keel_model::record::{
     Allergy, AllergyStatus, Consultation, CourseKind, Document, Immunisation, Medication,
@@ -16,7 +18,7 @@ use super::datatypes::{
     QuantityJson, RequiredConcept, data_absent, non_empty, non_empty_opt, provenance_extension,
     source_attribute_of,
 };
-use super::ids::{Ids, ResourceId, Urn};
+use super::ids::{Ids, Prefix, ResourceId, Urn};
 use super::{
     CONSULTATION_TEXT_URL, COURSE_KIND_URL, COURSE_QUANTITY_URL, PROBLEM_SIGNIFICANT_URL,
     SOURCE_ITEM_SYSTEM, VACCINE_PRODUCT_URL,
@@ -27,6 +29,9 @@ use super::{
 pub(super) struct ItemIds {
     pub(super) id: ResourceId,
     issues: Vec<ResourceId>,
+    /// Roughly how much rendering the item takes: its resources and its source attributes
+    /// (each an extension), for splitting a Bundle's items into even parts.
+    pub(super) weight: usize,
 }
 
 impl ItemIds {
@@ -45,14 +50,17 @@ pub(super) fn mint_item_ids(content: &SectionContent, ids: &mut Ids) -> Vec<Item
         ids: &mut Ids,
         issues: impl Fn(&T) -> usize,
     ) -> Vec<ItemIds> {
+        let prefix = Prefix::of(&["item", section]);
         items
             .iter()
             .map(|item| {
-                let id = ids.mint(&["item", section, &item.source_id]);
-                let issues = (0..issues(&item.content))
+                let id = ids.mint_after(prefix, &[&item.source_id]);
+                let issues: Vec<ResourceId> = (0..issues(&item.content))
                     .map(|n| ids.mint(&["medication-issue", &item.source_id, &n.to_string()]))
                     .collect();
-                ItemIds { id, issues }
+                // A resource's own elements weigh about as much as four source attributes.
+                let weight = 4 * (1 + issues.len()) + item.source_attributes.len();
+                ItemIds { id, issues, weight }
             })
             .collect()
     }
@@ -100,11 +108,13 @@ pub(super) enum Subject<'a> {
     Display { display: &'static str },
 }
 
-/// Serialises a section's item resources as Bundle entries, issues before their course.
+/// Serialises the item resources of a section's items `range` as Bundle entries, issues
+/// before their course.
 pub(super) fn serialize_items<S: SerializeSeq>(
     entries: &mut S,
     content: &SectionContent,
     ids: &[ItemIds],
+    range: Range<usize>,
     subject: Subject<'_>,
 ) -> Result<(), S::Error> {
     fn each<'a, T, S: SerializeSeq, R: Serialize>(
@@ -119,19 +129,24 @@ pub(super) fn serialize_items<S: SerializeSeq>(
         }
         Ok(())
     }
+    let ids = &ids[range.clone()];
     match content {
-        SectionContent::Problems(s) => each(entries, &s.items, ids, subject, condition),
+        SectionContent::Problems(s) => each(entries, &s.items[range], ids, subject, condition),
         SectionContent::Medications(s) => {
-            for (item, ids) in s.items.iter().zip(ids) {
+            for (item, ids) in s.items[range].iter().zip(ids) {
                 medication(entries, item, ids, subject)?;
             }
             Ok(())
         }
-        SectionContent::Allergies(s) => each(entries, &s.items, ids, subject, allergy),
-        SectionContent::Observations(s) => each(entries, &s.items, ids, subject, observation),
-        SectionContent::Immunisations(s) => each(entries, &s.items, ids, subject, immunisation),
-        SectionContent::Consultations(s) => each(entries, &s.items, ids, subject, encounter),
-        SectionContent::Documents(s) => each(entries, &s.items, ids, subject, document),
+        SectionContent::Allergies(s) => each(entries, &s.items[range], ids, subject, allergy),
+        SectionContent::Observations(s) => {
+            each(entries, &s.items[range], ids, subject, observation)
+        }
+        SectionContent::Immunisations(s) => {
+            each(entries, &s.items[range], ids, subject, immunisation)
+        }
+        SectionContent::Consultations(s) => each(entries, &s.items[range], ids, subject, encounter),
+        SectionContent::Documents(s) => each(entries, &s.items[range], ids, subject, document),
     }
 }
 

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use keel_core::integration::SectionContent;
 use keel_model::record::{
@@ -215,13 +216,17 @@ pub fn map_section(
             SectionContent::Allergies(Section::from_items(section, items, warnings))
         }
         RecordSection::Observations => {
-            let mut items = mapper.items(lists[0], |m, r| m.observation(r, &[]))?;
-            for reference in entry_references(lists[1]) {
-                let report = bundle
-                    .resolve(&reference)
-                    .ok_or_else(|| malformed("a List entry is not in the Bundle"))?;
-                items.extend(mapper.report_results(report)?);
-            }
+            let results = mapper.observations(lists[0], lists[1])?;
+            let items = map_in_parallel(&results, |part| {
+                let mapper = Mapper {
+                    bundle: &bundle,
+                    source,
+                    names: RefCell::default(),
+                };
+                part.iter()
+                    .map(|(observation, report)| mapper.observation(observation, report))
+                    .collect()
+            })?;
             SectionContent::Observations(Section::from_items(section, items, warnings))
         }
         RecordSection::Immunisations => SectionContent::Immunisations(Section::from_items(
@@ -441,6 +446,9 @@ fn name_text(name: &HumanName<'_>) -> Option<String> {
         .collect();
     (!parts.is_empty()).then(|| parts.join(" "))
 }
+
+/// An Observation to map, with the attributes of the DiagnosticReport it is a result of.
+type ObservationToMap<'b> = (&'b Object<'b>, Arc<[SourceAttribute]>);
 
 /// An issue (`intent=order` MedicationRequest) with the fields it is sorted and mapped by.
 struct Issue<'b> {
@@ -885,37 +893,57 @@ impl<'b> Mapper<'_, 'b> {
         })
     }
 
-    /// The results of one DiagnosticReport, each an Observation naming its report.
-    fn report_results(
+    /// The Observations of the observations section, in order, each with the attributes of
+    /// the DiagnosticReport it is a result of (none for the uncategorised ones): those the
+    /// `uncategorised` List names, then each result of each report the `investigations` List
+    /// names.
+    fn observations(
         &self,
-        report: &'b Object<'b>,
-    ) -> Result<Vec<RecordItem<Observation>>, MapError> {
-        expect(report, "DiagnosticReport")?;
-        let mut attributes = vec![SourceAttribute::new(
-            "gpconnect:DiagnosticReport.id",
-            id(report)?,
-        )];
-        leftovers(report, "DiagnosticReport", &["result"], &mut attributes);
-        let results: Many<Obj<Reference<'_>>> = report.get("result");
-        let mut items = Vec::with_capacity(results.0.len());
-        for target in results.objects().filter_map(|r| r.reference.as_str()) {
-            let result = self
-                .bundle
-                .resolve(target)
-                .ok_or_else(|| malformed("a DiagnosticReport result is not in the Bundle"))?;
-            items.push(self.observation(result, &attributes)?);
+        uncategorised: &'b Object<'b>,
+        investigations: &'b Object<'b>,
+    ) -> Result<Vec<ObservationToMap<'b>>, MapError> {
+        let resolve = |reference: &str, missing: &'static str| {
+            self.bundle
+                .resolve(reference)
+                .ok_or_else(|| malformed(missing))
+        };
+        let none: Arc<[SourceAttribute]> = Arc::new([]);
+        let mut observations = Vec::new();
+        for reference in entry_references(uncategorised) {
+            let observation = resolve(&reference, "a List entry is not in the Bundle")?;
+            observations.push((observation, none.clone()));
         }
-        Ok(items)
+        for reference in entry_references(investigations) {
+            let report = resolve(&reference, "a List entry is not in the Bundle")?;
+            expect(report, "DiagnosticReport")?;
+            let mut attributes = vec![SourceAttribute::new(
+                "gpconnect:DiagnosticReport.id",
+                id(report)?,
+            )];
+            leftovers(report, "DiagnosticReport", &["result"], &mut attributes);
+            let attributes: Arc<[SourceAttribute]> = attributes.into();
+            let results: Many<Obj<Reference<'_>>> = report.get("result");
+            for target in results.objects().filter_map(|r| r.reference.as_str()) {
+                let result = resolve(target, "a DiagnosticReport result is not in the Bundle")?;
+                observations.push((result, attributes.clone()));
+            }
+        }
+        Ok(observations)
     }
 
     /// The consultations' free text: "Comment note" Observations by their Encounter.
     fn notes_by_encounter(&self) -> HashMap<Cow<'b, str>, Vec<Cow<'b, str>>> {
         let mut notes: HashMap<Cow<'b, str>, Vec<Cow<'b, str>>> = HashMap::new();
         for o in self.bundle.resources_of("Observation") {
-            let is_note = o
-                .get::<Obj<stu3::CodeableConcept<'_>>>("code")
-                .0
-                .is_some_and(|c| c.has_code(COMMENT_NOTE));
+            // Most Observations are not notes: a code whose JSON text holds neither the note's
+            // code nor an escape (which could spell it) is not read.
+            let may_be_note = o
+                .raw("code")
+                .is_some_and(|c| c.get().contains(COMMENT_NOTE) || c.get().contains('\\'));
+            let is_note = may_be_note
+                && o.get::<Obj<stu3::CodeableConcept<'_>>>("code")
+                    .0
+                    .is_some_and(|c| c.has_code(COMMENT_NOTE));
             if !is_note {
                 continue;
             }
@@ -995,6 +1023,34 @@ impl<'b> Mapper<'_, 'b> {
             source_attributes: attributes,
         })
     }
+}
+
+/// Fewer items than this are mapped on the calling thread alone.
+const PARALLEL_MAP_MIN_ITEMS: usize = 256;
+
+/// `map` of `items` in two halves, the second on a scoped thread of its own, the results in
+/// order (and the first error in order); below [`PARALLEL_MAP_MIN_ITEMS`], on this thread.
+fn map_in_parallel<I: Sync, T: Send>(
+    items: &[I],
+    map: impl Fn(&[I]) -> Result<Vec<T>, MapError> + Sync,
+) -> Result<Vec<T>, MapError> {
+    if items.len() < PARALLEL_MAP_MIN_ITEMS {
+        return map(items);
+    }
+    let (first, second) = items.split_at(items.len() / 2);
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| map(second));
+        let first = map(first);
+        (
+            first,
+            second
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+        )
+    });
+    let mut mapped = first?;
+    mapped.extend(second?);
+    Ok(mapped)
 }
 
 fn expect(resource: &Object<'_>, kind: &str) -> Result<(), MapError> {
