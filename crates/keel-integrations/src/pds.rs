@@ -75,22 +75,6 @@ pub enum Retrieval {
     Invalidated,
 }
 
-/// A demographic search.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PdsSearch {
-    /// Left out of the query when empty (a given name with gender and postcode can stand in).
-    pub family: String,
-    pub given: Vec<String>,
-    /// `YYYY-MM-DD`.
-    pub birth_date: String,
-    pub gender: Option<String>,
-    pub postcode: Option<String>,
-    /// Soundex and transposition matching (PDS `_fuzzy-match`).
-    pub fuzzy: bool,
-    /// 1 to 50.
-    pub max_results: u8,
-}
-
 /// One search result with PDS's score (1.0 = exact).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PdsMatch {
@@ -280,7 +264,7 @@ impl PdsClient {
     pub async fn search(
         &self,
         ctx: &RequestContext,
-        query: &PdsSearch,
+        query: &PdsTraceQuery,
     ) -> Result<SearchOutcome, IntegrationError> {
         let answered = |_: &SearchOutcome| CallOutcome::Ok;
         self.guarded(ctx, "search", self.request_search(ctx, query), answered)
@@ -290,7 +274,7 @@ impl PdsClient {
     async fn request_search(
         &self,
         ctx: &RequestContext,
-        query: &PdsSearch,
+        query: &PdsTraceQuery,
     ) -> Result<SearchOutcome, IntegrationError> {
         let mut params: Vec<(&str, String)> =
             vec![("birthdate", format!("eq{}", query.birth_date))];
@@ -386,16 +370,7 @@ impl PdsService for PdsClient {
         query: &'a PdsTraceQuery,
     ) -> BoxFuture<'a, Result<PdsSearchAnswer, IntegrationError>> {
         Box::pin(async move {
-            let search = PdsSearch {
-                family: query.family.clone(),
-                given: query.given.iter().cloned().collect(),
-                birth_date: query.birth_date.clone(),
-                gender: query.gender.clone(),
-                postcode: query.postcode.clone(),
-                fuzzy: query.fuzzy,
-                max_results: query.max_results,
-            };
-            Ok(match PdsClient::search(self, ctx, &search).await? {
+            Ok(match PdsClient::search(self, ctx, query).await? {
                 SearchOutcome::Matches(matches) => PdsSearchAnswer::Matches(
                     matches
                         .into_iter()

@@ -4,10 +4,11 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use keel_core::identity::pds_trace::PdsTraceQuery;
 use keel_core::integration::IntegrationError;
 use keel_core::{CorrelationId, RequestContext};
 use keel_integrations::http::Endpoint;
-use keel_integrations::pds::{PdsClient, PdsSearch, Restriction, Retrieval, SearchOutcome};
+use keel_integrations::pds::{PdsClient, Restriction, Retrieval, SearchOutcome};
 use keel_model::NhsNumber;
 use keel_sim::faults::{FaultConfig, FaultHandle};
 use keel_sim::pds::{self, PdsSimulator};
@@ -112,21 +113,21 @@ async fn search_finds_the_patient_with_a_score_and_refusals_carry_the_reason() {
     let all = patients();
     let u = with_conf(&all, "U");
     let (client, _) = start(PdsSimulator::new(all), FaultHandle::default()).await;
-    let query = PdsSearch {
+    let query = PdsTraceQuery {
         family: u
             .pointer("/name/0/family")
             .and_then(Value::as_str)
             .expect("family")
             .into(),
-        given: vec![
+        given: Some(
             u.pointer("/name/0/given/0")
                 .and_then(Value::as_str)
                 .expect("given")
                 .into(),
-        ],
+        ),
         birth_date: u["birthDate"].as_str().expect("dob").into(),
         max_results: 10,
-        ..PdsSearch::default()
+        ..PdsTraceQuery::default()
     };
     let SearchOutcome::Matches(matches) = client.search(&ctx(), &query).await.expect("answer")
     else {
@@ -136,11 +137,11 @@ async fn search_finds_the_patient_with_a_score_and_refusals_carry_the_reason() {
     assert_eq!(best.record.demographics.nhs_number, Some(nhs(&u)));
     assert!((best.score - 1.0).abs() < 1e-9);
 
-    let bad = PdsSearch {
+    let bad = PdsTraceQuery {
         family: "Smith".into(),
         birth_date: "not-a-date".into(),
         max_results: 5,
-        ..PdsSearch::default()
+        ..PdsTraceQuery::default()
     };
     match client.search(&ctx(), &bad).await {
         Err(IntegrationError::Refused { reason, .. }) => {

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use keel_core::identity::pds_trace::{
-    Agreement, NumberAnswer, Resolution, TRACE_MAX_RESULTS, TraceBasis, TraceOutcome, resolve,
-    trace_subject,
+    Agreement, COMPARED_FIELDS, NumberAnswer, Resolution, TRACE_MAX_RESULTS, TraceBasis,
+    TraceOutcome, resolve, trace_subject,
 };
 use keel_core::{CorrelationId, RequestContext};
 use keel_integrations::circuit::CircuitPolicy;
@@ -121,14 +121,7 @@ async fn a_verified_number_is_confirmed_and_a_superseded_one_followed() {
     assert_eq!(check.answer, NumberAnswer::Current);
     assert_eq!(candidate.basis, TraceBasis::Retrieve);
     assert_eq!(candidate.score, None);
-    for field in [
-        "nhs_number",
-        "family",
-        "given",
-        "birth_date",
-        "gender",
-        "postcode",
-    ] {
+    for field in COMPARED_FIELDS {
         assert_eq!(
             agreement(&candidate.fields, field),
             Agreement::Agrees,

@@ -9,9 +9,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use keel_core::audit::{AuditOutcome, RequestAudit};
 use keel_core::fhir::Access;
+use keel_core::identity::pds_trace::PdsTraceQuery;
 use keel_core::policy::{BreakGlass, Function};
 use keel_core::{FhirError, RequestContext};
-use keel_integrations::pds::{PdsSearch, Retrieval, SearchOutcome};
+use keel_integrations::pds::{Retrieval, SearchOutcome};
 use keel_model::record::{Demographics, RecordSection};
 use keel_model::{NhsNumber, OdsCode};
 
@@ -454,13 +455,9 @@ async fn search_by_demographics(
     };
     let given = field(q, "given");
     let postcode = field(q, "postcode");
-    let search = PdsSearch {
+    let search = PdsTraceQuery {
         family: field(q, "family").to_string(),
-        given: if given.is_empty() {
-            Vec::new()
-        } else {
-            vec![given.to_string()]
-        },
+        given: (!given.is_empty()).then(|| given.to_string()),
         birth_date: field(q, "birthdate").to_string(),
         gender: Some(field(q, "gender"))
             .filter(|g| !g.is_empty())

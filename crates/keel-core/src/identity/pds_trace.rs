@@ -43,9 +43,10 @@ pub enum PdsRetrieval {
     Invalidated,
 }
 
-/// A PDS demographic search.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A PDS demographic search (a trace's, or a person's search in the web UI).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PdsTraceQuery {
+    /// Left out of the query when empty (a given name with gender and postcode can stand in).
     pub family: String,
     pub given: Option<String>,
     /// `YYYY-MM-DD`.
