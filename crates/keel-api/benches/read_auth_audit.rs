@@ -10,7 +10,9 @@
 //!
 //! Each round runs `CONNECTIONS` keep-alive clients reading random Patients for `SECONDS`,
 //! alternating off and on; the medians of the rounds are compared. Every response must be a
-//! 200. Run: `cargo bench -p keel-api --bench read_auth_audit`.
+//! 200. Run: `cargo bench -p keel-api --bench read_auth_audit`. To profile one server, set
+//! `BENCH_ONLY=off|on|auth|audit`: its load then runs round after round until stopped (attach
+//! `perf record -p PID`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -74,6 +76,19 @@ fn main() {
         // audit of local-development reads (no token, no decision).
         let auth_origin = serve(off, Authentication::Required(verifier(&jwks))).await;
         let audit_origin = serve(service(&store, Some(trail)), Authentication::Disabled).await;
+        // For a profiler: one server's load, round after round, until the process is stopped.
+        if let Ok(only) = std::env::var("BENCH_ONLY") {
+            let (origin, bearer) = match only.as_str() {
+                "off" => (&off_origin, None),
+                "on" => (&on_origin, Some(token.as_str())),
+                "auth" => (&auth_origin, Some(token.as_str())),
+                "audit" => (&audit_origin, None),
+                other => panic!("BENCH_ONLY={other}: expected off, on, auth or audit"),
+            };
+            loop {
+                println!("{only}: {:.0} reads/s", load(origin, bearer).await);
+            }
+        }
         for round in 1..=ROUNDS {
             let a = load(&off_origin, None).await;
             let b = load(&on_origin, Some(&token)).await;

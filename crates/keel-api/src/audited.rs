@@ -13,17 +13,27 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use keel_core::audit::{AuditOutcome, RequestAudit, audit_event};
+use keel_core::fhir::AuditWrite;
 use keel_core::{Actor, FhirError, RequestContext};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// The response of a request, once its audit record is written.
+/// A request's response, held until its audit record is committed.
+pub(crate) struct Finishing {
+    response: Response,
+    write: Result<AuditWrite, FhirError>,
+    /// The request's context, when it was a permitted break-glass access (an alert is due).
+    break_glass: Option<RequestContext>,
+}
+
+/// Queues the audit record of a request from what it did and its result (on the blocking
+/// pool: the record is built and encoded here).
 pub(crate) fn finish(
     state: &AppState,
     ctx: &RequestContext,
     audit: &RequestAudit,
     result: Result<Response, FhirError>,
-) -> Response {
+) -> Finishing {
     let (response, outcome) = match result {
         Ok(mut response) => {
             let status = response.status();
@@ -42,15 +52,31 @@ pub(crate) fn finish(
         }
         Err(error) => (error_response(&error), audit_outcome(&error)),
     };
-    let permitted = outcome == AuditOutcome::Permit;
-    match state.fhir.record_audit(ctx, audit, outcome) {
-        Ok(sequence) => {
-            if permitted && audit.break_glass_used() {
-                alert_break_glass(&state.http_metrics, ctx, sequence);
+    let break_glass =
+        (outcome == AuditOutcome::Permit && audit.break_glass_used()).then(|| ctx.clone());
+    Finishing {
+        response,
+        write: state.fhir.submit_audit(ctx, audit, outcome),
+        break_glass,
+    }
+}
+
+impl Finishing {
+    /// The response, once the audit record is committed; a 503 instead if it cannot be.
+    pub(crate) async fn respond(self, state: &AppState) -> Response {
+        let committed = match self.write {
+            Ok(write) => write.committed().await,
+            Err(error) => Err(error),
+        };
+        match committed {
+            Ok(sequence) => {
+                if let Some(ctx) = &self.break_glass {
+                    alert_break_glass(&state.http_metrics, ctx, sequence);
+                }
+                self.response
             }
-            response
+            Err(error) => error_response(&error),
         }
-        Err(error) => error_response(&error),
     }
 }
 
@@ -147,16 +173,17 @@ pub async fn record_request(
         .remove::<RequestAudit>()
         .unwrap_or_else(|| RequestAudit::new(interaction));
     let blocking_state = state.clone();
-    let mut response =
+    let finishing =
         tokio::task::spawn_blocking(move || finish(&blocking_state, &ctx, &audit, Ok(response)))
-            .await
-            .unwrap_or_else(|e| {
-                crate::fhir_http::plain_outcome(
-                    500,
-                    keel_model::IssueType::Exception,
-                    &format!("the request failed inside the server: {e}"),
-                )
-            });
+            .await;
+    let mut response = match finishing {
+        Ok(finishing) => finishing.respond(&state).await,
+        Err(e) => crate::fhir_http::plain_outcome(
+            500,
+            keel_model::IssueType::Exception,
+            &format!("the request failed inside the server: {e}"),
+        ),
+    };
     if let Some(value) = echoed {
         response.headers_mut().insert("x-request-id", value);
     }

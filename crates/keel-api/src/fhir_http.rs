@@ -84,7 +84,7 @@ pub async fn handle(
         }
     });
     let blocking_state = state.clone();
-    let mut response = tokio::task::spawn_blocking(move || {
+    let finishing = tokio::task::spawn_blocking(move || {
         let mut audit = RequestAudit::new("refused");
         let result = match request {
             Err(rejection) => Ok(too_large_or_bad(rejection)),
@@ -95,14 +95,15 @@ pub async fn handle(
         };
         crate::audited::finish(&blocking_state, &ctx, &audit, result)
     })
-    .await
-    .unwrap_or_else(|e| {
-        plain_outcome(
+    .await;
+    let mut response = match finishing {
+        Ok(finishing) => finishing.respond(&state).await,
+        Err(e) => plain_outcome(
             500,
             IssueType::Exception,
             &format!("the request failed inside the server: {e}"),
-        )
-    });
+        ),
+    };
     if let Ok(v) = HeaderValue::from_str(correlation_id.as_str()) {
         response.headers_mut().insert("x-request-id", v);
     }

@@ -17,5 +17,5 @@ pub use event::audit_event;
 pub use record::{AuditOutcome, AuditRecord, AutomatedRecommendation, BreakGlass, Subject};
 pub use request::RequestAudit;
 pub use search::{AuditPage, AuditQuery, AuditQueryError, AuditSearchError, search_audit};
-pub use trail::{AuditError, AuditTrail};
+pub use trail::{AuditError, AuditTrail, PendingAudit};
 pub use verify::{Tampering, VerifiedRange, verify};

@@ -190,6 +190,7 @@ impl ResourceStore for SqliteStore {
             conn,
             params: &self.params,
             pending: PendingIndex::default(),
+            audit_head: None,
             done: false,
         }))
     }
@@ -236,6 +237,8 @@ struct SqliteTx<'s> {
     conn: MutexGuard<'s, Connection>,
     params: &'s ParamIds,
     pending: PendingIndex,
+    /// The audit log's head once this transaction has appended to it.
+    audit_head: Option<(u64, ChainHash)>,
     done: bool,
 }
 
@@ -386,10 +389,16 @@ impl_audit_read!(SqliteTx<'_>);
 
 impl AuditLog for SqliteTx<'_> {
     fn audit_head(&mut self) -> StoreResult<Option<(u64, ChainHash)>> {
-        audit::head(&self.conn)
+        match self.audit_head {
+            Some(head) => Ok(Some(head)),
+            None => audit::head(&self.conn),
+        }
     }
     fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<()> {
-        audit::append(&self.conn, entry)
+        audit::append(&self.conn, entry)?;
+        // The transaction holds the write lock: nobody else appends until it ends.
+        self.audit_head = Some((entry.sequence, entry.hash));
+        Ok(())
     }
     fn append_audit_checkpoint(&mut self, checkpoint: &Checkpoint) -> StoreResult<()> {
         audit::append_checkpoint(&self.conn, checkpoint)

@@ -695,8 +695,8 @@ pub fn an_audit_sequence_is_never_overwritten(store: &dyn ResourceStore) {
     );
 }
 
-/// The running trail: many callers at once, through the group-committing writer and inside
-/// write transactions, give one linear chain holding every record exactly once, with its
+/// The running trail: many callers at once, through the group-committing writer (blocking on
+/// their records or awaiting them) and inside write transactions, give one linear chain holding every record exactly once, with its
 /// checkpoints; after shutdown nothing more is taken.
 pub fn the_audit_trail_keeps_one_linear_chain_under_concurrent_callers(
     store: Arc<dyn ResourceStore>,
@@ -713,14 +713,18 @@ pub fn the_audit_trail_keeps_one_linear_chain_under_concurrent_callers(
                     (0..EACH)
                         .map(|n| {
                             let record = audit_record(caller * 1000 + n);
-                            if n % 5 == 0 {
-                                let mut tx = store.begin().expect("begin");
-                                let sequence =
-                                    trail.record_in(tx.as_mut(), &record).expect("in tx");
-                                tx.commit().expect("commit");
-                                sequence
-                            } else {
-                                trail.record(record).expect("record")
+                            match n % 5 {
+                                0 => {
+                                    let mut tx = store.begin().expect("begin");
+                                    let sequence =
+                                        trail.record_in(tx.as_mut(), &record).expect("in tx");
+                                    tx.commit().expect("commit");
+                                    sequence
+                                }
+                                // Awaited, as the HTTP edge does: woken by the writer.
+                                1 | 2 => block_on(trail.submit(record).expect("queued"))
+                                    .expect("committed"),
+                                _ => trail.record(record).expect("record"),
                             }
                         })
                         .collect::<Vec<u64>>()
@@ -762,6 +766,25 @@ pub fn the_audit_trail_keeps_one_linear_chain_under_concurrent_callers(
         trail.record(audit_record(1)),
         Err(keel_core::audit::AuditError::Stopped)
     ));
+}
+
+/// Polls `future` on this thread until it is ready, parking between polls.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
 }
 
 pub fn jobs_are_claimed_once_per_lease_and_fenced(store: &dyn ResourceStore) {

@@ -1,6 +1,7 @@
 //! The facts decisions are made on, read from the store through the search index (so a read
 //! by id and a pushed-down search apply the same rules to the same values).
 
+use super::organisation_ids::OrganisationIds;
 use super::pcn::Pcn;
 use super::resource_types::{PATIENT_PARAM, TypeClass, classify};
 use crate::error::FhirResult;
@@ -17,6 +18,7 @@ use keel_model::coding::systems::SNOMED_CT;
 use keel_model::identifier::systems::ODS_ORGANISATION_CODE;
 use serde_json::Value;
 use std::cell::OnceCell;
+use std::sync::Arc;
 
 /// The PDS confidentiality code system of `meta.security`.
 pub const CONFIDENTIALITY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
@@ -24,15 +26,21 @@ pub const CONFIDENTIALITY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/
 /// Open care links are at most this many per organisation and kind (a page of the search).
 const MAX_LINKS: usize = 10_000;
 
+#[derive(Debug, Clone, Default)]
+struct OrganisationIdsOfReach {
+    practices: Vec<String>,
+    own: Vec<String>,
+}
+
 /// Which patients an organisation reaches.
 #[derive(Debug, Clone, Default)]
 pub struct Reach {
     /// Practices whose registered patients are reached (by an accepted relationship).
     pub practices: Vec<OdsCode>,
-    /// Ids of Organization resources that are those practices.
-    pub practice_org_ids: Vec<String>,
-    /// The actor's own organisation's Organization resource ids.
-    pub own_org_ids: Vec<String>,
+    /// Ids of the Organization resources of the practices and of the own organisation, looked
+    /// up once per request when first needed (a read by id never needs them).
+    org_ids: OnceCell<OrganisationIdsOfReach>,
+    organisation_ids: Arc<OrganisationIds>,
     /// The actor's own organisation.
     pub own: Option<OrganisationFacts>,
     links: OnceCell<Vec<(CareLinkKind, String)>>,
@@ -44,8 +52,8 @@ impl Reach {
         policy: &Policy,
         tenant: Option<&Pcn>,
         org: &OrganisationFacts,
-        reader: &mut dyn StoreRead,
-    ) -> FhirResult<Reach> {
+        organisation_ids: &Arc<OrganisationIds>,
+    ) -> Reach {
         let accepts = |r: Relationship| policy.accepted_relationships.contains(&r);
         let mut practices = Vec::new();
         if accepts(Relationship::RegisteredPractice) {
@@ -63,19 +71,46 @@ impl Reach {
                 }
             }
         }
-        let mut practice_org_ids = Vec::new();
-        for p in &practices {
-            practice_org_ids.extend(organisation_ids(reader, p)?);
-        }
-        let own_org_ids = organisation_ids(reader, &org.ods)?;
-        Ok(Reach {
+        Reach {
             practices,
-            practice_org_ids,
-            own_org_ids,
+            org_ids: OnceCell::new(),
+            organisation_ids: organisation_ids.clone(),
             own: Some(org.clone()),
             links: OnceCell::new(),
             accepted: policy.accepted_relationships.clone(),
-        })
+        }
+    }
+
+    /// Ids of the Organization resources that are the reached practices.
+    pub fn practice_org_ids(&self, reader: &mut dyn StoreRead) -> FhirResult<&[String]> {
+        Ok(&self.org_ids(reader)?.practices)
+    }
+
+    /// Ids of the actor's own organisation's Organization resources.
+    pub fn own_org_ids(&self, reader: &mut dyn StoreRead) -> FhirResult<&[String]> {
+        Ok(&self.org_ids(reader)?.own)
+    }
+
+    fn org_ids(&self, reader: &mut dyn StoreRead) -> FhirResult<&OrganisationIdsOfReach> {
+        if let Some(ids) = self.org_ids.get() {
+            return Ok(ids);
+        }
+        // The own organisation is looked up with the practices (it is usually one of them).
+        let codes: Vec<&OdsCode> = self
+            .practices
+            .iter()
+            .chain(self.own.as_ref().map(|o| &o.ods))
+            .collect();
+        let mut ids = self.organisation_ids.of(reader, &codes)?;
+        let own = if self.own.is_some() {
+            ids.pop().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let practices = ids.into_iter().flatten().collect();
+        Ok(self
+            .org_ids
+            .get_or_init(|| OrganisationIdsOfReach { practices, own }))
     }
 
     /// Patients linked to the organisation by an open task, referral or appointment (kinds
@@ -86,18 +121,14 @@ impl Reach {
         }
         let mut links = Vec::new();
         if let Some(org) = &self.own {
+            let own_org_ids = self.own_org_ids(reader)?.to_vec();
             for (kind, relationship, resource_type, param, statuses) in LINKS {
                 if !self.accepted.contains(relationship) {
                     continue;
                 }
-                for patient in linked_patients(
-                    reader,
-                    resource_type,
-                    param,
-                    statuses,
-                    org,
-                    &self.own_org_ids,
-                )? {
+                for patient in
+                    linked_patients(reader, resource_type, param, statuses, org, &own_org_ids)?
+                {
                     links.push((*kind, patient));
                 }
             }
@@ -161,7 +192,7 @@ pub(super) fn param(resource_type: &str, code: &str, kind: SearchParamType) -> P
     }
 }
 
-fn query(resource_type: &str, criteria: Vec<Criterion>) -> SearchQuery {
+pub(super) fn query(resource_type: &str, criteria: Vec<Criterion>) -> SearchQuery {
     SearchQuery {
         resource_type: resource_type.to_string(),
         criteria,
@@ -174,18 +205,6 @@ fn query(resource_type: &str, criteria: Vec<Criterion>) -> SearchQuery {
         total: TotalMode::None,
         ignored: Vec::new(),
     }
-}
-
-/// Ids of the Organization resources with this ODS code.
-fn organisation_ids(reader: &mut dyn StoreRead, ods: &OdsCode) -> FhirResult<Vec<String>> {
-    let q = query(
-        "Organization",
-        vec![Criterion::Match {
-            param: param("Organization", "identifier", SearchParamType::Token),
-            values: vec![SearchValue::Token(super::ods_token(ods))],
-        }],
-    );
-    Ok(reader.search_ids(&ScopedQuery::whole_store(q))?)
 }
 
 /// A reference parameter naming the organisation by ODS identifier or by resource id.
@@ -305,22 +324,33 @@ pub fn patient_of(indexer: &Indexer, resource: &StoredResource) -> Option<String
         })
 }
 
-/// The facts about a patient that decisions need.
+/// The facts about a patient that decisions need (`already_read`: the Patient resource, when
+/// the caller holds its current version).
 pub fn patient_facts(
     tenant: Option<&Pcn>,
     reach: &Reach,
     reader: &mut dyn StoreRead,
     indexer: &Indexer,
     patient_id: &str,
+    already_read: Option<&StoredResource>,
 ) -> FhirResult<PatientFacts> {
     let mut facts = PatientFacts::default();
-    let Some(patient) = reader
-        .read("Patient", patient_id)?
-        .filter(|p| !p.is_deleted())
-    else {
-        return Ok(facts);
+    let read_now;
+    let patient = match already_read.filter(|r| r.resource_type == "Patient" && r.id == patient_id)
+    {
+        Some(patient) => patient,
+        None => {
+            read_now = reader.read("Patient", patient_id)?;
+            match &read_now {
+                Some(patient) => patient,
+                None => return Ok(facts),
+            }
+        }
     };
-    let index = entries(indexer, &patient, &["general-practitioner", "_security"]);
+    if patient.is_deleted() {
+        return Ok(facts);
+    }
+    let index = entries(indexer, patient, &["general-practitioner", "_security"]);
     for e in &index {
         match (&e.param[..], &e.value) {
             (

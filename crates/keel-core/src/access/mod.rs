@@ -14,6 +14,7 @@
 //! Local development (no authentication) sees the whole store.
 
 mod facts;
+mod organisation_ids;
 pub(crate) use facts::patient_of;
 mod pcn;
 mod redact;
@@ -42,6 +43,7 @@ use std::sync::Arc;
 pub struct AccessControl {
     policy: Arc<Policy>,
     tenant: Option<Arc<Pcn>>,
+    organisation_ids: Arc<organisation_ids::OrganisationIds>,
 }
 
 impl AccessControl {
@@ -49,6 +51,7 @@ impl AccessControl {
         AccessControl {
             policy: Arc::new(policy),
             tenant: tenant.map(Arc::new),
+            organisation_ids: Default::default(),
         }
     }
 
@@ -64,13 +67,12 @@ impl AccessControl {
     pub fn view(
         &self,
         ctx: &RequestContext,
-        reader: &mut dyn StoreRead,
         defs: &'static Definitions,
         now_millis: i64,
         break_glass: Option<BreakGlass>,
-    ) -> FhirResult<AccessView> {
+    ) -> AccessView {
         let requester = match &ctx.actor {
-            Actor::LocalDevelopment => return Ok(AccessView::unrestricted(&self.policy)),
+            Actor::LocalDevelopment => return AccessView::unrestricted(&self.policy),
             Actor::User {
                 role_code,
                 activity_codes,
@@ -93,10 +95,15 @@ impl AccessControl {
             },
         });
         let reach = match &organisation {
-            Some(org) => facts::Reach::of(&self.policy, self.tenant.as_deref(), org, reader)?,
+            Some(org) => facts::Reach::of(
+                &self.policy,
+                self.tenant.as_deref(),
+                org,
+                &self.organisation_ids,
+            ),
             None => facts::Reach::default(),
         };
-        Ok(AccessView {
+        AccessView {
             policy: self.policy.clone(),
             tenant: self.tenant.clone(),
             restricted: Some(Restricted {
@@ -108,7 +115,7 @@ impl AccessControl {
                 reach,
                 defs,
             }),
-        })
+        }
     }
 }
 
@@ -349,9 +356,14 @@ impl AccessView {
         };
         let patient_id = facts::patient_of(indexer, resource);
         let mut patient = match &patient_id {
-            Some(id) => {
-                facts::patient_facts(self.tenant.as_deref(), &r.reach, reader, indexer, id)?
-            }
+            Some(id) => facts::patient_facts(
+                self.tenant.as_deref(),
+                &r.reach,
+                reader,
+                indexer,
+                id,
+                Some(resource),
+            )?,
             None => PatientFacts::default(),
         };
         patient.sensitive_categories = facts::sensitive_categories(&self.policy, indexer, resource);
@@ -438,7 +450,7 @@ impl AccessView {
         };
         let patient = match facts::patient_of(indexer, resource) {
             Some(id) => {
-                facts::patient_facts(self.tenant.as_deref(), &r.reach, reader, indexer, &id)?
+                facts::patient_facts(self.tenant.as_deref(), &r.reach, reader, indexer, &id, None)?
             }
             None => PatientFacts::default(),
         };

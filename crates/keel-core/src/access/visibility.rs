@@ -49,7 +49,7 @@ pub(super) fn build(
                     criteria.push(patient_reach(r, reader)?);
                 } else {
                     criteria.push(of_reached_patient(resource_type, patient_reach(r, reader)?));
-                    if let Some(sensitive) = sensitive_rule(view, r, resource_type) {
+                    if let Some(sensitive) = sensitive_rule(view, r, resource_type, reader)? {
                         criteria.push(sensitive);
                     }
                     if resource_type == "Observation" && !categories.is_empty() {
@@ -91,7 +91,7 @@ fn patient_reach(r: &Restricted, reader: &mut dyn StoreRead) -> FhirResult<Crite
         "Patient",
         "general-practitioner",
         &r.reach.practices,
-        &r.reach.practice_org_ids,
+        r.reach.practice_org_ids(reader)?,
     );
     let mut linked: Vec<String> = r
         .reach
@@ -108,14 +108,14 @@ fn patient_reach(r: &Restricted, reader: &mut dyn StoreRead) -> FhirResult<Crite
 }
 
 /// Patients registered at the actor's own organisation (criteria on Patient).
-fn registered_here(r: &Restricted) -> Criterion {
+fn registered_here(r: &Restricted, reader: &mut dyn StoreRead) -> FhirResult<Criterion> {
     let own: Vec<_> = r.reach.own.iter().map(|o| o.ods.clone()).collect();
-    Criterion::AnyOf(names_organisation(
+    Ok(Criterion::AnyOf(names_organisation(
         "Patient",
         "general-practitioner",
         &own,
-        &r.reach.own_org_ids,
-    ))
+        r.reach.own_org_ids(reader)?,
+    )))
 }
 
 /// Resources of `resource_type` whose patient meets `inner`.
@@ -129,16 +129,23 @@ fn of_reached_patient(resource_type: &str, inner: Criterion) -> Criterion {
 
 /// Sensitive entries of a type with a `code`: hidden unless the role shows them for this
 /// purpose, and then (if the policy says so) only at the patient's registered practice.
-fn sensitive_rule(view: &AccessView, r: &Restricted, resource_type: &str) -> Option<Criterion> {
+fn sensitive_rule(
+    view: &AccessView,
+    r: &Restricted,
+    resource_type: &str,
+    reader: &mut dyn StoreRead,
+) -> FhirResult<Option<Criterion>> {
     let codes: Vec<&String> = view
         .policy
         .sensitive_categories
         .iter()
         .flat_map(|c| c.snomed_codes.iter())
         .collect();
-    let code_param = r.defs.search_param(resource_type, "code")?;
+    let Some(code_param) = r.defs.search_param(resource_type, "code") else {
+        return Ok(None);
+    };
     if code_param.kind != SearchParamType::Token || codes.is_empty() {
-        return None;
+        return Ok(None);
     }
     let not_sensitive = Criterion::NotToken {
         param: param(resource_type, "code", SearchParamType::Token),
@@ -150,16 +157,18 @@ fn sensitive_rule(view: &AccessView, r: &Restricted, resource_type: &str) -> Opt
             })
             .collect(),
     };
-    let function = read_function(class_of(r.defs, resource_type))?;
+    let Some(function) = read_function(class_of(r.defs, resource_type)) else {
+        return Ok(None);
+    };
     let shown = view.general_decision(r, function, true);
     if !shown.is_permit() || !shown.obligations.withhold.is_empty() {
-        return Some(not_sensitive);
+        return Ok(Some(not_sensitive));
     }
     if !view.policy.sensitive_only_at_registered_practice {
-        return None;
+        return Ok(None);
     }
-    Some(Criterion::AnyOf(vec![
+    Ok(Some(Criterion::AnyOf(vec![
         not_sensitive,
-        of_reached_patient(resource_type, registered_here(r)),
-    ]))
+        of_reached_patient(resource_type, registered_here(r, reader)?),
+    ])))
 }

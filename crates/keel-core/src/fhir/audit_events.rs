@@ -5,7 +5,6 @@ use crate::audit::{AuditPage, AuditQuery, AuditRecord, RequestAudit, search_audi
 use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult};
 use crate::policy::Function;
-use crate::store::StoreRead;
 
 impl FhirService {
     /// `GET /fhir/AuditEvent?...`: matching records the actor may see, newest first.
@@ -18,7 +17,7 @@ impl FhirService {
         audit.resource("AuditEvent".into());
         let query = AuditQuery::parse(params).map_err(|e| FhirError::BadRequest(e.to_string()))?;
         let mut reader = self.store.reader()?;
-        let view = self.audit_reader(ctx, &mut *reader, audit)?;
+        let view = self.audit_reader(ctx, audit)?;
         search_audit(&mut *reader, &query, |record| {
             view.sees_audit_of(record.organisation.as_ref())
         })
@@ -42,7 +41,7 @@ impl FhirService {
         };
         let sequence: u64 = id.parse().map_err(|_| not_found())?;
         let mut reader = self.store.reader()?;
-        let view = self.audit_reader(ctx, &mut *reader, audit)?;
+        let view = self.audit_reader(ctx, audit)?;
         let entry = reader
             .audit_entries(sequence, 1)?
             .into_iter()
@@ -63,10 +62,9 @@ impl FhirService {
     fn audit_reader(
         &self,
         ctx: &RequestContext,
-        reader: &mut dyn StoreRead,
         audit: &mut RequestAudit,
     ) -> FhirResult<crate::access::AccessView> {
-        let view = self.view(ctx, reader, audit)?;
+        let view = self.view(ctx, audit)?;
         if let Some(decision) = view.decide_in_general(Function::ReadAudit) {
             audit.decided(&decision);
             if !decision.is_permit() {

@@ -141,7 +141,7 @@ impl FhirService {
     ) -> FhirResult<BundleResponse> {
         let prepared = self.prepare_bundle(bundle)?;
         self.in_audited_transaction(ctx, audit, |tx, audit| {
-            let view = self.view(ctx, tx, audit)?;
+            let view = self.view(ctx, audit)?;
             let mut access = EntryAccess {
                 view: (!view.is_unrestricted()).then_some(&view),
                 audit,

@@ -192,8 +192,7 @@ impl FhirService {
                 reasons: Vec::new(),
             });
         }
-        let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader, audit)?;
+        let view = self.view(ctx, audit)?;
         if let Some(decision) = view.decide_in_general(Function::Export) {
             audit.decided(&decision);
             if !decision.is_permit() {
@@ -218,7 +217,6 @@ impl FhirService {
                 .map(str::to_string)
                 .collect(),
         };
-        drop(reader);
         let job = ExportJob {
             requester: Requester::of(ctx),
             types,

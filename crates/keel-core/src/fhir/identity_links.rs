@@ -158,7 +158,7 @@ impl FhirService {
     ) -> FhirResult<Vec<PatientLink>> {
         audit.resource("Linkage".to_string());
         let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader, audit)?;
+        let view = self.view(ctx, audit)?;
         if let Some(decision) = view.decide_in_general(Function::ReadDemographics) {
             audit.decided(&decision);
             if !decision.is_permit() {
@@ -230,7 +230,7 @@ impl FhirService {
             }
         };
         let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader, audit)?;
+        let view = self.view(ctx, audit)?;
         if let Some(decision) = view.decide_in_general(Function::WriteRecordEntries) {
             audit.decided(&decision);
             if !decision.is_permit() {

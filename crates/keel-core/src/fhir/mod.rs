@@ -20,7 +20,7 @@ pub use record_access::{Access, RecordAccess};
 pub use write::{DeleteOutcome, WriteOutcome, parse_query_string};
 
 use crate::access::{AccessControl, AccessView, patient_of};
-use crate::audit::{AuditOutcome, AuditTrail, RequestAudit};
+use crate::audit::{AuditError, AuditOutcome, AuditTrail, PendingAudit, RequestAudit};
 use crate::clock::{Clock, IdSource};
 use crate::context::RequestContext;
 use crate::error::{FhirError, FhirResult};
@@ -59,6 +59,27 @@ pub struct HistoryRequest {
     pub offset: usize,
 }
 
+/// A request's audit record: written already (its sequence; none without a trail), or queued.
+pub enum AuditWrite {
+    Done(Option<u64>),
+    Pending(PendingAudit),
+}
+
+impl AuditWrite {
+    /// The record's sequence once it is committed. An error means it is not written: the
+    /// response must not leave.
+    pub async fn committed(self) -> FhirResult<Option<u64>> {
+        match self {
+            AuditWrite::Done(sequence) => Ok(sequence),
+            AuditWrite::Pending(pending) => pending.await.map(Some).map_err(audit_unavailable),
+        }
+    }
+}
+
+fn audit_unavailable(e: AuditError) -> FhirError {
+    FhirError::AuditUnavailable(e.to_string())
+}
+
 impl FhirService {
     pub fn new(
         store: Arc<dyn ResourceStore>,
@@ -95,17 +116,31 @@ impl FhirService {
         audit: &RequestAudit,
         outcome: AuditOutcome,
     ) -> FhirResult<Option<u64>> {
+        match self.submit_audit(ctx, audit, outcome)? {
+            AuditWrite::Done(sequence) => Ok(sequence),
+            AuditWrite::Pending(pending) => pending.wait().map(Some).map_err(audit_unavailable),
+        }
+    }
+
+    /// Queues the request's audit record (as [`record_audit`](Self::record_audit) does, without
+    /// waiting for its commit): await [`AuditWrite::committed`] before the response leaves.
+    pub fn submit_audit(
+        &self,
+        ctx: &RequestContext,
+        audit: &RequestAudit,
+        outcome: AuditOutcome,
+    ) -> FhirResult<AuditWrite> {
         if let Some(sequence) = audit.recorded() {
-            return Ok(Some(sequence));
+            return Ok(AuditWrite::Done(Some(sequence)));
         }
         let Some(trail) = &self.audit else {
-            return Ok(None);
+            return Ok(AuditWrite::Done(None));
         };
         let record = audit.to_record(ctx, self.instant(), outcome);
         trail
-            .record(record)
-            .map(Some)
-            .map_err(|e| FhirError::AuditUnavailable(e.to_string()))
+            .submit(record)
+            .map(AuditWrite::Pending)
+            .map_err(audit_unavailable)
     }
 
     /// Now, as an audit timestamp.
@@ -139,7 +174,6 @@ impl FhirService {
     pub(crate) fn view(
         &self,
         ctx: &RequestContext,
-        reader: &mut dyn StoreRead,
         audit: &mut RequestAudit,
     ) -> FhirResult<AccessView> {
         // Local development is not decided on, so it takes no time from the clock.
@@ -149,7 +183,7 @@ impl FhirService {
         };
         let view = self
             .access
-            .view(ctx, reader, self.defs, now, ctx.break_glass.clone())?;
+            .view(ctx, self.defs, now, ctx.break_glass.clone());
         if !view.is_unrestricted() {
             audit.policy(view.policy_version());
         }
@@ -220,7 +254,7 @@ impl FhirService {
         audit.resource(format!("{resource_type}/{id}"));
         self.check_type(resource_type)?;
         let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader, audit)?;
+        let view = self.view(ctx, audit)?;
         view.check_type(resource_type)?;
         let found = reader.read(resource_type, id)?;
         let found = match (found, view.is_unrestricted()) {
@@ -249,7 +283,7 @@ impl FhirService {
         audit.resource(format!("{resource_type}/{id}/_history/{version}"));
         self.check_type(resource_type)?;
         let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader, audit)?;
+        let view = self.view(ctx, audit)?;
         view.check_type(resource_type)?;
         // Decided on the current version (a version of a resource the actor may not read now
         // is not shown either), then on the version asked for.
@@ -303,7 +337,7 @@ impl FhirService {
     ) -> FhirResult<SearchResult> {
         audit.resource(query.resource_type.clone());
         let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader, audit)?;
+        let view = self.view(ctx, audit)?;
         if let Some(decision) = view.check_type(&query.resource_type)? {
             audit.decided(&decision);
         }
@@ -340,7 +374,7 @@ impl FhirService {
             HistoryScope::Instance { resource_type, id } => format!("{resource_type}/{id}"),
         });
         let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader, audit)?;
+        let view = self.view(ctx, audit)?;
         match &request.scope {
             HistoryScope::System => {}
             HistoryScope::Type(t) => {
@@ -399,7 +433,7 @@ impl FhirService {
     ) -> FhirResult<Vec<StoredResource>> {
         audit.resource(format!("Patient/{patient_id}"));
         let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader, audit)?;
+        let view = self.view(ctx, audit)?;
         view.check_type("Patient")?;
         let patient = live(reader.read("Patient", patient_id)?, "Patient", patient_id)?;
         let patient = self.permit_read(&view, &mut *reader, patient, audit)?;

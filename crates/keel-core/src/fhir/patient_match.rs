@@ -76,8 +76,7 @@ impl FhirService {
         audit: &mut RequestAudit,
     ) -> FhirResult<()> {
         audit.resource("Patient/$trace".to_string());
-        let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader, audit)?;
+        let view = self.view(ctx, audit)?;
         if let Some(decision) = view.check_type("Patient")? {
             audit.decided(&decision);
         }
@@ -102,7 +101,7 @@ impl FhirService {
         }
         let query = query_subject(&request.resource)?;
         let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader, audit)?;
+        let view = self.view(ctx, audit)?;
         if let Some(decision) = view.check_type("Patient")? {
             audit.decided(&decision);
         }

@@ -110,8 +110,7 @@ impl FhirService {
         function: Function,
         audit: &mut RequestAudit,
     ) -> FhirResult<Access> {
-        let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader, audit)?;
+        let view = self.view(ctx, audit)?;
         let decision = view.decide_in_general(function);
         if let Some(d) = &decision {
             audit.decided(d);
@@ -130,8 +129,7 @@ impl FhirService {
         sections: &[RecordSection],
         audit: &mut RequestAudit,
     ) -> FhirResult<RecordAccess> {
-        let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader, audit)?;
+        let view = self.view(ctx, audit)?;
         let patient = view.facts_of_patient_at(registered_practice);
         let mut decide = |function: Function| {
             let decision = view.decide_for_patient(function, patient.clone());

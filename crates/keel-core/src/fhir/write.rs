@@ -124,7 +124,7 @@ impl FhirService {
             let mut outcome = self.create_in(tx, resource_type, body, if_none_exist, None)?;
             if outcome.matched_existing {
                 // The match is returned to the caller: it must be theirs to read.
-                let view = self.view(ctx, tx, audit)?;
+                let view = self.view(ctx, audit)?;
                 outcome.resource = self.permit_read(&view, tx, outcome.resource, audit)?;
             }
             Ok(outcome)
@@ -164,7 +164,7 @@ impl FhirService {
         self.check_type(resource_type)?;
         let body = self.check(resource_type, body)?;
         self.in_audited_transaction(ctx, audit, |tx, audit| {
-            let view = self.view(ctx, tx, audit)?;
+            let view = self.view(ctx, audit)?;
             let matches = self.match_condition(tx, resource_type, criteria)?;
             let (current, id) = conditional_target(&matches, &body);
             if let Some(current) = current {
@@ -220,7 +220,7 @@ impl FhirService {
     ) -> FhirResult<DeleteOutcome> {
         self.check_type(resource_type)?;
         self.in_audited_transaction(ctx, audit, |tx, audit| {
-            let view = self.view(ctx, tx, audit)?;
+            let view = self.view(ctx, audit)?;
             match self
                 .match_condition(tx, resource_type, criteria)?
                 .as_slice()
@@ -253,7 +253,7 @@ impl FhirService {
             audit.resource(format!("{resource_type}/{id}"));
         }
         let mut reader = self.store.reader()?;
-        let view = self.view(ctx, &mut *reader, audit)?;
+        let view = self.view(ctx, audit)?;
         let current = match id {
             Some(id) => reader.read(resource_type, id)?.filter(|c| !c.is_deleted()),
             None => None,
