@@ -30,8 +30,8 @@ pub use scoped_search::scope_query;
 use crate::context::{Actor, RequestContext};
 use crate::error::{FhirError, FhirResult};
 use crate::policy::{
-    AccessRequest, BreakGlass, Decision, Function, OrganisationFacts, PatientFacts, Policy,
-    Requester, SmartScope, UserRole, decide,
+    AccessRequest, BreakGlass, Decision, Function, OrganisationFacts, PatientFacts, PdsRestriction,
+    Policy, Requester, SmartScope, UserRole, decide,
 };
 use crate::store::{StoreRead, StoredResource, Visibility};
 use keel_fhir::definitions::Definitions;
@@ -144,6 +144,8 @@ pub struct ReadPermit {
     pub decision: Option<Decision>,
     /// The patient the resource belongs to.
     pub patient: Option<String>,
+    /// The resource is a Patient with no PDS restriction (from the facts decided on).
+    pub unrestricted_patient: bool,
 }
 
 impl AccessView {
@@ -341,6 +343,7 @@ impl AccessView {
             return Ok(ReadPermit {
                 decision: None,
                 patient: facts::patient_of(indexer, resource),
+                unrestricted_patient: false,
             });
         };
         let class = facts::class_of(r.defs, &resource.resource_type);
@@ -350,6 +353,7 @@ impl AccessView {
                 return Ok(ReadPermit {
                     decision: None,
                     patient: None,
+                    unrestricted_patient: false,
                 });
             }
             other => read_function(other).unwrap_or(Function::ReadDemographics),
@@ -366,7 +370,17 @@ impl AccessView {
             )?,
             None => PatientFacts::default(),
         };
-        patient.sensitive_categories = facts::sensitive_categories(&self.policy, indexer, resource);
+        // A type without a `code` has no sensitive entries (and its body need not be read).
+        if r.defs
+            .search_param(&resource.resource_type, "code")
+            .is_some()
+        {
+            patient.sensitive_categories =
+                facts::sensitive_categories(&self.policy, indexer, resource);
+        }
+        let unrestricted_patient = resource.resource_type == "Patient"
+            && patient_id.as_deref() == Some(resource.id.as_str())
+            && patient.restriction == PdsRestriction::Unrestricted;
         let decision = self.decide_with(r, function, Some(patient), r.break_glass.clone());
         if !decision.is_permit() {
             if decision.conceal_existence {
@@ -405,6 +419,7 @@ impl AccessView {
         Ok(ReadPermit {
             decision: Some(decision),
             patient: patient_id,
+            unrestricted_patient,
         })
     }
 
@@ -470,6 +485,20 @@ impl AccessView {
 
     /// Applies the read obligations to a resource about to leave: a Patient's restricted and
     /// unpermitted fields removed.
+    /// [`prepare`](Self::prepare) for a resource `permit` was decided for: an unrestricted
+    /// Patient whose contact details the actor reads leaves as it is, without reading its body.
+    pub fn prepare_read(&self, resource: StoredResource, permit: &ReadPermit) -> StoredResource {
+        if let Some(r) = &self.restricted
+            && permit.unrestricted_patient
+            && self
+                .general_decision(r, Function::ReadContactDetails, false)
+                .is_permit()
+        {
+            return resource;
+        }
+        self.prepare(resource)
+    }
+
     pub fn prepare(&self, resource: StoredResource) -> StoredResource {
         let Some(r) = &self.restricted else {
             return resource;

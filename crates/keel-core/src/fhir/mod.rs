@@ -212,7 +212,7 @@ impl FhirService {
         if let Some(decision) = &permit.decision {
             audit.decided(decision);
         }
-        Ok(view.prepare(found))
+        Ok(view.prepare_read(found, &permit))
     }
 
     /// Notes a resource (and its patient) the request touched.
