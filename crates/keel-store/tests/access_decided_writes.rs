@@ -3,11 +3,8 @@
 //! decided like the plain interaction it stands for. A target the actor may not write is
 //! refused and left as it was, and nothing the actor may not read is handed back.
 
-use keel_core::access::{AccessControl, Pcn};
 use keel_core::audit::RequestAudit;
-use keel_core::clock::{SequentialIds, SteppingClock};
 use keel_core::fhir::{DeleteOutcome, FhirService};
-use keel_core::policy::Policy;
 use keel_core::store::ResourceStore;
 use keel_core::{Actor, CorrelationId, FhirError, PurposeOfUse, RequestContext};
 use keel_model::OdsCode;
@@ -15,31 +12,15 @@ use keel_store::{Durability, PostgresStore, SqliteStore};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+mod pcn_service;
 mod test_schema;
+use pcn_service::{dev, pcn_service, put};
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 const LOCAL: &str = "https://keel.example/observation-id";
 
 fn service(store: Arc<dyn ResourceStore>) -> FhirService {
-    let pcn = Pcn {
-        code: OdsCode::parse("U00001").expect("ods"),
-        name: "Test PCN".into(),
-        practices: vec![OdsCode::parse("A81001").expect("ods")],
-        hub: None,
-    };
-    FhirService::new(
-        store,
-        Arc::new(SteppingClock::starting_at(1_700_000_000_000)),
-        Arc::new(SequentialIds::new("id")),
-    )
-    .with_access(AccessControl::new(
-        Policy::default_policy().expect("policy"),
-        Some(pcn),
-    ))
-}
-
-fn dev() -> RequestContext {
-    RequestContext::local_development(CorrelationId::parse("load").expect("id"))
+    pcn_service(store, &["A81001"], None)
 }
 
 fn user(role: &str) -> RequestContext {
@@ -72,28 +53,12 @@ fn seeded(store: Arc<dyn ResourceStore>) -> FhirService {
     for (id, practice) in [("p-ours", "A81001"), ("p-theirs", "B82001")] {
         let body = json!({"resourceType": "Patient", "id": id, "name": [{"family": id}],
             "generalPractitioner": [{"identifier": {"system": ODS, "value": practice}}]});
-        fhir.update(
-            &dev(),
-            "Patient",
-            id,
-            body,
-            None,
-            &mut RequestAudit::default(),
-        )
-        .expect("patient");
+        put(&fhir, "Patient", id, body);
     }
     for (id, patient) in [("o-ours", "p-ours"), ("o-theirs", "p-theirs")] {
         let mut body = observation(patient, id, 5.0);
         body["id"] = json!(id);
-        fhir.update(
-            &dev(),
-            "Observation",
-            id,
-            body,
-            None,
-            &mut RequestAudit::default(),
-        )
-        .expect("observation");
+        put(&fhir, "Observation", id, body);
     }
     fhir
 }

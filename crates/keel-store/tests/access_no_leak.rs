@@ -2,11 +2,8 @@
 //! total, include or history returns or counts a resource the actor may not read by id (the
 //! read decision is the oracle: `policy::decide` on that resource's facts).
 
-use keel_core::access::{AccessControl, Pcn};
 use keel_core::audit::RequestAudit;
-use keel_core::clock::{SequentialIds, SteppingClock};
 use keel_core::fhir::{FhirService, HistoryRequest};
-use keel_core::policy::Policy;
 use keel_core::store::{HistoryScope, ResourceStore};
 use keel_core::{Actor, CorrelationId, FhirError, PurposeOfUse, RequestContext};
 use keel_fhir::search::Handling;
@@ -16,7 +13,9 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+mod pcn_service;
 mod test_schema;
+use pcn_service::{dev, pcn_service};
 use test_schema::TestSchema;
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -91,10 +90,6 @@ fn actor_spec() -> impl Strategy<Value = ActorSpec> {
         org,
         purpose,
     })
-}
-
-fn dev() -> RequestContext {
-    RequestContext::local_development(CorrelationId::parse("load").expect("id"))
 }
 
 fn actor_ctx(a: &ActorSpec) -> RequestContext {
@@ -191,24 +186,7 @@ fn load(fhir: &FhirService, patients: &[PatientSpec]) {
 }
 
 fn service(store: Arc<dyn ResourceStore>) -> FhirService {
-    let pcn = Pcn {
-        code: OdsCode::parse("U00001").expect("ods"),
-        name: "Test PCN".into(),
-        practices: vec![
-            OdsCode::parse("A81001").expect("ods"),
-            OdsCode::parse("A81002").expect("ods"),
-        ],
-        hub: Some(OdsCode::parse("Y00001").expect("ods")),
-    };
-    FhirService::new(
-        store,
-        Arc::new(SteppingClock::starting_at(1_700_000_000_000)),
-        Arc::new(SequentialIds::new("id")),
-    )
-    .with_access(AccessControl::new(
-        Policy::default_policy().expect("policy"),
-        Some(pcn),
-    ))
+    pcn_service(store, &["A81001", "A81002"], Some("Y00001"))
 }
 
 /// Every resource of `resource_type`, as local development sees it.

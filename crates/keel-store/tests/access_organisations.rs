@@ -3,43 +3,24 @@
 //! tests show that what a user reaches follows Organization resources created, changed and
 //! deleted after the service started, on each backend.
 
-use keel_core::access::{AccessControl, Pcn};
 use keel_core::audit::RequestAudit;
-use keel_core::clock::{SequentialIds, SteppingClock};
 use keel_core::fhir::FhirService;
-use keel_core::policy::Policy;
 use keel_core::store::ResourceStore;
 use keel_core::{Actor, CorrelationId, FhirError, PurposeOfUse, RequestContext};
 use keel_fhir::search::Handling;
 use keel_model::OdsCode;
 use keel_store::{Durability, PostgresStore, SqliteStore};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 
+mod pcn_service;
 mod test_schema;
+use pcn_service::{dev, pcn_service, put};
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 
 fn service(store: Arc<dyn ResourceStore>) -> FhirService {
-    let pcn = Pcn {
-        code: OdsCode::parse("U00001").expect("ods"),
-        name: "Test PCN".into(),
-        practices: vec![OdsCode::parse("A81001").expect("ods")],
-        hub: None,
-    };
-    FhirService::new(
-        store,
-        Arc::new(SteppingClock::starting_at(1_700_000_000_000)),
-        Arc::new(SequentialIds::new("id")),
-    )
-    .with_access(AccessControl::new(
-        Policy::default_policy().expect("policy"),
-        Some(pcn),
-    ))
-}
-
-fn dev() -> RequestContext {
-    RequestContext::local_development(CorrelationId::parse("load").expect("id"))
+    pcn_service(store, &["A81001"], None)
 }
 
 /// A GP of practice A81001, for direct care.
@@ -55,18 +36,6 @@ fn gp() -> RequestContext {
         correlation_id: CorrelationId::parse("probe").expect("id"),
         break_glass: None,
     }
-}
-
-fn put(fhir: &FhirService, resource_type: &str, id: &str, body: Value) {
-    fhir.update(
-        &dev(),
-        resource_type,
-        id,
-        body,
-        None,
-        &mut RequestAudit::default(),
-    )
-    .expect("write");
 }
 
 fn organisation(fhir: &FhirService, id: &str, ods: &str) {

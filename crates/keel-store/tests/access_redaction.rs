@@ -3,11 +3,8 @@
 //! for roles that read them. A read by id skips the redaction only for an unrestricted Patient
 //! whose contact details the actor reads; these tests hold it to the same answer as a search.
 
-use keel_core::access::{AccessControl, Pcn};
 use keel_core::audit::RequestAudit;
-use keel_core::clock::{SequentialIds, SteppingClock};
 use keel_core::fhir::FhirService;
-use keel_core::policy::Policy;
 use keel_core::{Actor, CorrelationId, PurposeOfUse, RequestContext};
 use keel_fhir::search::Handling;
 use keel_model::OdsCode;
@@ -15,27 +12,15 @@ use keel_store::{Durability, SqliteStore};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+mod pcn_service;
+use pcn_service::{pcn_service, put};
+
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 const CONFIDENTIALITY: &str = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
 
 fn service(dir: &std::path::Path) -> FhirService {
     let store = SqliteStore::open(&dir.join("keel.sqlite"), Durability::Resumable).expect("store");
-    let pcn = Pcn {
-        code: OdsCode::parse("U00001").expect("ods"),
-        name: "Test PCN".into(),
-        practices: vec![OdsCode::parse("A81001").expect("ods")],
-        hub: None,
-    };
-    let fhir = FhirService::new(
-        Arc::new(store),
-        Arc::new(SteppingClock::starting_at(1_700_000_000_000)),
-        Arc::new(SequentialIds::new("id")),
-    )
-    .with_access(AccessControl::new(
-        Policy::default_policy().expect("policy"),
-        Some(pcn),
-    ));
-    let dev = RequestContext::local_development(CorrelationId::parse("load").expect("id"));
+    let fhir = pcn_service(Arc::new(store), &["A81001"], None);
     for (id, flag) in [("p-open", None), ("p-r", Some("R")), ("p-v", Some("V"))] {
         let mut body = json!({"resourceType": "Patient", "id": id,
             "name": [{"family": id}], "birthDate": "1970-01-01",
@@ -45,15 +30,7 @@ fn service(dir: &std::path::Path) -> FhirService {
         if let Some(code) = flag {
             body["meta"] = json!({"security": [{"system": CONFIDENTIALITY, "code": code}]});
         }
-        fhir.update(
-            &dev,
-            "Patient",
-            id,
-            body,
-            None,
-            &mut RequestAudit::default(),
-        )
-        .expect("patient");
+        put(&fhir, "Patient", id, body);
     }
     fhir
 }
