@@ -193,33 +193,28 @@ pub fn trace_call(
     let interface = interface.key();
     let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
     let outcome_key = outcome.key();
+    // `tracing` fixes an event's level where it is written: one event per level, same fields.
+    macro_rules! call_event {
+        ($level:expr) => {
+            tracing::event!(
+                target: TRACE_TARGET,
+                $level,
+                correlation_id,
+                practice,
+                interface,
+                operation,
+                outcome = outcome_key,
+                latency_ms,
+                attempts,
+                "practice system call"
+            )
+        };
+    }
     match outcome {
         CallOutcome::Ok | CallOutcome::NotFound | CallOutcome::NotSupported => {
-            tracing::info!(
-                target: TRACE_TARGET,
-                correlation_id,
-                practice,
-                interface,
-                operation,
-                outcome = outcome_key,
-                latency_ms,
-                attempts,
-                "practice system call"
-            );
+            call_event!(tracing::Level::INFO)
         }
-        _ => {
-            tracing::warn!(
-                target: TRACE_TARGET,
-                correlation_id,
-                practice,
-                interface,
-                operation,
-                outcome = outcome_key,
-                latency_ms,
-                attempts,
-                "practice system call"
-            );
-        }
+        _ => call_event!(tracing::Level::WARN),
     }
 }
 

@@ -16,21 +16,15 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Answers found at one version head of the store.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Known {
     head: u64,
     ids: HashMap<OdsCode, Vec<String>>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct OrganisationIds {
     known: Mutex<Known>,
-}
-
-impl std::fmt::Debug for OrganisationIds {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OrganisationIds")
-    }
 }
 
 impl OrganisationIds {
