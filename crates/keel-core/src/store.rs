@@ -281,6 +281,11 @@ pub trait StoreRead: AuditRead + JobRead {
 /// no other writer can change the store, so read-then-write sequences (conditional create)
 /// are race-free. Dropping it without commit rolls back.
 pub trait StoreTx: StoreRead + AuditLog + JobQueue {
+    /// Writes a version. Every read in the transaction sees it. A version that is taken (at
+    /// or below the resource's current one) is a [`StoreError::Conflict`] that writes nothing
+    /// of it: reported by this call, or, where a backend holds first versions back to write
+    /// them together, by the transaction's next read, later-version write or commit (a commit
+    /// that reports it has committed nothing).
     fn write(&mut self, version: NewVersion) -> StoreResult<()>;
     fn set_checkpoint(&mut self, key: &str, value: &str) -> StoreResult<()>;
     /// Records what a request with an idempotency key did, with the write it did: a repeat of

@@ -973,6 +973,14 @@ fn referencing(
 // ---------------------------------------------------------------- writes
 
 /// Writes the version and replaces the resource's index rows (the new ones go to `pending`).
+/// The conflict of writing a version at or below the resource's current one.
+fn taken(v: &NewVersion) -> StoreError {
+    StoreError::Conflict(format!(
+        "{}/{} version {} already exists",
+        v.resource_type, v.id, v.version
+    ))
+}
+
 fn write_version(
     conn: &Connection,
     params: &ParamIds,
@@ -989,10 +997,17 @@ fn write_version(
         .prepare_cached(
             "INSERT INTO resources(rtype, id, version, last_updated, deleted) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT(rtype, id) DO UPDATE SET version = excluded.version, last_updated = excluded.last_updated, deleted = excluded.deleted \
-             RETURNING rid",
+             WHERE resources.version < excluded.version RETURNING rid",
         )
-        .and_then(|mut s| s.query_row(params![v.resource_type, v.id, v.version as i64, v.last_updated, deleted], |r| r.get(0)))
-        .map_err(unavailable)?;
+        .and_then(|mut s| {
+            s.query_row(
+                params![v.resource_type, v.id, v.version as i64, v.last_updated, deleted],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .map_err(unavailable)?
+        .ok_or_else(|| taken(&v))?;
     conn.prepare_cached(
         "INSERT INTO versions(rid, version, last_updated, method, body) VALUES (?, ?, ?, ?, ?)",
     )
@@ -1009,10 +1024,7 @@ fn write_version(
         rusqlite::Error::SqliteFailure(f, _)
             if f.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
-            StoreError::Conflict(format!(
-                "{}/{} version {} already exists",
-                v.resource_type, v.id, v.version
-            ))
+            taken(&v)
         }
         other => unavailable(other),
     })?;

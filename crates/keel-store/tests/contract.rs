@@ -204,11 +204,140 @@ pub fn a_deletion_is_a_version_without_a_body(store: &dyn ResourceStore) {
 
 pub fn writing_a_version_twice_is_a_conflict(store: &dyn ResourceStore) {
     write_all(store, vec![version("Patient", "c", 1, 1000, vec![])]);
+    // Reported by the write, or by the commit where the backend holds first versions back;
+    // either way nothing of the transaction is stored.
     let mut tx = store.begin().expect("begin");
-    let err = tx
-        .write(version("Patient", "c", 1, 1001, vec![]))
-        .expect_err("duplicate version");
+    tx.write(version("Patient", "d", 1, 1001, vec![]))
+        .expect("a new resource");
+    let written = tx.write(version("Patient", "c", 1, 1001, vec![]));
+    let err = match written {
+        Err(err) => {
+            drop(tx); // uncommitted
+            err
+        }
+        Ok(()) => tx.commit().expect_err("duplicate version"),
+    };
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let mut reader = store.reader().expect("reader");
+    let c = reader.read("Patient", "c").expect("read").expect("kept");
+    assert_eq!(
+        (c.version, c.last_updated),
+        (1, 1000),
+        "the first write stands"
+    );
+    assert!(reader.read("Patient", "d").expect("read").is_none());
+    drop(reader);
+    // A later version that is taken is a conflict at once that changes nothing.
+    write_all(
+        store,
+        vec![
+            version("Patient", "c", 2, 1002, vec![]),
+            version("Patient", "c", 3, 1003, vec![]),
+        ],
+    );
+    let mut tx = store.begin().expect("begin");
+    for taken in [2, 3] {
+        let err = tx
+            .write(version("Patient", "c", taken, 1004, vec![]))
+            .expect_err("a taken version");
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    }
+    tx.commit().expect("the transaction is still usable");
+    let c = store
+        .reader()
+        .expect("reader")
+        .read("Patient", "c")
+        .expect("read")
+        .expect("kept");
+    assert_eq!((c.version, c.last_updated), (3, 1003), "nothing changed");
+}
+
+/// New resources written in a transaction are there for everything it reads next (by id,
+/// by version, by search, the version head and the versions since), for a later version of
+/// the same resource in it, and for everyone once committed, in the order written.
+pub fn a_transaction_reads_the_resources_it_created(store: &dyn ResourceStore) {
+    let mut tx = store.begin().expect("begin");
+    let head = tx.version_head().expect("head");
+    tx.write(version(
+        "Patient",
+        "n1",
+        1,
+        2000,
+        vec![token("gender", None, "female")],
+    ))
+    .expect("write");
+    assert_eq!(
+        tx.read("Patient", "n1").expect("read").map(|r| r.version),
+        Some(1)
+    );
+    tx.write(version(
+        "Patient",
+        "n2",
+        1,
+        2001,
+        vec![token("gender", None, "female")],
+    ))
+    .expect("write");
+    assert_eq!(
+        tx.read_version("Patient", "n2", 1)
+            .expect("vread")
+            .map(|r| r.last_updated),
+        Some(2001)
+    );
+    tx.write(version(
+        "Patient",
+        "n3",
+        1,
+        2002,
+        vec![token("gender", None, "female")],
+    ))
+    .expect("write");
+    let pairs = keel_core::fhir::parse_query_string("gender=female");
+    let q = parse_query(definitions::r4(), "Patient", &pairs, Handling::Strict).expect("query");
+    let found = tx.search(&ScopedQuery::whole_store(q)).expect("search");
+    assert_eq!(found.total, Some(3));
+    tx.write(version("Patient", "n4", 1, 2003, vec![]))
+        .expect("write");
+    assert_eq!(tx.version_head().expect("head"), head + 4);
+    // A create, then an update of it, before anything reads.
+    tx.write(version(
+        "Patient",
+        "n5",
+        1,
+        2004,
+        vec![token("gender", None, "female")],
+    ))
+    .expect("write");
+    tx.write(version(
+        "Patient",
+        "n5",
+        2,
+        2005,
+        vec![token("gender", None, "male")],
+    ))
+    .expect("write");
+    let written = tx
+        .versions_between("Patient", head, head + 10, 10)
+        .expect("versions");
+    let order: Vec<(&str, u64)> = written
+        .iter()
+        .map(|v| (v.resource.id.as_str(), v.resource.version))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("n1", 1),
+            ("n2", 1),
+            ("n3", 1),
+            ("n4", 1),
+            ("n5", 1),
+            ("n5", 2)
+        ],
+        "sequenced in the order written"
+    );
+    tx.commit().expect("commit");
+    assert_eq!(search(store, "Patient", "gender=female").1, Some(3));
+    assert_eq!(search(store, "Patient", "gender=male").1, Some(1));
 }
 
 pub fn an_uncommitted_transaction_leaves_nothing(store: &dyn ResourceStore) {
@@ -985,6 +1114,12 @@ macro_rules! contract_tests {
             let (_guard, store) = $make;
             super::a_deletion_is_a_version_without_a_body(store.as_ref());
         }
+        #[test]
+        fn a_transaction_reads_the_resources_it_created() {
+            let (_guard, store) = $make;
+            super::a_transaction_reads_the_resources_it_created(store.as_ref());
+        }
+
         #[test]
         fn writing_a_version_twice_is_a_conflict() {
             let (_guard, store) = $make;

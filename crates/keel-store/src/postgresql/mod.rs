@@ -8,6 +8,7 @@
 //! The search SQL is the SQLite backend's compiler ([`crate::query`]) in its PostgreSQL dialect.
 
 mod audit;
+mod creates;
 mod index;
 mod jobs;
 mod read;
@@ -16,6 +17,7 @@ mod schema;
 use crate::Durability;
 use crate::query::ParamIds;
 use audit::PendingAudit;
+use creates::{PendingCreates, RidReserve};
 use index::PendingRows;
 use keel_core::audit::{AuditEntry, ChainHash, Checkpoint};
 use keel_core::jobs::{Claim, Job, JobOutput, JobQueue, JobRead, JobState, Lease, NewJob};
@@ -24,6 +26,7 @@ use keel_core::store::{
     SearchResult, SequencedVersion, StoreError, StoreRead, StoreResult, StoreTx, StoredResource,
     Visibility, WriteMethod,
 };
+use keel_fhir::index::IndexValue;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
 use std::collections::HashMap;
@@ -42,6 +45,7 @@ pub struct PostgresStore {
     config: postgres::Config,
     idle: Mutex<Vec<PgConn>>,
     params: Arc<ParamIds>,
+    rids: RidReserve,
 }
 
 impl PostgresStore {
@@ -69,6 +73,7 @@ impl PostgresStore {
             config,
             idle: Mutex::new(vec![conn]),
             params,
+            rids: RidReserve::default(),
         })
     }
 
@@ -204,6 +209,7 @@ impl ResourceStore for PostgresStore {
         Ok(Box::new(PostgresTx {
             conn: Some(conn),
             store: self,
+            creates: PendingCreates::default(),
             pending: PendingRows::default(),
             audit: PendingAudit::default(),
             done: false,
@@ -238,7 +244,7 @@ impl PostgresReader<'_> {
             .expect("a reader holds its connection until dropped")
     }
     /// A reader has nothing held back.
-    fn flush_index(&mut self) -> StoreResult<()> {
+    fn flush_writes(&mut self) -> StoreResult<()> {
         Ok(())
     }
     fn flush_audit(&mut self) -> StoreResult<()> {
@@ -257,6 +263,7 @@ impl PostgresReader<'_> {
 struct PostgresTx<'s> {
     conn: Option<PgConn>,
     store: &'s PostgresStore,
+    creates: PendingCreates,
     pending: PendingRows,
     audit: PendingAudit,
     done: bool,
@@ -279,8 +286,33 @@ impl PostgresTx<'_> {
             .as_mut()
             .expect("a transaction holds its connection until dropped")
     }
-    /// Index rows held back are written before anything that searches them.
-    fn flush_index(&mut self) -> StoreResult<()> {
+    /// New resources held back are written before anything reads the store.
+    fn flush_creates(&mut self) -> StoreResult<()> {
+        if self.creates.is_empty() {
+            return Ok(());
+        }
+        let conn = self
+            .conn
+            .as_mut()
+            .expect("a transaction holds its connection until dropped");
+        let taken = self.creates.flush(conn).map_err(unavailable)?;
+        let Some(first) = taken.first() else {
+            return Ok(());
+        };
+        // Their index rows go with them; the rest of the transaction stands.
+        for t in &taken {
+            self.pending.forget(t.rid);
+        }
+        Err(StoreError::Conflict(format!(
+            "{}/{} version 1 already exists ({} new resource(s) of this transaction were not written)",
+            first.resource_type,
+            first.id,
+            taken.len()
+        )))
+    }
+    /// New resources and index rows held back are written before anything reads the store.
+    fn flush_writes(&mut self) -> StoreResult<()> {
+        self.flush_creates()?;
         let conn = self
             .conn
             .as_mut()
@@ -319,6 +351,7 @@ macro_rules! impl_store_read {
                 resource_type: &str,
                 id: &str,
             ) -> StoreResult<Option<StoredResource>> {
+                self.flush_writes()?;
                 read::current(self.conn(), resource_type, id)
             }
             fn read_version(
@@ -327,15 +360,16 @@ macro_rules! impl_store_read {
                 id: &str,
                 version: u64,
             ) -> StoreResult<Option<StoredResource>> {
+                self.flush_writes()?;
                 read::version(self.conn(), resource_type, id, version)
             }
             fn search(&mut self, query: &ScopedQuery) -> StoreResult<SearchResult> {
-                self.flush_index()?;
+                self.flush_writes()?;
                 let (conn, params) = self.parts();
                 read::search(conn, params, query)
             }
             fn search_ids(&mut self, query: &ScopedQuery) -> StoreResult<Vec<String>> {
-                self.flush_index()?;
+                self.flush_writes()?;
                 let (conn, params) = self.parts();
                 read::search_ids(conn, params, query.query())
             }
@@ -344,7 +378,7 @@ macro_rules! impl_store_read {
                 query: &HistoryQuery,
                 visibility: &Visibility,
             ) -> StoreResult<HistoryPage> {
-                self.flush_index()?;
+                self.flush_writes()?;
                 let (conn, params) = self.parts();
                 read::history(conn, params, query, visibility)
             }
@@ -354,11 +388,12 @@ macro_rules! impl_store_read {
                 id: &str,
                 visibility: &Visibility,
             ) -> StoreResult<Vec<StoredResource>> {
-                self.flush_index()?;
+                self.flush_writes()?;
                 let (conn, params) = self.parts();
                 read::referencing(conn, params, resource_type, id, visibility)
             }
             fn version_head(&mut self) -> StoreResult<u64> {
+                self.flush_writes()?;
                 read::version_head(self.conn())
             }
             fn versions_between(
@@ -368,6 +403,7 @@ macro_rules! impl_store_read {
                 upto: u64,
                 limit: usize,
             ) -> StoreResult<Vec<SequencedVersion>> {
+                self.flush_writes()?;
                 read::versions_between(self.conn(), resource_type, after, upto, limit)
             }
             fn checkpoint(&mut self, key: &str) -> StoreResult<Option<String>> {
@@ -466,12 +502,31 @@ impl JobQueue for PostgresTx<'_> {
 }
 
 impl StoreTx for PostgresTx<'_> {
-    fn write(&mut self, v: NewVersion) -> StoreResult<()> {
-        let conn = self
-            .conn
-            .as_mut()
-            .expect("a transaction holds its connection until dropped");
-        write_version(conn, &self.store.params, &mut self.pending, v)
+    /// A first version is held back ([`creates`]) under a row id taken ahead; a later one is
+    /// written at once, after any held back.
+    fn write(&mut self, mut v: NewVersion) -> StoreResult<()> {
+        let index = indexed(&self.store.params, &mut v)?;
+        if v.version != 1 {
+            self.flush_creates()?;
+            let conn = self
+                .conn
+                .as_mut()
+                .expect("a transaction holds its connection until dropped");
+            return write_version(conn, &mut self.pending, v, index);
+        }
+        let rid = self.store.rids.take(self.conn()).map_err(unavailable)?;
+        self.creates.add(
+            rid,
+            v.resource_type,
+            v.id,
+            v.last_updated,
+            method_code(v.method),
+            v.body,
+        );
+        for (pid, value) in index {
+            self.pending.add(pid, rid, value);
+        }
+        Ok(())
     }
 
     fn set_checkpoint(&mut self, key: &str, value: &str) -> StoreResult<()> {
@@ -495,7 +550,7 @@ impl StoreTx for PostgresTx<'_> {
     }
 
     fn commit(mut self: Box<Self>) -> StoreResult<()> {
-        self.flush_index()?;
+        self.flush_writes()?;
         self.flush_audit()?;
         self.conn()
             .client
@@ -506,28 +561,47 @@ impl StoreTx for PostgresTx<'_> {
     }
 }
 
-/// Writes the version and replaces the resource's index rows (the new ones go to `pending`).
-/// The resource row and the version are written by one statement; a version that exists
-/// already is a conflict that leaves the transaction usable, as in SQLite.
-fn write_version(
-    conn: &mut PgConn,
-    params: &ParamIds,
-    pending: &mut PendingRows,
-    v: NewVersion,
-) -> StoreResult<()> {
-    let deleted = i16::from(v.body.is_none());
-    let method = match v.method {
+/// The version's index entries with their parameter ids.
+fn indexed(params: &ParamIds, v: &mut NewVersion) -> StoreResult<Vec<(i64, IndexValue)>> {
+    std::mem::take(&mut v.index)
+        .into_iter()
+        .map(|entry| match params.get(&v.resource_type, &entry.param) {
+            Some(pid) => Ok((pid, entry.value)),
+            None => Err(StoreError::Integrity(format!(
+                "no parameter id for {}.{}",
+                v.resource_type, entry.param
+            ))),
+        })
+        .collect()
+}
+
+fn method_code(method: WriteMethod) -> &'static str {
+    match method {
         WriteMethod::Create => "C",
         WriteMethod::Update => "U",
         WriteMethod::Delete => "D",
-    };
+    }
+}
+
+/// Writes a later version at once and replaces the resource's index rows (the new ones go to
+/// `pending`). The resource row and the version are written by one statement; a version at
+/// or below the resource's current one is a conflict that changes nothing and leaves the
+/// transaction usable, as in SQLite.
+fn write_version(
+    conn: &mut PgConn,
+    pending: &mut PendingRows,
+    v: NewVersion,
+    index: Vec<(i64, IndexValue)>,
+) -> StoreResult<()> {
+    let deleted = i16::from(v.body.is_none());
+    let method = method_code(v.method);
     let version = v.version as i64;
     let written = conn
         .query_opt(
             "WITH r AS (INSERT INTO resources(rtype, id, version, last_updated, deleted) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (rtype, id) DO UPDATE SET \
              version = excluded.version, last_updated = excluded.last_updated, deleted = excluded.deleted \
-             RETURNING rid) \
+             WHERE resources.version < excluded.version RETURNING rid) \
              INSERT INTO versions(rid, version, last_updated, method, body) \
              SELECT rid, $3, $4, $6, $7 FROM r ON CONFLICT (rid, version) DO NOTHING RETURNING rid",
             &[
@@ -548,23 +622,15 @@ fn write_version(
         )));
     };
     let rid: i64 = row.get(0);
-    if v.version > 1 {
-        pending.forget(rid);
-        let deletes: Vec<String> = schema::INDEX_TABLES
-            .iter()
-            .map(|t| format!("d_{t} AS (DELETE FROM {t} WHERE rid = $1)"))
-            .collect();
-        conn.execute(&format!("WITH {} SELECT 1", deletes.join(", ")), &[&rid])
-            .map_err(unavailable)?;
-    }
-    for entry in v.index {
-        let Some(pid) = params.get(&v.resource_type, &entry.param) else {
-            return Err(StoreError::Integrity(format!(
-                "no parameter id for {}.{}",
-                v.resource_type, entry.param
-            )));
-        };
-        pending.add(pid, rid, entry.value);
+    pending.forget(rid);
+    let deletes: Vec<String> = schema::INDEX_TABLES
+        .iter()
+        .map(|t| format!("d_{t} AS (DELETE FROM {t} WHERE rid = $1)"))
+        .collect();
+    conn.execute(&format!("WITH {} SELECT 1", deletes.join(", ")), &[&rid])
+        .map_err(unavailable)?;
+    for (pid, value) in index {
+        pending.add(pid, rid, value);
     }
     Ok(())
 }
