@@ -3,7 +3,8 @@
 //! updates or deletes. A taken sequence is a conflict and leaves the transaction usable.
 //!
 //! A write transaction holds the schema's write lock, so nobody else appends while it is open:
-//! it reads the head once ([`PendingAudit`]), and entries after that head, which cannot be
+//! it reads the head once, in the round trip that begins it ([`begin`]), and entries after
+//! that head ([`PendingAudit`]), which cannot be
 //! taken, are held back and written in one statement when the transaction commits or reads
 //! the log (a read appended under load costs one round trip per group commit, not two per
 //! record).
@@ -11,6 +12,7 @@
 use super::{PgConn, unavailable};
 use keel_core::audit::{AuditEntry, ChainHash, Checkpoint};
 use keel_core::store::{StoreError, StoreResult};
+use postgres::SimpleQueryMessage;
 
 pub fn head(conn: &mut PgConn) -> StoreResult<Option<(u64, ChainHash)>> {
     let row = conn
@@ -30,11 +32,61 @@ pub fn head(conn: &mut PgConn) -> StoreResult<Option<(u64, ChainHash)>> {
     .transpose()
 }
 
+/// Begins a transaction holding this schema's write lock until it ends, and reads the audit
+/// log's head under that lock: one round trip.
+pub(super) fn begin(conn: &mut PgConn) -> StoreResult<PendingAudit> {
+    let messages = conn
+        .client
+        .simple_query(
+            "BEGIN; SELECT pg_advisory_xact_lock(hashtext('keel.write:' || current_schema())); \
+             SELECT sequence, encode(hash, 'hex') FROM audit ORDER BY sequence DESC LIMIT 1",
+        )
+        .map_err(unavailable)?;
+    // The head's row, if any, follows the second statement's completion.
+    let mut completed = 0;
+    let mut head = None;
+    for message in &messages {
+        match message {
+            SimpleQueryMessage::CommandComplete(_) => completed += 1,
+            SimpleQueryMessage::Row(row) if completed == 2 => {
+                let sequence = row
+                    .get(0)
+                    .and_then(|text| text.parse::<i64>().ok())
+                    .ok_or_else(|| StoreError::Integrity("the audit head is unreadable".into()))?;
+                let sequence = sequence_of(sequence)?;
+                let hash = row.get(1).and_then(from_hex).ok_or_else(|| {
+                    StoreError::Integrity(format!("audit entry {sequence}: its hash is unreadable"))
+                })?;
+                head = Some((
+                    sequence,
+                    fixed(&hash, "audit entry", sequence).map(ChainHash)?,
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(PendingAudit {
+        head: Some(head),
+        ..PendingAudit::default()
+    })
+}
+
+/// Bytes from hexadecimal text (as `encode(..., 'hex')` writes them).
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// The audit entries of an open write transaction that are not written yet, and the log's
 /// head as the transaction knows it.
 #[derive(Default)]
 pub(super) struct PendingAudit {
-    /// `None` until read; then the head, held back entries included.
+    /// The head, held back entries included (`None` until read).
     head: Option<Option<(u64, ChainHash)>>,
     sequences: Vec<i64>,
     records: Vec<Vec<u8>>,

@@ -8,7 +8,8 @@
 //! at a time ([`RidReserve`]). Ids taken but never written leave gaps, as a rolled-back
 //! insert does; nothing depends on ids being dense.
 
-use super::PgConn;
+use super::{PgConn, method_code};
+use keel_core::store::NewVersion;
 use std::collections::HashSet;
 use std::sync::Mutex;
 
@@ -67,23 +68,16 @@ impl PendingCreates {
         self.creates.is_empty()
     }
 
-    /// Holds back the first version of `resource_type/id`, under row id `rid`.
-    pub(super) fn add(
-        &mut self,
-        rid: i64,
-        resource_type: String,
-        id: String,
-        last_updated: i64,
-        method: &'static str,
-        body: Option<String>,
-    ) {
+    /// Holds back `version` (a first version; its index entries are held back by the
+    /// caller), under row id `rid`.
+    pub(super) fn add(&mut self, rid: i64, version: NewVersion) {
         self.creates.push(Create {
             rid,
-            resource_type,
-            id,
-            last_updated,
-            method,
-            body,
+            resource_type: version.resource_type,
+            id: version.id,
+            last_updated: version.last_updated,
+            method: method_code(version.method),
+            body: version.body,
         });
     }
 

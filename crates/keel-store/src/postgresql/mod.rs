@@ -37,10 +37,6 @@ const MAX_IDLE_CONNECTIONS: usize = 32;
 /// Prepared statements kept per connection (search shapes vary; values are bound).
 const MAX_PREPARED: usize = 512;
 
-/// Begins a transaction holding this schema's write lock until it ends (one round trip).
-const BEGIN_WITH_WRITE_LOCK: &str =
-    "BEGIN; SELECT pg_advisory_xact_lock(hashtext('keel.write:' || current_schema()))";
-
 pub struct PostgresStore {
     config: postgres::Config,
     idle: Mutex<Vec<PgConn>>,
@@ -203,15 +199,13 @@ impl ResourceStore for PostgresStore {
     fn begin(&self) -> StoreResult<Box<dyn StoreTx + '_>> {
         let mut conn = self.take()?;
         // A connection whose BEGIN failed is closed, not pooled.
-        conn.client
-            .batch_execute(BEGIN_WITH_WRITE_LOCK)
-            .map_err(unavailable)?;
+        let audit = audit::begin(&mut conn)?;
         Ok(Box::new(PostgresTx {
             conn: Some(conn),
             store: self,
             creates: PendingCreates::default(),
             pending: PendingRows::default(),
-            audit: PendingAudit::default(),
+            audit,
             done: false,
         }))
     }
@@ -515,14 +509,7 @@ impl StoreTx for PostgresTx<'_> {
             return write_version(conn, &mut self.pending, v, index);
         }
         let rid = self.store.rids.take(self.conn()).map_err(unavailable)?;
-        self.creates.add(
-            rid,
-            v.resource_type,
-            v.id,
-            v.last_updated,
-            method_code(v.method),
-            v.body,
-        );
+        self.creates.add(rid, v);
         for (pid, value) in index {
             self.pending.add(pid, rid, value);
         }
