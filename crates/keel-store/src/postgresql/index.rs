@@ -1,6 +1,9 @@
 //! Index rows of an open PostgreSQL write transaction, held back and written when the
 //! transaction next searches or commits: one `INSERT ... SELECT FROM unnest(arrays)` per table,
-//! whatever the number of rows.
+//! whatever the number of rows. Rows are sorted and their duplicates (a value a resource
+//! holds twice) dropped first, so tables without floating-point columns take a plain insert:
+//! a resource's rows are all new (a later version deletes the earlier rows first), and
+//! `ON CONFLICT` would cost every row a speculative insertion.
 
 use super::PgConn;
 use keel_fhir::index::IndexValue;
@@ -65,7 +68,7 @@ impl PendingRows {
 
     /// Writes every held row and empties the buffer.
     pub(super) fn flush(&mut self, conn: &mut PgConn) -> Result<(), postgres::Error> {
-        let rows = std::mem::take(&mut self.string);
+        let rows = sorted_unique(std::mem::take(&mut self.string));
         if !rows.is_empty() {
             let (a, b, c, d): (Vec<i64>, Vec<String>, Vec<String>, Vec<i64>) = unzip4(rows);
             insert(
@@ -75,7 +78,7 @@ impl PendingRows {
                 &[&a, &b, &c, &d],
             )?;
         }
-        let rows = std::mem::take(&mut self.token);
+        let rows = sorted_unique(std::mem::take(&mut self.token));
         if !rows.is_empty() {
             let (a, b, c, d, e) = unzip5(rows);
             insert(
@@ -85,7 +88,7 @@ impl PendingRows {
                 &[&a, &b, &c, &d, &e],
             )?;
         }
-        let rows = std::mem::take(&mut self.date);
+        let rows = sorted_unique(std::mem::take(&mut self.date));
         if !rows.is_empty() {
             let (a, b, c, d): (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>) = unzip4(rows);
             insert(
@@ -95,7 +98,7 @@ impl PendingRows {
                 &[&a, &b, &c, &d],
             )?;
         }
-        let rows = std::mem::take(&mut self.reference);
+        let rows = sorted_unique(std::mem::take(&mut self.reference));
         if !rows.is_empty() {
             let (a, b, c, d, e) = unzip5(rows);
             insert(
@@ -125,7 +128,7 @@ impl PendingRows {
                 &[&cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5],
             )?;
         }
-        let rows = std::mem::take(&mut self.uri);
+        let rows = sorted_unique(std::mem::take(&mut self.uri));
         if !rows.is_empty() {
             let (a, b, c): (Vec<i64>, Vec<String>, Vec<i64>) = unzip3(rows);
             insert(
@@ -139,13 +142,27 @@ impl PendingRows {
     }
 }
 
+/// `rows` in order, each once.
+fn sorted_unique<T: Ord>(mut rows: Vec<T>) -> Vec<T> {
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
+/// Inserts rows into `target`; `ON CONFLICT DO NOTHING` only where floating-point columns keep
+/// rows from being sorted and deduplicated first.
 fn insert(
     conn: &mut PgConn,
     target: &str,
     arrays: &str,
     columns: &[&(dyn ToSql + Sync)],
 ) -> Result<(), postgres::Error> {
-    let sql = format!("INSERT INTO {target} SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING");
+    let unique = if arrays.contains("float8") {
+        " ON CONFLICT DO NOTHING"
+    } else {
+        ""
+    };
+    let sql = format!("INSERT INTO {target} SELECT * FROM unnest({arrays}){unique}");
     conn.execute(&sql, columns).map(|_| ())
 }
 
