@@ -55,13 +55,18 @@ fn token(param: &str, system: Option<&str>, code: &str) -> IndexEntry {
     }
 }
 
-fn search(store: &dyn ResourceStore, rt: &str, query: &str) -> (Vec<String>, Option<u64>) {
+/// `query` (a query string) on `rt` over the whole store.
+fn whole_store_query(rt: &str, query: &str) -> ScopedQuery {
     let pairs = keel_core::fhir::parse_query_string(query);
     let q = parse_query(definitions::r4(), rt, &pairs, Handling::Strict).expect("query");
+    ScopedQuery::whole_store(q)
+}
+
+fn search(store: &dyn ResourceStore, rt: &str, query: &str) -> (Vec<String>, Option<u64>) {
     let result = store
         .reader()
         .expect("reader")
-        .search(&ScopedQuery::whole_store(q))
+        .search(&whole_store_query(rt, query))
         .expect("search");
     (
         result.matches.iter().map(|r| r.id.clone()).collect(),
@@ -292,9 +297,9 @@ pub fn a_transaction_reads_the_resources_it_created(store: &dyn ResourceStore) {
         vec![token("gender", None, "female")],
     ))
     .expect("write");
-    let pairs = keel_core::fhir::parse_query_string("gender=female");
-    let q = parse_query(definitions::r4(), "Patient", &pairs, Handling::Strict).expect("query");
-    let found = tx.search(&ScopedQuery::whole_store(q)).expect("search");
+    let found = tx
+        .search(&whole_store_query("Patient", "gender=female"))
+        .expect("search");
     assert_eq!(found.total, Some(3));
     tx.write(version("Patient", "n4", 1, 2003, vec![]))
         .expect("write");
@@ -656,12 +661,10 @@ pub fn derived_parameters_find_what_their_own_rows_would(store: Arc<dyn Resource
         ["p1"]
     );
     let with_includes = |rt: &str, query: &str| {
-        let pairs = keel_core::fhir::parse_query_string(query);
-        let q = parse_query(definitions::r4(), rt, &pairs, Handling::Strict).expect("query");
         let result = store
             .reader()
             .expect("reader")
-            .search(&ScopedQuery::whole_store(q))
+            .search(&whole_store_query(rt, query))
             .expect("search");
         let mut included: Vec<String> = result.included.iter().map(|r| r.id.clone()).collect();
         included.sort();

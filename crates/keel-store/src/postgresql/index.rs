@@ -75,6 +75,7 @@ impl PendingRows {
                 conn,
                 "sp_string(param, norm, exact, rid)",
                 "$1::bigint[], $2::text[], $3::text[], $4::bigint[]",
+                Rows::Unique,
                 &[&a, &b, &c, &d],
             )?;
         }
@@ -85,6 +86,7 @@ impl PendingRows {
                 conn,
                 "sp_token(param, code, system, text, rid)",
                 "$1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[]",
+                Rows::Unique,
                 &[&a, &b, &c, &d, &e],
             )?;
         }
@@ -95,6 +97,7 @@ impl PendingRows {
                 conn,
                 "sp_date(param, lo, hi, rid)",
                 "$1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]",
+                Rows::Unique,
                 &[&a, &b, &c, &d],
             )?;
         }
@@ -105,6 +108,7 @@ impl PendingRows {
                 conn,
                 "sp_ref(param, tid, ttype, url, rid)",
                 "$1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[]",
+                Rows::Unique,
                 &[&a, &b, &c, &d, &e],
             )?;
         }
@@ -115,6 +119,7 @@ impl PendingRows {
                 conn,
                 "sp_number(param, value, rid)",
                 "$1::bigint[], $2::float8[], $3::bigint[]",
+                Rows::MayRepeat,
                 &[&a, &b, &c],
             )?;
         }
@@ -125,6 +130,7 @@ impl PendingRows {
                 conn,
                 "sp_quantity(param, value, system, code, unit, rid)",
                 "$1::bigint[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::bigint[]",
+                Rows::MayRepeat,
                 &[&cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5],
             )?;
         }
@@ -135,6 +141,7 @@ impl PendingRows {
                 conn,
                 "sp_uri(param, value, rid)",
                 "$1::bigint[], $2::text[], $3::bigint[]",
+                Rows::Unique,
                 &[&a, &b, &c],
             )?;
         }
@@ -149,20 +156,28 @@ fn sorted_unique<T: Ord>(mut rows: Vec<T>) -> Vec<T> {
     rows
 }
 
-/// Inserts rows into `target`; `ON CONFLICT DO NOTHING` only where floating-point columns keep
-/// rows from being sorted and deduplicated first.
+/// Whether the rows given to [`insert`] may hold one row twice.
+#[derive(Clone, Copy)]
+enum Rows {
+    /// Deduplicated by [`sorted_unique`]: a plain insert.
+    Unique,
+    /// Floating-point columns keep them from being sorted: `ON CONFLICT DO NOTHING`.
+    MayRepeat,
+}
+
+/// Inserts rows into `target`.
 fn insert(
     conn: &mut PgConn,
     target: &str,
     arrays: &str,
+    rows: Rows,
     columns: &[&(dyn ToSql + Sync)],
 ) -> Result<(), postgres::Error> {
-    let unique = if arrays.contains("float8") {
-        " ON CONFLICT DO NOTHING"
-    } else {
-        ""
+    let on_conflict = match rows {
+        Rows::Unique => "",
+        Rows::MayRepeat => " ON CONFLICT DO NOTHING",
     };
-    let sql = format!("INSERT INTO {target} SELECT * FROM unnest({arrays}){unique}");
+    let sql = format!("INSERT INTO {target} SELECT * FROM unnest({arrays}){on_conflict}");
     conn.execute(&sql, columns).map(|_| ())
 }
 
